@@ -1,0 +1,53 @@
+# neurodeploy: two commands.
+#   make demo   set up the full environment (Python 3.10 + Lava) and run train → export → verify → energy
+#   make test   set up both environments and run the whole test suite in each (and ruff)
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+FULL := .venv-full
+CORE := .venv-core
+RUN  ?= runs/demo
+PIP_FLAGS ?= -q --disable-pip-version-check
+
+.PHONY: demo test test-core test-full lint env-full env-core clean bench
+
+$(FULL)/.ok: pyproject.toml
+	py=$$(scripts/find-python.sh 3.10) || { echo "make: the full environment needs Python 3.10 (lava-dl); see above" >&2; exit 1; }
+	$$py -m venv $(FULL)
+	$(FULL)/bin/pip install $(PIP_FLAGS) --upgrade "pip<25"
+	$(FULL)/bin/pip install $(PIP_FLAGS) -e ".[loihi,dev]"
+	touch $@
+
+$(CORE)/.ok: pyproject.toml constraints-core.txt
+	py=$$(scripts/find-python.sh core)
+	$$py -m venv $(CORE)
+	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt torch==2.13.0
+	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt -e ".[dev,test-peers]"
+	touch $@
+
+env-full: $(FULL)/.ok
+env-core: $(CORE)/.ok
+
+demo: $(FULL)/.ok
+	scripts/demo.sh $(FULL) $(RUN)
+
+test: test-core test-full lint
+
+test-core: $(CORE)/.ok
+	scripts/browser.sh || true
+	$(CORE)/bin/python -m pytest -q -p no:cacheprovider
+
+test-full: $(FULL)/.ok
+	$(FULL)/bin/python -m pytest -q -p no:cacheprovider
+
+lint: $(CORE)/.ok
+	$(CORE)/bin/ruff check .
+
+bench: $(CORE)/.ok
+	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt -e ".[bench]"
+	$(CORE)/bin/python bench/train_step.py
+	$(FULL)/bin/python bench/loihi_emulator.py
+
+clean:
+	rm -rf $(FULL) $(CORE) runs

@@ -1,0 +1,265 @@
+"""Training-step benchmark: neurodeploy's fast kernels vs the matmul floor and peer libraries.
+
+Reference workload ("mlp"): MLP 700-256-256-20 with a LIF after every Linear, T=100, batch 64,
+5% binary input spikes, loss = cross-entropy of the output spike counts, BPTT, Adam,
+``torch.set_num_threads(2)``. Conv workload ("conv"): 2×32×32 event frames (5% active), T=16,
+batch 32, Conv(2→16, 3×3)-LIF-SumPool2-Conv(16→32, 3×3)-LIF-SumPool2-Linear(2048→10)-LIF.
+
+Candidates, all with identical synaptic layers (same init) applied to all T·B rows at once:
+
+* ``floor``: the synaptic layers alone (no neurons), forward + backward + Adam: the "matmul floor".
+* ``neurodeploy``: ``SpikingSequential`` with the fast kernel (dense first layer).
+* ``neurodeploy-sparse``: the same with the exact CSR first-layer path (MLP only).
+* ``neurodeploy-reference``: the reference per-step loop (``NEURODEPLOY_KERNEL=reference``).
+* ``pytorch``: plain per-step PyTorch (LIF step + surrogate autograd Function in a Python loop).
+* ``norse``: ``norse.torch.LIFBoxCell`` per step; ``snntorch``: ``snn.Leaky`` per step;
+  ``spikingjelly``: ``neuron.LIFNode(step_mode="m")``. Missing peers are skipped
+  with a printed note.
+
+Timing: all candidates in one process, interleaved round-robin (one step of each per round, order
+rotated every round), ``--warmup`` untimed rounds then ``--steps`` timed rounds; we report the
+median ms/step and its ratio to the floor's median.
+
+Peak memory: each candidate runs 3 steps in a fresh subprocess; we report the increase of the
+process's peak resident set size (``ru_maxrss``) over its RSS just before the first step (model,
+optimizer and input already built). This counts everything the step allocates (autograd-saved
+tensors, gradients, Adam state, allocator slack), on the CPU the honest number a user sees.
+
+Usage::
+
+    python bench/train_step.py            # both workloads, 20 timed steps, memory subprocesses
+    python bench/train_step.py --quick    # MLP only, 10 timed steps, no memory, no reference loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+DT, TAU_MEM_INV = 1e-3, 100.0  # α = 0.1
+WORKLOADS = {
+    "mlp": dict(t=100, b=64, shape=(700,), classes=20),
+    "conv": dict(t=16, b=32, shape=(2, 32, 32), classes=10),
+}
+PEERS = {"norse": "norse", "snntorch": "snntorch", "spikingjelly": "spikingjelly"}
+
+
+def synaptic_layers(workload: str) -> list[nn.Module]:
+    torch.manual_seed(0)
+    if workload == "mlp":
+        return [nn.Linear(700, 256), nn.Linear(256, 256), nn.Linear(256, 20)]
+    from neurodeploy.neurons import SumPool2d
+    return [nn.Sequential(nn.Conv2d(2, 16, 3, padding=1)),
+            nn.Sequential(SumPool2d(2), nn.Conv2d(16, 32, 3, padding=1)),
+            nn.Sequential(SumPool2d(2), nn.Flatten(), nn.Linear(2048, 10))]
+
+
+def rows(layer, x):
+    """Apply a stateless layer to all T·B rows of ``x`` (T, B, …)."""
+    t, b = x.shape[:2]
+    y = layer(x.reshape(t * b, *x.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
+
+
+class _Heaviside(torch.autograd.Function):  # plain PyTorch: SuperSpike surrogate
+    @staticmethod
+    def forward(ctx, u):
+        ctx.save_for_backward(u)
+        return (u > 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (u,) = ctx.saved_tensors
+        return g / (1.0 + u.abs() / 0.1) ** 2
+
+
+def _stepwise(neuron_step):
+    """Neuron nn.Module factory that loops a per-step function over T."""
+    class Stepwise(nn.Module):
+        def forward(self, x):
+            out, state = [], None
+            for t in range(x.shape[0]):
+                z, state = neuron_step(x[t], state)
+                out.append(z)
+            return torch.stack(out)
+    return Stepwise
+
+
+def build(name: str, workload: str):
+    """(model as a callable on x, parameters) for candidate ``name``."""
+    syn = synaptic_layers(workload)
+    alpha = DT * TAU_MEM_INV
+    if name == "floor":
+        neurons = [nn.Identity() for _ in syn]
+    elif name.startswith("neurodeploy"):
+        from neurodeploy.neurons import LIF, SpikingSequential
+        model = SpikingSequential(*[m for s in syn for m in (s, LIF(dt_s=DT))])
+        model.sparse_max_density = 0.25 if name == "neurodeploy-sparse" else 0.0
+        if name == "neurodeploy-reference":
+            from neurodeploy.neurons.kernels import use_backend
+
+            def run(x):
+                with use_backend("reference"):
+                    return model(x)
+            return run, list(model.parameters())
+        return model, list(model.parameters())
+    elif name == "pytorch":
+        def step(x, v):
+            v = (1 - alpha) * v + alpha * x if v is not None else alpha * x
+            z = _Heaviside.apply(v - 1.0)
+            return z, v - z * v
+        neurons = [_stepwise(step)() for _ in syn]
+    elif name == "norse":
+        import norse.torch as nt
+
+        def factory():
+            cell = nt.LIFBoxCell(nt.LIFBoxParameters(tau_mem_inv=torch.tensor(TAU_MEM_INV)), dt=DT)
+            return _stepwise(lambda x, s: cell(x, s))()
+        neurons = [factory() for _ in syn]
+    elif name == "snntorch":
+        import snntorch as snn
+        from snntorch import surrogate
+
+        def factory():
+            lif = snn.Leaky(beta=1 - alpha, spike_grad=surrogate.fast_sigmoid(slope=10),
+                            reset_mechanism="zero")
+            return _stepwise(lambda x, m: lif(alpha * x, lif.init_leaky() if m is None else m))()
+        neurons = [factory() for _ in syn]
+    elif name == "spikingjelly":
+        from spikingjelly.activation_based import functional, neuron
+
+        neurons = [neuron.LIFNode(tau=1 / alpha, step_mode="m") for _ in syn]
+        model = nn.ModuleList(syn + neurons)
+
+        def run(x):
+            functional.reset_net(model)
+            for s, n in zip(syn, neurons):
+                x = n(rows(s, x))
+            return x
+        return run, list(model.parameters())
+    else:
+        raise SystemExit(f"unknown candidate {name!r}")
+    model = nn.ModuleList(syn + neurons)
+
+    def run(x):
+        for s, n in zip(syn, neurons):
+            x = n(rows(s, x))
+        return x
+    return run, list(model.parameters())
+
+
+def make_step(name: str, workload: str):
+    w = WORKLOADS[workload]
+    run, params = build(name, workload)
+    opt = torch.optim.Adam(params, lr=1e-3)
+    g = torch.Generator().manual_seed(1)
+    x = (torch.rand(w["t"], w["b"], *w["shape"], generator=g) < 0.05).float()
+    y = torch.randint(0, w["classes"], (w["b"],), generator=g)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = run(x)
+        loss = F.cross_entropy(out.sum(0), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def candidates(quick: bool, workload: str) -> list[str]:
+    names = ["floor", "neurodeploy"]
+    if workload == "mlp":
+        names.append("neurodeploy-sparse")
+    if not quick:
+        names.append("neurodeploy-reference")
+    names.append("pytorch")
+    for peer, module in PEERS.items():
+        if importlib.util.find_spec(module) is None:
+            print(f"note: {peer} is not installed; skipped (pip install neurodeploy[bench])")
+        else:
+            names.append(peer)
+    return names
+
+
+def time_interleaved(names, workload, warmup, steps):
+    fns = {n: make_step(n, workload) for n in names}
+    times = {n: [] for n in names}
+    for r in range(warmup + steps):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            t0 = time.perf_counter()
+            fns[n]()
+            dt = time.perf_counter() - t0
+            if r >= warmup:
+                times[n].append(dt * 1e3)
+    return {n: statistics.median(v) for n, v in times.items()}
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def peak_memory_child(name, workload):
+    torch.set_num_threads(2)
+    step = make_step(name, workload)
+    base = _rss_kib()
+    for _ in range(3):
+        step()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"peak_mib": max(peak - base, 0) / 1024}))
+
+
+def peak_memory(name, workload):
+    out = subprocess.run([sys.executable, __file__, "--memory-of", name, "--workload", workload],
+                         capture_output=True, text=True, env=os.environ.copy())
+    try:
+        return json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"]
+    except (IndexError, ValueError, KeyError):
+        print(f"note: memory run of {name} failed: {out.stderr.strip()[-300:]}")
+        return float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="MLP only, 10 timed steps, no memory")
+    ap.add_argument("--workload", choices=sorted(WORKLOADS), action="append")
+    ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--memory-of", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.memory_of:
+        return peak_memory_child(a.memory_of, (a.workload or ["mlp"])[0])
+    torch.set_num_threads(2)
+    workloads = a.workload or (["mlp"] if a.quick else ["mlp", "conv"])
+    steps = a.steps or (10 if a.quick else 20)
+    from neurodeploy.neurons import _scan_cpp
+    t0 = time.perf_counter()
+    ok = _scan_cpp.load() is not None
+    print(f"C++ scan {'loaded' if ok else 'UNAVAILABLE'} in {time.perf_counter() - t0:.1f} s; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, {steps} timed steps")
+    for workload in workloads:
+        names = candidates(a.quick, workload)
+        med = time_interleaved(names, workload, a.warmup, steps)
+        mem = {n: (float("nan") if a.quick or a.no_memory else peak_memory(n, workload)) for n in names}
+        w = WORKLOADS[workload]
+        print(f"\n{workload}: T={w['t']}, batch {w['b']}, input {w['shape']}, 5% input spikes")
+        print("| candidate | ms/step (median) | × floor | peak memory (MiB) |")
+        print("|---|---:|---:|---:|")
+        for n in names:
+            print(f"| {n} | {med[n]:.1f} | {med[n] / med['floor']:.2f} | {mem[n]:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""``neurodeploy`` command line: train, export, verify, energy, profiles, inspect.
+
+Every user-fixable problem raises a :class:`~neurodeploy.errors.NeurodeployError`; ``main``
+prints it as one line on stderr and exits with its non-zero code, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from neurodeploy import __version__
+from neurodeploy.errors import ConfigError, NeurodeployError
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="neurodeploy")
+def cli():
+    """Train spiking neural networks, export them via NIR to Loihi 2 / ONNX, verify, report energy.
+
+    \b
+    Typical flow:
+      neurodeploy train configs/digits.toml --out runs/digits
+      neurodeploy export runs/digits --target loihi -o out/model.net
+      neurodeploy verify out/model.net
+      neurodeploy energy runs/digits --format json --format html -o out/energy
+    """
+
+
+# --------------------------------------------------------------------------- train
+@cli.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--out", "-o", "out", type=click.Path(file_okay=False), help="Run directory to create (default runs/<config name>).")
+@click.option("--set", "-s", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a config value (TOML syntax), e.g. -s model.hidden=[128] -s train.lr=1e-3. Repeatable.")
+@click.option("--epochs", type=int, help="Shortcut for -s train.epochs=N (also extends a resumed run).")
+@click.option("--seed", type=int, help="Shortcut for -s train.seed=N.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Shortcut for -s data.data_dir=DIR (real datasets).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--help-config", is_flag=True, help="List every config key with its default and meaning, then exit.")
+def train(config, out, overrides, epochs, seed, data_dir, resume, quiet, help_config):
+    """Train a spiking network from a TOML CONFIG (default: built-in defaults).
+
+    Writes OUT/config.json, OUT/last.pt, OUT/best.pt (best test accuracy) and OUT/metrics.jsonl.
+    """
+    from neurodeploy.train.config import describe, load_config
+    from neurodeploy.train.trainer import Trainer
+
+    if help_config:
+        click.echo(describe())
+        return
+    sets = list(overrides)
+    if epochs is not None:
+        sets.append(f"train.epochs={epochs}")
+    if seed is not None:
+        sets.append(f"train.seed={seed}")
+    if data_dir is not None:
+        sets.append(f"data.data_dir={json.dumps(str(data_dir))}")
+    if resume:
+        if not out:
+            raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
+        cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None
+        trainer = Trainer(cfg, out, resume=True, progress=not quiet)
+    else:
+        cfg = load_config(config, sets)
+        out = out or str(Path("runs") / (Path(config).stem if config else "default"))
+        trainer = Trainer(cfg, out, progress=not quiet)
+    result = trainer.fit()
+    click.echo(f"trained {result.epochs} epochs in {result.seconds:.1f} s: test accuracy "
+               f"{result.last_accuracy:.2%} (best {result.best_accuracy:.2%}) → {result.run_dir}")
+
+
+# --------------------------------------------------------------------------- export
+@cli.command()
+@click.argument("source", type=click.Path())
+@click.option("--target", "-t", default="nir", show_default=True, help="Target name (see `neurodeploy inspect --targets`).")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output file (default: SOURCE name + target suffix).")
+@click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last", show_default=True,
+              help="Which checkpoint of a run directory to export.")
+@click.option("--dt", "dt_s", type=float, help="Time step in seconds (overrides the graph's metadata; required for foreign NIR files without one).")
+@click.option("--reset", type=click.Choice(["zero", "subtract"]), help="Reset mode for NIR files that do not record it.")
+@click.option("--dialect", default="neurodeploy", show_default=True,
+              help="Writer of a NIR file: neurodeploy, norse or snntorch (their conventions differ; see docs/interop.md).")
+@click.option("--profile", help="Hardware profile name or .toml path (loihi: loihi2 default, loihi1).")
+@click.option("--check-only", is_flag=True, help="Check hardware limits and print the mapping; write nothing.")
+@click.option("--allow-lossy", is_flag=True, help="Allow clipping/rounding beyond tolerance (recorded in the manifest).")
+@click.option("--unroll", type=int, help="onnx: export a whole-sequence model of T steps instead of one step.")
+def export(source, target, out, checkpoint, dt_s, reset, dialect, profile, check_only, allow_lossy, unroll):
+    """Export SOURCE (run directory, .pt checkpoint or .nir file) to a TARGET file.
+
+    The exporter reads the NIR graph of SOURCE; beside the output it stores that graph as
+    OUT.source.nir so that `neurodeploy verify OUT` needs nothing else.
+    """
+    import nir
+
+    from neurodeploy.exporters import get_target
+    from neurodeploy.pipeline import load_source
+
+    tgt = get_target(target)
+    src = load_source(source, checkpoint, dialect, dt_s, reset)
+    out_path = Path(out) if out else Path(source).with_suffix(tgt.suffix) if Path(source).is_file() \
+        else Path(source) / f"model{tgt.suffix}"
+    options = {"dt_s": dt_s} if dt_s is not None else {}
+    if check_only:
+        options["check_only"] = True
+    if allow_lossy:
+        options["allow_lossy"] = True
+    if profile:
+        options["profile"] = profile
+    if unroll is not None:
+        options["unroll"] = unroll
+    result = tgt.export(src.graph, out_path, options)
+    if check_only:
+        text = result.summary.get("report_text") if isinstance(result.summary, dict) else None
+        click.echo(text or json.dumps(result.summary, indent=2, default=str))
+        return
+    if tgt.name != "nir":
+        side = Path(str(result.path) + ".source.nir")
+        tmp = side.with_suffix(".tmp")
+        nir.write(str(tmp), src.graph)
+        tmp.replace(side)
+    click.echo(f"wrote {result.path}" + "".join(f", {p}" for p in result.extra_paths))
+
+
+# --------------------------------------------------------------------------- verify
+@cli.command()
+@click.argument("exported", type=click.Path(exists=True, dir_okay=False))
+@click.option("--source", type=click.Path(exists=True), help="Source run directory or .nir (default: EXPORTED.source.nir).")
+@click.option("--data", help="Dataset name (default: the source's own dataset, test split).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of a real dataset's files.")
+@click.option("--samples", "-n", default=64, show_default=True, help="Number of test samples (0 = all).")
+@click.option("--lava/--no-lava", "lava", default=None, help="Run Lava too (default: when installed).")
+@click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full result as JSON.")
+def verify(exported, source, data, data_dir, samples, lava, json_out):
+    """Check that EXPORTED (.net or .onnx) computes what its source network computes.
+
+    .net: float model vs bit-exact Loihi emulator vs Lava (fixed_pt) on N samples; emulator and
+    Lava must agree on every spike. .onnx: onnxruntime vs the float model, zero and non-zero state.
+    """
+    from neurodeploy.errors import VerificationError
+    from neurodeploy.pipeline import eval_samples, load_source, sidecar_graph
+
+    path = Path(exported)
+    src = load_source(source) if source else None
+    graph = src.graph if src else sidecar_graph(path)
+    meta = getattr(graph, "metadata", {}) or {}
+    data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
+    x, y = eval_samples(data_cfg, data, data_dir, samples)
+    if path.suffix == ".net":
+        from neurodeploy.sim.verify_loihi import verify_loihi
+
+        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava)
+        ok = (res.get("emulator_vs_lava") or {"exact": True})["exact"]
+        _print_loihi_verify(res)
+    elif path.suffix == ".onnx":
+        from neurodeploy.sim.verify_onnx import verify_onnx
+
+        res = verify_onnx(path, graph, x.transpose(0, 1))
+        ok = bool(res.get("passed"))
+        click.echo(json.dumps(res, indent=2, default=str))
+    else:
+        raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
+    if json_out:
+        from neurodeploy.train.checkpoint import atomic_write_text
+
+        atomic_write_text(Path(json_out), json.dumps(res, indent=2, default=str))
+    if not ok:
+        raise VerificationError(f"{path}: verification failed (see the table above)")
+
+
+def _print_loihi_verify(res: dict) -> None:
+    from rich.table import Table
+
+    con = _console()
+    acc = res.get("accuracy") or {}
+    con.print(f"latency {res.get('latency_steps')} steps; samples {res.get('samples', '?')}")
+    for k, v in acc.items():
+        con.print(f"accuracy {k:9s}: {v:.2%}" if v is not None else f"accuracy {k:9s}: n/a")
+    table = Table("layer", "float spikes", "fixed spikes", "count corr", "same spikes", "emu = lava")
+    agreement = (res.get("emulator_vs_lava") or {}).get("agreement_per_layer") or []
+    for i, layer in enumerate(res.get("layers", [])):
+        corr = layer.get("count_correlation")
+        table.add_row(str(i), str(layer["float_spikes"]), str(layer["fixed_spikes"]),
+                      "n/a" if corr is None else f"{corr:.4f}", f"{layer['identical_spike_fraction']:.2%}",
+                      f"{agreement[i]:.2%}" if i < len(agreement) else "n/a (no Lava)")
+    con.print(table)
+
+
+# --------------------------------------------------------------------------- energy
+@cli.command()
+@click.argument("source", type=click.Path())
+@click.option("--data", help="Dataset name (default: the source's own dataset, test split).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of a real dataset's files.")
+@click.option("--samples", "-n", default=256, show_default=True, help="Number of test samples (0 = all).")
+@click.option("--profile", "profiles", multiple=True, help="Profile name or .toml path; repeat to compare (default cmos45-fp32).")
+@click.option("--convention", default="fanout", show_default=True, help="Counting convention: fanout, neurobench, rate-flops, memory.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["json", "md", "html"]),
+              help="Report files to write (repeatable; default json).")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output path stem (default SOURCE/energy or SOURCE's name).")
+@click.option("--dt", "dt_s", type=float, help="Time step in seconds for NIR files that do not record it.")
+@click.option("--dialect", default="neurodeploy", show_default=True, help="Writer of a NIR SOURCE (see export).")
+def energy(source, data, data_dir, samples, profiles, convention, formats, out, dt_s, dialect):
+    """Count synaptic operations, spikes and sparsity of SOURCE (run directory or .nir) on data,
+    and estimate energy per inference against the equivalent ANN."""
+    from neurodeploy.energy import count_activity, energy_report, render_table, write_report
+    from neurodeploy.hw_profiles import load_profile
+    from neurodeploy.pipeline import eval_samples, load_source
+    from neurodeploy.train.checkpoint import read_metrics
+
+    src = load_source(source, "last", dialect, dt_s)
+    x, _ = eval_samples(src.data_cfg, data, data_dir, samples)
+    activity = count_activity(src.graph, x, dt_s=dt_s)
+    profs = [load_profile(p) for p in (profiles or ("cmos45-fp32",))]
+    metrics = read_metrics(src.run_dir) if src.run_dir else None
+    report = energy_report(activity, profs, convention=convention, metrics=metrics,
+                           meta={"source": str(source), "samples": int(x.shape[0])})
+    _console().print(render_table(report))
+    stem = Path(out) if out else (Path(source) / "energy" if Path(source).is_dir() else Path(source).with_suffix(""))
+    for path in write_report(report, stem, list(formats or ("json",))):
+        click.echo(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- profiles
+@cli.group()
+def profiles():
+    """Hardware profiles: energy costs and limits per target, each number with its source."""
+
+
+@profiles.command("list")
+def profiles_list():
+    """List the builtin profiles."""
+    from neurodeploy.hw_profiles import list_profiles, load_profile
+
+    for name in list_profiles():
+        click.echo(f"{name:14s} {load_profile(name).description[:80]}")
+
+
+@profiles.command("show")
+@click.argument("name")
+def profiles_show(name):
+    """Show a profile (builtin NAME or a .toml path): every cost and limit with its provenance."""
+    from rich.table import Table
+
+    from neurodeploy.hw_profiles import COST_KEYS, LIMIT_KEYS, load_profile
+
+    prof = load_profile(name)
+    con = _console()
+    con.print(f"[bold]{prof.name}[/bold]: {prof.description}")
+    for title, items, docs in (("costs", prof.costs, COST_KEYS), ("limits", prof.limits, LIMIT_KEYS)):
+        table = Table("key", "value", "kind", "source", "meaning", title=title)
+        for key, q in items.items():
+            table.add_row(key, f"{q.value:g}", q.kind, q.source, docs[key])
+        con.print(table)
+
+
+# --------------------------------------------------------------------------- inspect
+@cli.command()
+@click.argument("path", required=False, type=click.Path())
+@click.option("--targets", is_flag=True, help="List export targets.")
+@click.option("--surrogates", is_flag=True, help="List surrogate gradients.")
+def inspect(path, targets, surrogates):
+    """Summarise a run directory (config, metrics, diagnostics) or a NIR file (nodes, metadata)."""
+    if targets:
+        from neurodeploy.exporters import TARGETS
+
+        for name in TARGETS:
+            click.echo(name)
+        return
+    if surrogates:
+        from neurodeploy.surrogates import SURROGATES
+
+        for name in SURROGATES:
+            click.echo(name)
+        return
+    if not path:
+        raise ConfigError("inspect needs a PATH (run directory or .nir file), or --targets / --surrogates")
+    from neurodeploy.pipeline import load_source
+    from neurodeploy.train.checkpoint import read_metrics
+
+    p = Path(path)
+    con = _console()
+    if p.is_dir():
+        metrics = read_metrics(p)
+        con.print(f"run {p}: {len(metrics)} epochs")
+        for m in metrics:
+            rates = ", ".join(f"{r:.3f}" for r in m.get("firing_rates", []))
+            extra = "".join(f"  {k}={v}" for k, v in m.items() if k.startswith("diag"))
+            con.print(f"  epoch {m['epoch'] + 1:3d}  loss {m['train_loss']:.3f}  test {m['test_accuracy']:.2%}  rates [{rates}]{extra}")
+    src = load_source(p)
+    con.print("nodes:")
+    for name, node in src.graph.nodes.items():
+        shape = getattr(node, "weight", None)
+        con.print(f"  {name:12s} {type(node).__name__:10s} {tuple(shape.shape) if shape is not None else ''}")
+    con.print(f"metadata: {json.dumps(src.graph.metadata, default=str)}")
+
+
+def main(argv=None) -> int:
+    """Console entry point: user errors become one line on stderr and a non-zero exit code."""
+    try:
+        cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
+    except NeurodeployError as exc:
+        click.echo(f"neurodeploy: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("neurodeploy: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except OSError as exc:
+        click.echo(f"neurodeploy: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

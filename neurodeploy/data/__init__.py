@@ -1,0 +1,1 @@
+"""Datasets: the embedded ``digits-events`` default, tonic adapters for real datasets, encoders."""

@@ -1,0 +1,44 @@
+"""Dataset lookup by config: returns (train, test, input shape, number of classes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from neurodeploy.errors import DataError
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """Both splits and what a model builder needs. ``input_shape`` is one time step, no batch."""
+
+    train: Dataset
+    test: Dataset
+    input_shape: tuple[int, ...]
+    classes: int
+    name: str
+
+
+def load_data(data_cfg: dict) -> LoadedData:
+    """Load the dataset named by the ``[data]`` config section."""
+    name = data_cfg["dataset"]
+    if name == "digits-events":
+        from neurodeploy.data.digits_events import DigitsEventsParams, load_digits_events
+
+        params = DigitsEventsParams(time_steps=data_cfg["time_steps"], seed=data_cfg["seed"],
+                                    microsteps=3 * data_cfg["time_steps"])
+        train, test = load_digits_events(params, data_cfg["cache_dir"] or None)
+        return LoadedData(train, test, tuple(train.frames.shape[2:]), 10, name)
+    from neurodeploy.data.tonic_loaders import DATASETS, load_tonic_dataset
+
+    if not data_cfg["data_dir"]:
+        raise DataError(f"[data] dataset = {name!r} reads local files: set [data] data_dir "
+                        "(or --data-dir) to the folder holding them")
+    root = Path(data_cfg["data_dir"])
+    t = data_cfg["time_steps"]
+    train = load_tonic_dataset(name, root, split="train", time_steps=t)
+    test = load_tonic_dataset(name, root, split="test", time_steps=t)
+    x0, _ = train[0]
+    return LoadedData(train, test, tuple(x0.shape[1:]), DATASETS[name].classes, name)

@@ -1,0 +1,211 @@
+"""Run the float simulation of a NIR graph in batches and count what an energy model needs.
+
+Counts are totals over all samples (divide by ``n_samples`` for per-inference values) and are
+kept per time step, so that every convention in :mod:`neurodeploy.energy.conventions` can be
+derived from one :class:`Activity` without re-running the network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nir
+import torch
+from torch import nn
+
+from neurodeploy.energy.counting import fanout_map, input_stats, membrane_updates, recurrent_fanout
+from neurodeploy.errors import DataError
+from neurodeploy.ir.from_nir import chain, from_nir
+from neurodeploy.neurons.modules import SpikingNeuron, SumPool2d
+from neurodeploy.sim.float_sim import prepare_input
+
+#: neurons per layer kept in the one-sample spike raster
+RASTER_MAX_NEURONS = 1024
+
+
+@dataclass(frozen=True)
+class SynapseActivity:
+    """One synaptic layer. Lists have one entry per time step, summed over samples.
+
+    ``kind``: linear | conv2d | sumpool2d | recurrent. ``source``: the node feeding it (``input``
+    for the network input). ``dense_per_step``: NeuroBench ``Dense`` ops of one sample at one
+    step (all inputs and weights taken as ones, padding excluded) = Σ_i f_i, the seed-004 fanout
+    sum and the ANN layer's MACs.
+    """
+
+    name: str
+    kind: str
+    source: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    weights: int
+    nonzero_weights: int
+    dense_per_step: int
+    eff_ac: list[float]
+    eff_mac: list[float]
+    fan_ac: list[float]
+    fan_mac: list[float]
+    events: list[float]
+    analog_samples: list[float]
+
+    @property
+    def inputs(self) -> int:
+        return int(torch.tensor(self.in_shape).prod()) if self.in_shape else 1
+
+
+@dataclass(frozen=True)
+class NeuronActivity:
+    """One spiking layer: spike and membrane-update counts summed over samples.
+
+    ``raster``: for sample 0, per step, the indices of the neurons (< ``raster_neurons``) that fired.
+    """
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    neurons: int
+    state_vars: int
+    recurrent: str | None
+    spikes_per_step: list[float]
+    spikes_per_neuron: list[float]
+    membrane_updates_per_step: list[float]
+    raster: list[list[int]]
+    raster_neurons: int
+
+    def rate(self, n_samples: int) -> float:
+        """Mean firing rate in spikes per neuron per step."""
+        steps = len(self.spikes_per_step)
+        return sum(self.spikes_per_step) / max(self.neurons * steps * n_samples, 1)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Everything counted on ``n_samples`` inferences of ``time_steps`` steps of ``dt_s`` seconds.
+
+    ``input_binary``: every network input was in {−1, 0, 1}; ``static_input``: the input was the
+    same at every step of every sample (direct coding of a static image).
+    """
+
+    n_samples: int
+    time_steps: int
+    dt_s: float
+    input_shape: tuple[int, ...]
+    input_binary: bool
+    static_input: bool
+    synapses: tuple[SynapseActivity, ...]
+    neurons: tuple[NeuronActivity, ...]
+    graph_metadata: dict = field(default_factory=dict)
+
+
+def _shape(t: torch.Tensor) -> tuple[int, ...]:
+    return tuple(int(d) for d in t.shape[2:])
+
+
+class _Acc:
+    """Float64 accumulators keyed by (layer, quantity)."""
+
+    def __init__(self):
+        self.sums: dict[tuple[str, str], torch.Tensor] = {}
+
+    def add(self, layer: str, key: str, value: torch.Tensor) -> None:
+        k = (layer, key)
+        self.sums[k] = value.double() if k not in self.sums else self.sums[k] + value.double()
+
+    def list(self, layer: str, key: str) -> list[float]:
+        return [float(v) for v in self.sums[(layer, key)]]
+
+
+def _synapse_kind(layer: nn.Module) -> str | None:
+    if isinstance(layer, nn.Linear):
+        return "linear"
+    if isinstance(layer, nn.Conv2d):
+        return "conv2d"
+    if isinstance(layer, SumPool2d):
+        return "sumpool2d"
+    return None
+
+
+@torch.no_grad()
+def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = None,
+                   batch_size: int = 256) -> Activity:
+    """Simulate ``graph`` on ``x`` and count synaptic ops, spikes and membrane updates.
+
+    ``x``: (N, T, …) batch-first, as datasets yield it (NeuroBench's layout too), any dtype
+    (uint8 event frames are converted to float32); one step's features ``…`` are the graph's
+    input shape or reshape to it. Runs in batches of ``batch_size`` samples through the float
+    reference (:mod:`neurodeploy.sim.float_sim`), zero state per sample. ``dt_s`` overrides the
+    graph's metadata (seconds per step).
+    """
+    if x.dim() < 3:
+        raise DataError(f"count_activity: x must be (N, T, …) with at least 3 dims, got {tuple(x.shape)}")
+    if batch_size < 1:
+        raise DataError(f"count_activity: batch_size must be ≥ 1, got {batch_size}")
+    model, conv = from_nir(graph, dt_s)
+    _, rec_of = chain(graph)
+    names = list(model.node_names)
+    n, steps = int(x.shape[0]), int(x.shape[1])
+    acc, fan, meta = _Acc(), {}, {}
+    raster: dict[str, list[list[int]]] = {}
+    input_binary = static_input = True
+    for start in range(0, n, batch_size):
+        xb = prepare_input(x[start:start + batch_size].transpose(0, 1).float(), conv.input_shape)
+        static_input = static_input and bool((xb == xb[:1]).all())
+        _, outs = model(xb, record=True)
+        ins = [xb, *outs[:-1]]
+        for k, layer in enumerate(model):
+            name, xin, out = names[k], ins[k], outs[k]
+            kind = _synapse_kind(layer)
+            if kind is not None:
+                if name not in fan:
+                    fan[name] = torch.stack([fanout_map(layer, _shape(xin), False),
+                                             fanout_map(layer, _shape(xin), True)], 1)
+                    w = getattr(layer, "weight", None)
+                    meta[name] = (kind, names[k - 1] if k else "input", _shape(xin), _shape(out),
+                                  0 if w is None else w.numel(), 0 if w is None else int((w != 0).sum()))
+                st = input_stats(xin, fan[name])
+                for key, val in st._asdict().items():
+                    acc.add(name, key, val)
+                if k == 0:
+                    input_binary = input_binary and not bool(st.analog.sum())
+            elif isinstance(layer, SpikingNeuron):
+                acc.add(name, "spikes_t", out.reshape(steps, out.shape[1], -1).sum((1, 2)))
+                acc.add(name, "spikes_i", out.reshape(-1, out[0, 0].numel()).sum(0))
+                acc.add(name, "mem", membrane_updates(layer, xin, out))
+                if name not in raster:
+                    flat = out[:, 0].reshape(steps, -1)[:, :RASTER_MAX_NEURONS]
+                    raster[name] = [torch.nonzero(row).flatten().tolist() for row in flat]
+                    meta[name] = (layer.kind, _shape(out))
+                if layer.w_rec is not None:
+                    rname = rec_of.get(name, f"{name}_rec")
+                    if rname not in fan:
+                        fan[rname] = torch.stack([recurrent_fanout(layer.w_rec, False),
+                                                  recurrent_fanout(layer.w_rec, True)], 1)
+                        w = layer.w_rec
+                        meta[rname] = ("recurrent", name, _shape(out), _shape(out), w.numel(), int((w != 0).sum()))
+                    prev = torch.cat([torch.zeros_like(out[:1]), out[:-1]])
+                    for key, val in input_stats(prev, fan[rname])._asdict().items():
+                        acc.add(rname, key, val)
+    synapses, neurons = [], []
+    for k, (name, layer) in enumerate(zip(names, model)):
+        if name in fan:
+            synapses.append(_synapse(name, meta[name], fan[name], acc))
+        if isinstance(layer, SpikingNeuron):
+            kind, shape = meta[name]
+            rname = rec_of.get(name, f"{name}_rec") if layer.w_rec is not None else None
+            nn_ = int(torch.tensor(shape).prod()) if shape else 1
+            neurons.append(NeuronActivity(
+                name, kind, shape, nn_, 2 if kind == "cuba_lif" else 1, rname,
+                acc.list(name, "spikes_t"), acc.list(name, "spikes_i"), acc.list(name, "mem"),
+                raster[name], min(nn_, RASTER_MAX_NEURONS)))
+            if rname is not None:
+                synapses.append(_synapse(rname, meta[rname], fan[rname], acc))
+    return Activity(n, steps, conv.dt_s, tuple(conv.input_shape), input_binary, static_input, tuple(synapses),
+                    tuple(neurons), dict(getattr(graph, "metadata", {}) or {}))
+
+
+def _synapse(name: str, meta: tuple, fan: torch.Tensor, acc: _Acc) -> SynapseActivity:
+    kind, source, in_shape, out_shape, weights, nonzero = meta
+    return SynapseActivity(name, kind, source, in_shape, out_shape, weights, nonzero,
+                           int(fan[:, 1].sum()), acc.list(name, "eff_ac"), acc.list(name, "eff_mac"),
+                           acc.list(name, "fan_ac"), acc.list(name, "fan_mac"), acc.list(name, "events"),
+                           acc.list(name, "analog"))

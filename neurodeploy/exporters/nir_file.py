@@ -1,0 +1,46 @@
+"""Target ``nir``: write the graph itself as a NIR HDF5 file (``nir.write``), atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nir
+
+from neurodeploy.errors import ConfigError
+from neurodeploy.exporters.base import ExportResult, Target
+from neurodeploy.ir.from_nir import chain, conventions
+
+OPTIONS = {"dt_s", "check_only"}
+
+
+def export(graph: nir.NIRGraph, out_path: Path, options: dict) -> ExportResult:
+    unknown = set(options) - OPTIONS
+    if unknown:
+        raise ConfigError(f"target nir: unknown option {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(OPTIONS))}")
+    conv = conventions(graph, options.get("dt_s"))
+    chain(graph)  # refuse graphs no neurodeploy consumer can run
+    graph.metadata = {**(graph.metadata or {}), "dt_s": conv.dt_s, "reset": conv.reset}
+    out_path = Path(out_path)
+    summary = {"nodes": len(graph.nodes), "edges": len(graph.edges), "dt_s": conv.dt_s}
+    if options.get("check_only"):
+        return ExportResult(out_path, summary=summary)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".nir.tmp")
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return ExportResult(out_path, summary=summary)
+
+
+TARGET = Target(
+    name="nir", suffix=".nir", description="NIR graph (HDF5), dt/reset/spike conventions in metadata",
+    export=export,
+    supported_nodes=(nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten,
+                     nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF),
+)

@@ -1,0 +1,148 @@
+"""Profile dataclasses, the declared schema, and the loader with one place of validation."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from neurodeploy.errors import ConfigError
+from neurodeploy.tomlio import load_toml
+
+PROVENANCE_KINDS = ("measured", "simulated", "derived", "datasheet", "paper", "unverified")
+
+#: cost name → unit and meaning. Energies in picojoules, power in milliwatts.
+COST_KEYS: dict[str, str] = {
+    "e_ac_pj": "pJ per synaptic accumulate (binary input × weight)",
+    "e_mac_pj": "pJ per multiply-accumulate (analog input × weight)",
+    "e_neuron_update_pj": "pJ per neuron state update (one neuron, one step)",
+    "e_spike_route_pj": "pJ per spike sent to another core/tile",
+    "e_mem_read_pj_per_bit": "pJ per bit read from weight/state memory",
+    "e_mem_write_pj_per_bit": "pJ per bit written to state memory",
+    "static_power_mw": "static power of the chip in mW",
+}
+
+#: limit name → meaning. Integers unless stated.
+LIMIT_KEYS: dict[str, str] = {
+    "cores_per_chip": "neuro cores per chip",
+    "neurons_per_core": "neurons (compartments) per core",
+    "input_axons_per_core": "input axons per core",
+    "output_axons_per_core": "output axons per core",
+    "synapse_memory_bits_per_core": "synapse memory per core in bits",
+    "weight_bits": "bits of a synaptic weight (sign included)",
+    "weight_min": "smallest integer weight",
+    "weight_max": "largest integer weight",
+    "state_bits": "bits of the membrane/current state",
+    "decay_bits": "bits of the current/voltage decay constants",
+    "threshold_mant_max": "largest threshold mantissa",
+    "bias_mant_max": "largest |bias| mantissa",
+    "delay_max": "largest synaptic delay in steps",
+    "refractory_max": "largest refractory period in steps",
+}
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number with its provenance."""
+
+    value: float
+    source: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One target's costs and limits. ``path`` is the file it was read from."""
+
+    name: str
+    description: str
+    costs: dict[str, Quantity]
+    limits: dict[str, Quantity]
+    path: str = ""
+
+    def cost(self, key: str) -> float | None:
+        q = self.costs.get(key)
+        return None if q is None else q.value
+
+    def limit(self, key: str) -> float | None:
+        q = self.limits.get(key)
+        return None if q is None else q.value
+
+
+def _unknown(where: str, key: str, known) -> ConfigError:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(sorted(known))}")
+
+
+def _quantities(where: str, table: object, allowed: dict[str, str]) -> dict[str, Quantity]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of {{value, source, kind}} tables")
+    out = {}
+    for key, entry in table.items():
+        if key not in allowed:
+            raise _unknown(where, key, allowed)
+        at = f"{where}.{key}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{at} must be a table with value, source and kind")
+        extra = set(entry) - {"value", "source", "kind"}
+        if extra:
+            raise _unknown(at, sorted(extra)[0], ("value", "source", "kind"))
+        for req in ("value", "source", "kind"):
+            if req not in entry:
+                raise ConfigError(f"{at}: missing {req!r}; every number needs value, source and kind")
+        value = entry["value"]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ConfigError(f"{at}.value must be a non-negative number, got {value!r}")
+        if entry["kind"] not in PROVENANCE_KINDS:
+            raise ConfigError(f"{at}.kind must be one of {', '.join(PROVENANCE_KINDS)}, got {entry['kind']!r}")
+        if not str(entry["source"]).strip():
+            raise ConfigError(f"{at}.source is empty; say where the number comes from")
+        out[key] = Quantity(float(value), str(entry["source"]), str(entry["kind"]))
+    return out
+
+
+def parse_profile(data: dict, where: str) -> Profile:
+    """Validate a parsed TOML document against the schema; ``where`` names it in errors."""
+    allowed_top = {"name", "description", "costs", "limits"}
+    for key in data:
+        if key not in allowed_top:
+            raise _unknown(where, key, allowed_top)
+    if not isinstance(data.get("name"), str) or not data["name"]:
+        raise ConfigError(f"{where}: 'name' (a non-empty string) is required")
+    return Profile(
+        name=data["name"],
+        description=str(data.get("description", "")),
+        costs=_quantities(f"{where}: costs", data.get("costs", {}), COST_KEYS),
+        limits=_quantities(f"{where}: limits", data.get("limits", {}), LIMIT_KEYS),
+        path=where,
+    )
+
+
+def _builtin_files() -> dict[str, object]:
+    root = resources.files("neurodeploy.hw_profiles")
+    return {p.name[:-5]: p for p in root.iterdir() if p.name.endswith(".toml")}
+
+
+def list_profiles() -> list[str]:
+    """Names of the builtin profiles."""
+    return sorted(_builtin_files())
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """Load a builtin profile by name, or a user's profile from a ``.toml`` path."""
+    text_path = str(name_or_path)
+    if text_path.endswith(".toml") or Path(text_path).exists():
+        path = Path(text_path)
+        if not path.is_file():
+            raise ConfigError(f"profile file {path} does not exist")
+        return parse_profile(load_toml(path), str(path))
+    files = _builtin_files()
+    if text_path not in files:
+        close = difflib.get_close_matches(text_path, list(files), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown profile {text_path!r}; builtin: {', '.join(sorted(files))}.{hint} "
+                          "Or pass a path to your own profile .toml")
+    f = files[text_path]
+    return parse_profile(load_toml(f), f"profile {text_path}")

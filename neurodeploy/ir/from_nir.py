@@ -1,0 +1,223 @@
+"""``nir.NIRGraph`` → our ``SpikingSequential`` (the float reference of any NIR graph).
+
+Conventions NIR does not carry (dt, reset mode) come from explicit arguments, else from the
+graph's neurodeploy metadata; a graph with neither fails with a message naming the option.
+NIR's ``r`` and ``w_in`` are folded exactly into the preceding weights (the dynamics are linear in
+the input current), so per-neuron values are kept; IF's ``dt·r`` likewise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import nir
+import torch
+from torch import nn
+
+from neurodeploy.errors import ConfigError, UnsupportedNodeError
+from neurodeploy.neurons import (
+    IF,
+    LIF,
+    CubaLIF,
+    CubaLIFParameters,
+    IFParameters,
+    LIFParameters,
+    SpikingSequential,
+    SumPool2d,
+)
+from neurodeploy.surrogates import Surrogate
+
+KNOWN_VERSIONS = (1,)
+
+
+@dataclass(frozen=True)
+class GraphConventions:
+    """What a NIR graph needs besides its nodes: time step (s), reset mode, one step's input shape."""
+
+    dt_s: float
+    reset: str
+    input_shape: tuple[int, ...]
+    time_steps: int | None
+
+
+def conventions(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None) -> GraphConventions:
+    """Resolve dt and reset from arguments, else metadata; check the metadata version."""
+    meta = dict(getattr(graph, "metadata", {}) or {})
+    version = meta.get("neurodeploy_format_version")
+    if version is not None and version not in KNOWN_VERSIONS:
+        raise ConfigError(f"NIR graph metadata format version {version} is newer than this neurodeploy "
+                          f"reads ({KNOWN_VERSIONS}); upgrade neurodeploy")
+    dt = dt_s if dt_s is not None else meta.get("dt_s")
+    if dt is None:
+        raise ConfigError("NIR graph has no dt (metadata 'dt_s'): pass it explicitly with --dt "
+                          "(seconds per step; e.g. Norse uses 1e-3, snnTorch 1e-4)")
+    dt = float(np.asarray(dt))
+    if not dt > 0:
+        raise ConfigError(f"dt must be > 0 seconds, got {dt}")
+    rst = reset if reset is not None else meta.get("reset", "zero")
+    if rst not in ("zero", "subtract"):
+        raise ConfigError(f"reset must be 'zero' or 'subtract', got {rst!r}")
+    inputs = [n for n in graph.nodes.values() if isinstance(n, nir.Input)]
+    shape = tuple(int(d) for d in np.asarray(inputs[0].input_type["input"]).ravel()) if inputs else ()
+    t = meta.get("time_steps")
+    return GraphConventions(dt, rst, shape, int(t) if t is not None else None)
+
+
+def chain(graph: nir.NIRGraph) -> tuple[list[str], dict[str, str]]:
+    """Execution order of the forward chain and ``{neuron: recurrent synapse node}``.
+
+    A recurrent synapse is a node ``r`` with edges ``n → r → n``. Anything else that branches
+    (two successors, skips, nested graphs) is unsupported.
+    """
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            raise UnsupportedNodeError(f"node {name!r} is a nested NIRGraph; flatten the graph first")
+    succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for a, b in graph.edges:
+        succ[a].append(b)
+    rec: dict[str, str] = {}
+    for n, outs in succ.items():
+        for r in outs:
+            if n in succ.get(r, []) and r != n:
+                rec[n] = r
+    rec_nodes = set(rec.values())
+    starts = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(starts) != 1:
+        raise UnsupportedNodeError(f"graph must have exactly one Input node, found {len(starts)}")
+    order, cur, seen = [], starts[0], set()
+    while True:
+        if cur in seen:
+            raise UnsupportedNodeError(f"node {cur!r} is reached twice: only chains are supported")
+        seen.add(cur)
+        order.append(cur)
+        nxt = [b for b in succ[cur] if b not in rec_nodes or rec.get(cur) != b]
+        nxt = [b for b in nxt if b != rec.get(cur)]
+        if not nxt:
+            break
+        if len(nxt) > 1:
+            raise UnsupportedNodeError(f"node {cur!r} branches to {nxt}: only chains (plus recurrent "
+                                       "self-loops) are supported")
+        cur = nxt[0]
+    return order, rec
+
+
+def _t(a) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=np.float32))
+
+
+def _scalar_or_array(a) -> torch.Tensor:
+    t = _t(a)
+    flat = t.flatten()
+    return flat[0].clone() if flat.numel() and bool((flat == flat[0]).all()) else t
+
+
+def _fold(prev: nn.Module | None, scale: torch.Tensor, name: str) -> None:
+    """Multiply the preceding synaptic layer's outputs by ``scale`` (per output neuron)."""
+    if bool((scale == 1).all()):
+        return
+    if prev is None or not isinstance(prev, (nn.Linear, nn.Conv2d)):
+        raise UnsupportedNodeError(f"node {name!r}: r/w_in ≠ 1 needs a preceding Affine/Linear/Conv2d to fold into")
+    with torch.no_grad():
+        s = scale.reshape(-1) if isinstance(prev, nn.Linear) else scale.reshape(scale.shape[0], -1)[:, 0]
+        if isinstance(prev, nn.Conv2d) and not bool((scale.reshape(scale.shape[0], -1) == s[:, None]).all()):
+            raise UnsupportedNodeError(f"node {name!r}: r varies within a channel; cannot fold into Conv2d")
+        prev.weight.mul_(s.reshape(-1, *([1] * (prev.weight.dim() - 1))))
+        if prev.bias is not None:
+            prev.bias.mul_(s)
+
+
+def _synapse(node: nir.NIRNode, name: str) -> nn.Module:
+    if isinstance(node, (nir.Affine, nir.Linear)):
+        w = _t(node.weight)
+        bias = getattr(node, "bias", None)
+        layer = nn.Linear(w.shape[1], w.shape[0], bias=bias is not None)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+            if bias is not None:
+                layer.bias.copy_(_t(bias).reshape(-1))
+        return layer
+    if isinstance(node, nir.Conv2d):
+        w = _t(node.weight)
+        pad = node.padding
+        if isinstance(pad, str):
+            raise UnsupportedNodeError(f"node {name!r}: string padding {pad!r} is not supported")
+        layer = nn.Conv2d(w.shape[1] * int(node.groups), w.shape[0], tuple(w.shape[2:]),
+                          stride=tuple(np.atleast_1d(node.stride).tolist()) if np.size(node.stride) > 1 else int(np.asarray(node.stride).ravel()[0]),
+                          padding=tuple(int(p) for p in np.broadcast_to(np.asarray(pad), (2,))),
+                          dilation=tuple(int(p) for p in np.broadcast_to(np.asarray(node.dilation), (2,))),
+                          groups=int(node.groups), bias=node.bias is not None)
+        with torch.no_grad():
+            layer.weight.copy_(w)
+            if node.bias is not None:
+                layer.bias.copy_(_t(node.bias).reshape(-1))
+        return layer
+    if isinstance(node, nir.Flatten):
+        return nn.Flatten(1 + int(node.start_dim), int(node.end_dim) if node.end_dim < 0 else 1 + int(node.end_dim))
+    if isinstance(node, nir.SumPool2d):
+        k = np.asarray(node.kernel_size).ravel()
+        s = np.asarray(node.stride).ravel()
+        if not np.all(np.asarray(node.padding) == 0) or k.size and not np.all(k == k[0]) or not np.all(s == s[0]):
+            raise UnsupportedNodeError(f"node {name!r}: SumPool2d needs square kernels/strides and zero padding")
+        return SumPool2d(int(k[0]), int(s[0]))
+    raise UnsupportedNodeError(
+        f"node {name!r} ({type(node).__name__}) is not supported; supported: Affine, Linear, Conv2d, "
+        "Flatten, SumPool2d, LIF, CubaLIF, IF (and recurrent self-loops)")
+
+
+def _neuron(node: nir.NIRNode, name: str, conv: GraphConventions, prev: nn.Module | None,
+            surrogate: Surrogate | None, rec: nn.Linear | None):
+    dt = conv.dt_s
+    kw = dict(dt_s=dt, reset=conv.reset, surrogate=surrogate)
+    v_reset = _scalar_or_array(node.v_reset) if getattr(node, "v_reset", None) is not None else torch.tensor(0.0)
+    if isinstance(node, nir.LIF):
+        r = _t(node.r)
+        p = LIFParameters(tau_mem_inv=_scalar_or_array(1.0 / np.asarray(node.tau, dtype=np.float64)),
+                          v_th=_scalar_or_array(node.v_threshold), v_leak=_scalar_or_array(node.v_leak), v_reset=v_reset)
+        module = LIF(p, **kw)
+    elif isinstance(node, nir.CubaLIF):
+        r = _t(node.r) * _t(node.w_in)
+        p = CubaLIFParameters(tau_syn_inv=_scalar_or_array(1.0 / np.asarray(node.tau_syn, dtype=np.float64)),
+                              tau_mem_inv=_scalar_or_array(1.0 / np.asarray(node.tau_mem, dtype=np.float64)),
+                              v_th=_scalar_or_array(node.v_threshold), v_leak=_scalar_or_array(node.v_leak),
+                              v_reset=v_reset)
+        module = CubaLIF(p, **kw)
+    elif isinstance(node, nir.IF):
+        r = _t(node.r) * dt
+        module = IF(IFParameters(v_th=_scalar_or_array(node.v_threshold), v_reset=v_reset), **kw)
+    else:
+        return None
+    _fold(prev, r, name)
+    if rec is not None:
+        rs = r.reshape(-1)
+        if not bool((rs == 1).all()):
+            with torch.no_grad():
+                rec.weight.mul_(rs[:, None])
+        module.w_rec = nn.Parameter(rec.weight.detach().clone())
+    return module
+
+
+def from_nir(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None,
+             surrogate: Surrogate | None = None) -> tuple[SpikingSequential, GraphConventions]:
+    """Build the float model of ``graph``; returns (model in eval mode, resolved conventions)."""
+    conv = conventions(graph, dt_s, reset)
+    order, rec = chain(graph)
+    layers: list[nn.Module] = []
+    names: list[str] = []
+    for name in order:
+        node = graph.nodes[name]
+        if isinstance(node, (nir.Input, nir.Output)):
+            continue
+        if isinstance(node, nir.Threshold):
+            raise UnsupportedNodeError(f"node {name!r}: a bare Threshold is not supported; use IF/LIF")
+        prev = layers[-1] if layers else None
+        rec_layer = _synapse(graph.nodes[rec[name]], rec[name]) if name in rec else None
+        neuron = _neuron(node, name, conv, prev, surrogate, rec_layer)
+        layers.append(neuron if neuron is not None else _synapse(node, name))
+        names.append(name)
+    model = SpikingSequential(*layers).eval()
+    model.node_names = names  # NIR node name of each layer, for reports
+    if math.isnan(conv.dt_s):  # pragma: no cover - guarded in conventions()
+        raise ConfigError("dt is NaN")
+    return model, conv

@@ -1,0 +1,351 @@
+"""Multi-step execution of the shared neuron form over a whole sequence (T, B, …).
+
+``run_sequence`` is the one entry point the modules call. It picks one of three backends:
+
+``reference``
+    A Python loop over T of :func:`~neurodeploy.neurons.functional.neuron_step`, recorded by
+    autograd step by step (~10 ATen ops per step forward and more backward). Every other backend
+    must match it. Always used with a recurrent weight ``w_rec``.
+``cpp``
+    One autograd Function whose forward records nothing and whose backward is a hand-written
+    reverse scan (BPTT through the membrane). Forward saves only the pre-reset membrane ``v'``
+    (T, B, …) (plus the current ``i`` and the input when a coefficient needs a gradient); spikes
+    and the post-reset membrane are recomputed from it. The surrogate derivative
+    ``surrogate.derivative(v' − v_th)`` is evaluated eagerly on the whole saved tensor at the
+    start of backward, so any surrogate works and its hyper-parameters may change between steps
+    (no recompilation: nothing surrogate-specific is compiled). The default ``FastSigmoid`` is
+    evaluated inside the C++ backward instead (same formula; height and width passed as values
+    at every call), saving a (T, B, …) temporary and ~7 elementwise passes.
+    The scans are C++ loops (CPU, float32/float64), built on first use by
+    :mod:`neurodeploy.neurons._scan_cpp` (first-use cost: about 30-60 s of compilation on 2 cores,
+    once per environment; later processes load the cached build in < 1 s).
+``torch``
+    The same Function with the scans written as PyTorch ops per step (no compiler needed; CUDA
+    tensors, other dtypes, and the fallback when the C++ build fails, with one warning).
+
+``auto`` (default) uses ``cpp`` for CPU float32/float64 tensors, else ``torch``; it uses
+``reference`` where the fast Function does not apply (``w_rec`` given, coefficients that do not
+broadcast to one time step's shape, mixed dtypes/devices). Force a backend with the environment
+variable ``NEURODEPLOY_KERNEL=reference|torch|cpp|auto`` or :func:`use_backend` /
+:func:`set_backend` (these take precedence over the variable).
+
+Gradients flow to ``x``, to the initial ``state`` and to every coefficient tensor that requires
+grad (learnable τ, threshold, reset). The fast backward is not itself differentiable (no
+double backward); use the reference backend for that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from neurodeploy.errors import ConfigError
+from neurodeploy.neurons import _scan_cpp
+from neurodeploy.neurons.functional import Coefficients, NeuronState, neuron_step, zero_state
+from neurodeploy.surrogates.base import FastSigmoid, Surrogate
+
+BACKENDS = ("auto", "cpp", "torch", "reference")
+ENV_VAR = "NEURODEPLOY_KERNEL"
+_forced: str | None = None
+
+
+def _check_backend(name: str, where: str) -> str:
+    if name not in BACKENDS:
+        raise ConfigError(f"{where}: unknown neuron kernel backend {name!r}; "
+                          f"expected one of {', '.join(BACKENDS)}")
+    return name
+
+
+def get_backend() -> str:
+    """The requested backend: :func:`set_backend`'s value, else ``$NEURODEPLOY_KERNEL``, else auto."""
+    if _forced is not None:
+        return _forced
+    return _check_backend(os.environ.get(ENV_VAR, "auto").strip().lower() or "auto",
+                          f"environment variable {ENV_VAR}")
+
+
+def set_backend(name: str | None) -> None:
+    """Force a backend for this process (``None``: back to the environment variable / auto)."""
+    global _forced
+    _forced = None if name is None else _check_backend(name, "set_backend")
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Context manager forcing a backend, e.g. ``with use_backend("reference"): ...``."""
+    global _forced
+    previous = _forced
+    set_backend(name)
+    try:
+        yield
+    finally:
+        _forced = previous
+
+
+def reference_sequence(x: torch.Tensor, c: Coefficients, surrogate: Surrogate, reset: str = "zero",
+                       state: NeuronState | None = None, w_rec: torch.Tensor | None = None,
+                       ) -> tuple[torch.Tensor, NeuronState]:
+    """The reference: a Python loop of ``neuron_step`` over T, recorded by autograd."""
+    if state is None:
+        state = zero_state(x[0])
+    z_prev = torch.zeros_like(x[0])
+    out = []
+    for t in range(x.shape[0]):
+        xt = x[t]
+        if w_rec is not None:
+            xt = xt + z_prev @ w_rec.t()
+        z_prev, state = neuron_step(xt, state, c, surrogate, reset)
+        out.append(z_prev)
+    return torch.stack(out), state
+
+
+def run_sequence(x: torch.Tensor, c: Coefficients, surrogate: Surrogate, reset: str = "zero",
+                 state: NeuronState | None = None, w_rec: torch.Tensor | None = None,
+                 ) -> tuple[torch.Tensor, NeuronState]:
+    """Run T steps. ``x``: (T, B, …) input currents. ``w_rec``: (N, N) recurrent weights (out, in),
+    applied to the previous step's spikes and added to the input. Returns spikes (T, B, …) and the
+    final state."""
+    backend = get_backend()
+    if backend == "reference" or w_rec is not None:
+        return reference_sequence(x, c, surrogate, reset, state, w_rec)
+    prepared = _prepare(x, c, state)
+    if prepared is None:
+        return reference_sequence(x, c, surrogate, reset, state, w_rec)
+    coefs, v0, i0 = prepared
+    impl = _choose_impl(x, backend)
+    subtract = reset != "zero"
+    has_i = coefs[3] is not None
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or v0.requires_grad or (has_i and i0.requires_grad)
+        or any(k is not None and k.requires_grad for k in coefs))
+    if needs_grad:
+        z, v_t, i_t = _Scan.apply(x, v0, i0 if has_i else None, *coefs, surrogate, subtract, impl)
+    else:
+        z, v_t, i_t = _forward_only(x, v0, i0 if has_i else None, coefs, subtract, impl)
+    return z, NeuronState(v_t, i_t if has_i else i0)
+
+
+# ----------------------------------------------------------------------------------------------
+# dispatch helpers
+
+
+def _prepare(x, c: Coefficients, state):
+    """Coefficients as tensors and the initial state, or ``None`` if the fast path doesn't apply."""
+    if x.dim() < 2 or x.shape[0] == 0 or not x.is_floating_point():
+        return None
+    shape = x.shape[1:]
+    coefs = []
+    for k in c:
+        if k is None:
+            coefs.append(None)
+            continue
+        if not isinstance(k, torch.Tensor):
+            k = torch.as_tensor(float(k), dtype=x.dtype, device=x.device)
+        if k.dim() == 0 and k.is_floating_point() and not k.requires_grad:
+            k = k.to(device=x.device, dtype=x.dtype)  # a scalar operand computes in x's dtype
+        if k.dtype != x.dtype or k.device != x.device:
+            return None
+        try:
+            if torch.broadcast_shapes(k.shape, shape) != shape:
+                return None
+        except RuntimeError:
+            return None
+        coefs.append(k)
+    if (coefs[3] is None) != (coefs[4] is None):
+        return None
+    if state is None:
+        v0 = torch.zeros(shape, dtype=x.dtype, device=x.device)
+        i0 = torch.zeros(shape, dtype=x.dtype, device=x.device)
+    else:
+        v0, i0 = state.v, state.i
+        for s in (v0, i0):
+            if s.shape != shape or s.dtype != x.dtype or s.device != x.device:
+                return None
+    return coefs, v0, i0
+
+
+def _choose_impl(x, backend):
+    if backend in ("auto", "cpp") and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        module = _scan_cpp.load()
+        if module is not None:
+            return _CppImpl(module)
+    return _TORCH_IMPL
+
+
+def _flat(k, shape, m):
+    """Coefficient ``k`` expanded to one time step's ``shape`` and flattened to (M,)."""
+    if k is None:
+        return None
+    return k.detach().expand(shape).reshape(m).contiguous()
+
+
+def _forward_only(x, v0, i0, coefs, subtract, impl):
+    t, shape = x.shape[0], x.shape[1:]
+    m = math.prod(shape)
+    flat = [_flat(k, shape, m) for k in coefs]
+    v = v0.detach().reshape(m).clone()
+    cur = i0.detach().reshape(m).clone() if i0 is not None else None
+    z, _, _ = impl.forward(x.detach().reshape(t, m).contiguous(), v, cur, *flat, subtract,
+                           save=False, save_i=False)
+    return z.view(x.shape), v.view(shape), (cur.view(shape) if cur is not None else None)
+
+
+class _Scan(torch.autograd.Function):
+    """Spikes and final state of the whole sequence; nothing recorded per step."""
+
+    @staticmethod
+    def forward(ctx, x, v0, i0, dv, lv, gv, di, gi, vth, vr, surrogate, subtract, impl):
+        t, shape = x.shape[0], x.shape[1:]
+        m = math.prod(shape)
+        coefs = (dv, lv, gv, di, gi, vth, vr)
+        flat = [_flat(k, shape, m) for k in coefs]
+        coef_grad = any(ctx.needs_input_grad[3:10])
+        has_i = di is not None
+        x2 = x.detach().reshape(t, m).contiguous()
+        v = v0.detach().reshape(m).clone()
+        cur = i0.detach().reshape(m).clone() if has_i else None
+        z, vpre, iseq = impl.forward(x2, v, cur, *flat, subtract, save=True, save_i=coef_grad)
+        keep = (x2, v0.detach().reshape(m), i0.detach().reshape(m) if has_i else None) \
+            if coef_grad else (None, None, None)
+        ctx.save_for_backward(vpre, iseq if coef_grad and has_i else None, *keep, *flat)
+        ctx.meta = (surrogate, subtract, impl, coef_grad, x.shape, [
+            None if k is None else (k.shape, k.requires_grad) for k in coefs])
+        i_t = cur.view(shape) if has_i else x.new_empty(0)
+        if not has_i:
+            ctx.mark_non_differentiable(i_t)
+        return z.view(x.shape), v.view(shape), i_t
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_z, g_v, g_i):
+        surrogate, subtract, impl, coef_grad, x_shape, coef_info = ctx.meta
+        vpre, iseq, x2, v0, i0, *flat = ctx.saved_tensors
+        t, m = vpre.shape
+        has_i = flat[3] is not None
+        fused = impl.fused_surrogate(surrogate)
+        if fused is None:
+            with torch.no_grad():
+                sg = surrogate.derivative(vpre - flat[5]).to(vpre.dtype).contiguous()
+        else:
+            sg = None
+        gz = g_z.reshape(t, m).contiguous()
+        gv = g_v.reshape(m).clone()
+        gi = g_i.reshape(m).clone() if has_i else None
+        out = impl.backward(gz, sg, vpre, iseq, x2, v0, i0, gv, gi, *flat, subtract, coef_grad,
+                            fused)
+        shape = x_shape[1:]
+        grads = [out[0].view(x_shape), gv.view(shape), gi.view(shape) if has_i else None]
+        for n, info in enumerate(coef_info):
+            if info is None or not info[1] or not coef_grad:
+                grads.append(None)
+            else:
+                grads.append(out[1 + n].view(shape).sum_to_size(info[0]))
+        return (*grads, None, None, None)
+
+
+class _CppImpl:
+    """Adapter: the compiled scans of :mod:`neurodeploy.neurons._scan_cpp`."""
+
+    def __init__(self, module):
+        self.m = module
+
+    @staticmethod
+    def fused_surrogate(surrogate):
+        """(height, width) if the C++ backward evaluates this surrogate inline, else None.
+
+        Only exact ``FastSigmoid`` instances (not subclasses, which may override ``derivative``);
+        the values are read at every backward, so schedules need no recompilation."""
+        if type(surrogate) is FastSigmoid:
+            return float(surrogate.height), float(surrogate.width)
+        return None
+
+    def forward(self, x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i):
+        e = x.new_empty(0)
+        z, vpre, iseq = self.m.scan_forward(x, v, e if cur is None else cur, dv, lv, gv,
+                                            e if di is None else di, e if gi is None else gi,
+                                            vth, vr, subtract, save, save_i)
+        return z, (vpre if save else None), (iseq if iseq.numel() else None)
+
+    def backward(self, gz, sg, vpre, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
+                 subtract, coef_grad, fused=None):
+        e = vpre.new_empty(0)
+        o = lambda a: e if a is None else a  # noqa: E731
+        h, w = fused if fused is not None else (0.0, 0.0)
+        out = self.m.scan_backward(gz, o(sg), vpre, o(iseq), o(x), o(v0), o(i0), gv, o(gi), dv,
+                                   gvc, o(di), o(gic), vth, vr, subtract, coef_grad, h, w)
+        return out if coef_grad else [out[0]] + [None] * 7
+
+
+class _TorchImpl:
+    """The same scans as PyTorch ops per step (any device and dtype; no compiler)."""
+
+    @staticmethod
+    def fused_surrogate(surrogate):
+        return None
+
+    @staticmethod
+    def forward(x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i):
+        t_len = x.shape[0]
+        z = torch.empty_like(x)
+        vpre = torch.empty_like(x) if save else None
+        iseq = torch.empty_like(x) if (save_i and cur is not None) else None
+        for t in range(t_len):
+            if cur is not None:
+                cur.copy_(di * cur + gi * x[t])
+                c = cur
+                if iseq is not None:
+                    iseq[t] = c
+            else:
+                c = x[t]
+            vp = dv * v + lv + gv * c
+            zz = (vp - vth > 0).to(x.dtype)
+            if save:
+                vpre[t] = vp
+            z[t] = zz
+            v.copy_(vp - zz * vth if subtract else vp - zz * (vp - vr))
+        return z, vpre, iseq
+
+    @staticmethod
+    def backward(gz, sg, vpre, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
+                 subtract, coef_grad, fused=None):
+        t_len = vpre.shape[0]
+        has_i = di is not None
+        gx = torch.empty_like(vpre)
+        cg = [torch.zeros_like(gv) for _ in range(7)] if coef_grad else [None] * 7
+
+        def post(q):
+            zq = (q - vth > 0).to(q.dtype)
+            return q - zq * vth if subtract else q - zq * (q - vr)
+
+        for t in range(t_len - 1, -1, -1):
+            vp, s = vpre[t], sg[t]
+            zz = (vp - vth > 0).to(vp.dtype)
+            gzt = gz[t] - gv * (vth if subtract else vp - vr)
+            gvp = (gv if subtract else gv * (1 - zz)) + gzt * s
+            gcur = gvp * gvc + (gi if has_i else 0)
+            if coef_grad:
+                vprev = post(vpre[t - 1]) if t > 0 else v0
+                c = iseq[t] if has_i else x[t]
+                cg[0] += gvp * vprev
+                cg[1] += gvp
+                cg[2] += gvp * c
+                cg[5] -= gzt * s + (gv * zz if subtract else 0)
+                if not subtract:
+                    cg[6] += gv * zz
+                if has_i:
+                    cg[3] += gcur * (iseq[t - 1] if t > 0 else i0)
+                    cg[4] += gcur * x[t]
+            if has_i:
+                gx[t] = gcur * gic
+                gi.copy_(gcur * di)
+            else:
+                gx[t] = gcur
+            gv.copy_(gvp * dv)
+        return [gx, *cg]
+
+
+_TORCH_IMPL = _TorchImpl()

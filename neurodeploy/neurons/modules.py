@@ -1,0 +1,122 @@
+"""Thin multi-step ``nn.Module`` shells around :mod:`neurodeploy.neurons.functional`.
+
+Every module takes a whole sequence ``x`` of shape (T, B, …) (input currents, the output of the
+preceding Linear/Conv at each step) and returns binary spikes of the same shape. State starts at
+zero for each call. Parameters follow Norse's names; ``dt_s`` is explicit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from neurodeploy.errors import ConfigError
+from neurodeploy.neurons.functional import (
+    RESET_MODES,
+    CubaLIFParameters,
+    IFParameters,
+    LIFParameters,
+    coefficients,
+)
+from neurodeploy.neurons.kernels import run_sequence
+from neurodeploy.surrogates.base import FastSigmoid, Surrogate
+
+
+class SpikingNeuron(nn.Module):
+    """Common shell: parameter storage (optionally learnable), reset mode, surrogate, recurrence.
+
+    ``recurrent_features``: if set, adds a recurrent weight ``w_rec`` (N, N) so that each step's
+    input is ``x[t] + W_rec · z[t-1]`` (N must equal the neuron count of the flat feature axis).
+    """
+
+    kind = "neuron"
+    _param_type: type = LIFParameters
+    _learnable_tau: tuple[str, ...] = ()
+
+    def __init__(self, p=None, *, dt_s: float = 1e-3, reset: str = "zero",
+                 surrogate: Surrogate | None = None, learn_tau: bool = False,
+                 learn_threshold: bool = False, recurrent_features: int | None = None):
+        super().__init__()
+        p = self._param_type() if p is None else p
+        if not isinstance(p, self._param_type):
+            raise ConfigError(f"{type(self).__name__}: parameters must be {self._param_type.__name__}")
+        if reset not in RESET_MODES:
+            raise ConfigError(f"{type(self).__name__}: reset must be one of {RESET_MODES}, got {reset!r}")
+        if not dt_s > 0:
+            raise ConfigError(f"{type(self).__name__}: dt_s must be > 0, got {dt_s}")
+        self.dt_s = float(dt_s)
+        self.reset = reset
+        self.surrogate = surrogate or FastSigmoid()
+        for name, value in p._asdict().items():
+            tensor = torch.as_tensor(value, dtype=torch.float32).clone()
+            learn = (learn_tau and name in self._learnable_tau) or (learn_threshold and name == "v_th")
+            if learn:
+                self.register_parameter(name, nn.Parameter(tensor))
+            else:
+                self.register_buffer(name, tensor)
+        self.w_rec = None
+        if recurrent_features is not None:
+            w = torch.empty(recurrent_features, recurrent_features)
+            nn.init.uniform_(w, -1 / math.sqrt(recurrent_features), 1 / math.sqrt(recurrent_features))
+            self.w_rec = nn.Parameter(w)
+
+    @property
+    def p(self):
+        """Current parameters as the Norse-style NamedTuple."""
+        return self._param_type(**{k: getattr(self, k) for k in self._param_type._fields})
+
+    def coefficients(self):
+        return coefficients(self.p, self.dt_s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z, _ = run_sequence(x, self.coefficients(), self.surrogate, self.reset, w_rec=self.w_rec)
+        return z
+
+    def extra_repr(self) -> str:
+        fields = ", ".join(f"{k}={float(getattr(self, k).detach().mean()):g}" for k in self._param_type._fields)
+        rec = ", recurrent" if self.w_rec is not None else ""
+        return f"{fields}, dt_s={self.dt_s:g}, reset={self.reset}{rec}"
+
+
+class LIF(SpikingNeuron):
+    """LIF without synaptic current: ``v ← v + α(v_leak − v + x)``, α = dt·τ_mem⁻¹ (NIR LIF)."""
+
+    kind = "lif"
+    _param_type = LIFParameters
+    _learnable_tau = ("tau_mem_inv",)
+
+
+class CubaLIF(SpikingNeuron):
+    """Current-based LIF: ``i ← i + β(−i + x)``, ``v ← v + α(v_leak − v + i)`` (NIR CubaLIF, Loihi CUBA)."""
+
+    kind = "cuba_lif"
+    _param_type = CubaLIFParameters
+    _learnable_tau = ("tau_mem_inv", "tau_syn_inv")
+
+
+class IF(SpikingNeuron):
+    """Integrate-and-fire: ``v ← v + x`` (NIR IF with dt·r = 1)."""
+
+    kind = "if"
+    _param_type = IFParameters
+
+
+class SumPool2d(nn.Module):
+    """Sum over non-overlapping windows (NIR SumPool2d); input (N, C, H, W)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None):
+        super().__init__()
+        self.kernel_size = int(kernel_size)
+        self.stride = int(stride or kernel_size)
+
+    def forward(self, x):
+        k = self.kernel_size
+        return nn.functional.avg_pool2d(x, k, self.stride) * (k * k)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}"
+
+
+NEURON_TYPES: dict[str, type[SpikingNeuron]] = {"lif": LIF, "cuba_lif": CubaLIF, "if": IF}

@@ -1,0 +1,110 @@
+"""Glue the CLI uses: resolve a source (run directory, checkpoint or NIR file) to a NIR graph,
+and load the evaluation samples that belong to it. Keeps ``cli.py`` thin."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import nir
+import torch
+
+from neurodeploy.errors import CheckpointError, ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class Source:
+    """A NIR graph plus where it came from (``run_dir`` when it came from a training run)."""
+
+    graph: nir.NIRGraph
+    path: Path
+    run_dir: Path | None
+    data_cfg: dict | None
+
+
+def graph_from_run(run: str | Path, which: str = "last") -> Source:
+    """Load a run's checkpoint and convert the model to NIR (metadata carries dt, reset, data)."""
+    from neurodeploy.ir import to_nir
+    from neurodeploy.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from neurodeploy.train.trainer import model_from_checkpoint
+
+    path = resolve_checkpoint(run, which)
+    ckpt = load_checkpoint(path)
+    model = model_from_checkpoint(ckpt)
+    cfg = ckpt["config"]
+    graph = to_nir(model, tuple(ckpt["input_shape"]), time_steps=cfg["data"]["time_steps"],
+                   extra_metadata={"data_config": json.dumps(cfg["data"]), "classes": ckpt["classes"],
+                                   "source_checkpoint": str(path)})
+    run_dir = path.parent if path.parent.joinpath("config.json").exists() else None
+    return Source(graph, path, run_dir, cfg["data"])
+
+
+def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None = None,
+             reset: str | None = None) -> nir.NIRGraph:
+    """Read a NIR file; other frameworks' dialects are normalised by ``neurodeploy.ir.interop``."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"NIR file {p} does not exist")
+    try:
+        from neurodeploy.ir.interop import load_nir
+    except ImportError:  # pragma: no cover - interop module optional during development
+        load_nir = None
+    if load_nir is not None:
+        return load_nir(p, dialect=dialect, dt_s=dt_s, reset=reset)
+    try:
+        return nir.read(str(p))
+    except Exception as exc:
+        raise ConfigError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
+
+
+def load_source(source: str | Path, which: str = "last", dialect: str = "neurodeploy",
+                dt_s: float | None = None, reset: str | None = None) -> Source:
+    """A run directory / ``.pt`` checkpoint → graph via ``to_nir``; a ``.nir`` file → read."""
+    p = Path(source)
+    if p.is_dir() or p.suffix == ".pt":
+        return graph_from_run(p, which)
+    if p.suffix == ".nir" or p.is_file():
+        graph = read_nir(p, dialect, dt_s, reset)
+        meta = getattr(graph, "metadata", {}) or {}
+        data_cfg = json.loads(meta["data_config"]) if "data_config" in meta else None
+        return Source(graph, p, None, data_cfg)
+    raise CheckpointError(f"{p} does not exist: pass a run directory, a .pt checkpoint or a .nir file")
+
+
+def sidecar_graph(exported: Path) -> nir.NIRGraph:
+    """The source NIR graph the CLI stores beside every export (``<file>.source.nir``)."""
+    side = Path(str(exported) + ".source.nir")
+    if not side.is_file():
+        raise ConfigError(f"{exported}: its source graph {side.name} is missing; pass --source RUN_DIR|model.nir")
+    return nir.read(str(side))
+
+
+def eval_samples(data_cfg: dict | None, data: str | None, data_dir: str | None, samples: int,
+                 split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """(x (N, T, …) float, labels (N,)) from ``--data`` or the source's own dataset config."""
+    from neurodeploy.data.registry import load_data
+    from neurodeploy.train.config import defaults
+
+    cfg = dict(defaults()["data"])
+    if data_cfg:
+        cfg.update(data_cfg)
+    if data:
+        if data != cfg["dataset"]:
+            cfg = dict(defaults()["data"], time_steps=cfg["time_steps"])
+        cfg["dataset"] = data
+    if data_dir:
+        cfg["data_dir"] = data_dir
+    from neurodeploy.train.config import validate
+
+    cfg = validate({"data": cfg}, "--data")["data"]
+    loaded = load_data(cfg)
+    ds = loaded.train if split == "train" else loaded.test
+    n = min(samples, len(ds)) if samples > 0 else len(ds)
+    if n == 0:
+        raise DataError(f"dataset {cfg['dataset']} {split} split is empty")
+    frames = getattr(ds, "frames", None)
+    if frames is not None:
+        return frames[:n].float(), ds.labels[:n].clone()
+    items = [ds[i] for i in range(n)]
+    return torch.stack([x for x, _ in items]).float(), torch.tensor([y for _, y in items])

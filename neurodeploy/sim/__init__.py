@@ -1,0 +1,1 @@
+"""Reference simulators used to verify exports: float (any NIR graph) and Loihi fixed point."""

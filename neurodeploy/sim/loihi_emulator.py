@@ -1,0 +1,194 @@
+"""Batched PyTorch emulator of a lava-dl netx ``.net`` file, bit-exact to Lava's ``fixed_pt`` models.
+
+Public API::
+
+    cuba_step(u, v, a, i_decay, v_decay, bias6, vth6) -> (u, v, spikes)   # one step, int64 tensors
+    LoihiEmulator(path, device=None)
+        .latency -> int                   # steps from an input spike to the last layer (1 per layer)
+        .input_shape, .output_size
+        .run(spikes, record=False) -> EmulatorResult
+        .predict(spikes) -> LongTensor (B,)   # argmax of output counts, latency handled
+
+Tensor layouts: ``spikes`` is (T, B, *input_shape) in torch order ((N,) or (C, H, W)), values in
+{0, 1}. ``EmulatorResult.output_spikes`` is (T, B, N_out) int8; ``layers`` (when recorded) holds one
+(T, B, *shape) int8 tensor per dense/conv layer. Step ``t`` here is Lava time step ``t + 1``:
+the input of step t is what ``RingBuffer`` sends at t + 1, and layer ``i`` (0-based) first sees
+input step 0 at step ``i + 1`` (a synapse delivers at t what it accumulated at t - 1). State and
+synapse buffers start at zero for every run, as in a fresh ``netx.hdf5.Network``.
+
+Arithmetic per step and layer (facts §3; u, v are 24-bit, thresholds and biases are MSB-aligned
+by 6 bits)::
+
+    u = sign(u) * ((|u| * (4096 - iDecay)) >> 12) + (a << 6);  u wraps to 24 bits
+    v = sign(v) * ((|v| * (4096 - vDecay)) >> 12) + u + (bias << 6);  v clipped to ±(2^23 - 1)
+    s = v > (vThMant << 6);  v[s] = 0
+
+Synaptic sums use float32 (float64 when 256·fan-in ≥ 2^24), exact for these integer ranges;
+conv sums wrap to 24 bits like Lava's ``PyConvModelFixed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neurodeploy.errors import DataError, UnsupportedNodeError
+
+_U_MAX = 2 ** 23
+
+
+def _decay(x: torch.Tensor, keep: int) -> torch.Tensor:
+    """sign(x) * ((|x| * keep) >> 12): truncation toward zero, as Lava does."""
+    return torch.sign(x) * ((x.abs() * keep) >> 12)
+
+
+def cuba_step(u, v, a, i_decay: int, v_decay: int, bias6, vth6: int):
+    """One fixed-point CUBA step; ``a`` is the synaptic input delivered this step (int64)."""
+    u = _decay(u, 4096 - i_decay) + (a << 6)
+    u = torch.where(u > _U_MAX, u - 2 * _U_MAX, u)
+    u = torch.where(u <= -_U_MAX, u + 2 * _U_MAX, u)
+    v = _decay(v, 4096 - v_decay) + u + bias6
+    v = v.clamp(-_U_MAX + 1, _U_MAX - 1)
+    s = v > vth6
+    v = torch.where(s, torch.zeros_like(v), v)
+    return u, v, s
+
+
+@dataclass
+class EmulatorResult:
+    output_spikes: torch.Tensor                     # (T, B, N_out) int8
+    layers: list[torch.Tensor] = field(default_factory=list)  # (T, B, *shape) int8 per layer
+
+
+@dataclass
+class _Layer:
+    kind: str
+    shape: tuple[int, ...]
+    weight: torch.Tensor | None = None
+    weight_rec: torch.Tensor | None = None
+    bias6: torch.Tensor | int = 0
+    conv: dict | None = None
+    i_decay: int = 4096
+    v_decay: int = 0
+    vth6: int = 0
+
+
+def _pair(x) -> tuple[int, int]:
+    a = np.asarray(x).reshape(-1)
+    return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
+
+
+def _read(path: Path, device) -> tuple[tuple[int, ...] | None, list[_Layer]]:
+    layers: list[_Layer] = []
+    in_shape = None
+    with h5py.File(path, "r") as f:
+        group = f["layer"]
+        for key in sorted(group, key=int):
+            g = group[key]
+            kind = g["type"][()]
+            kind = (kind[0] if np.ndim(kind) else kind).decode("ascii")
+            shape = tuple(int(s) for s in np.asarray(g["shape"][()]).reshape(-1)) if "shape" in g else ()
+            if kind == "input":
+                if "neuron" in g:
+                    raise UnsupportedNodeError(f"{path}: layer {key}: input layer with a neuron is "
+                                               "not supported by the emulator")
+                in_shape = shape
+                continue
+            if kind == "flatten":
+                layers.append(_Layer("flatten", shape))
+                continue
+            if kind not in ("dense", "dense_rec", "conv"):
+                raise UnsupportedNodeError(f"{path}: layer {key}: netx type {kind!r} is not emulated")
+            w = np.asarray(g["weight"][()]).astype(np.int64)
+            fan = int(np.prod(w.shape[1:])) + (shape[0] if kind == "dense_rec" else 0)
+            dt = torch.float32 if 256 * fan < 2 ** 24 else torch.float64
+            lay = _Layer(kind, shape, torch.tensor(w, dtype=dt, device=device))
+            if kind == "dense_rec":
+                lay.weight_rec = torch.tensor(np.asarray(g["weight_rec"][()]).astype(np.int64),
+                                              dtype=dt, device=device)
+            if "bias" in g:
+                b = np.asarray(g["bias"][()]).astype(np.int64)
+                if kind == "conv":
+                    b = b.reshape(-1, 1, 1) if b.ndim == 1 else b.transpose(2, 1, 0)
+                lay.bias6 = torch.tensor(b << 6, device=device)
+            if kind == "conv":
+                lay.conv = {k: _pair(g[k][()]) for k in ("stride", "padding", "dilation")}
+                lay.conv["groups"] = int(np.asarray(g["groups"][()]).reshape(-1)[0])
+            n = g["neuron"]
+            lay.i_decay, lay.v_decay = int(n["iDecay"][()]), int(n["vDecay"][()])
+            lay.vth6 = int(n["vThMant"][()]) << 6
+            layers.append(lay)
+    return in_shape, layers
+
+
+class LoihiEmulator:
+    """Emulates exactly what is in a netx ``.net`` file (see module docstring)."""
+
+    def __init__(self, path: str | Path, device: str | torch.device | None = None):
+        self.path = Path(path)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        in_shape, self.layers = _read(self.path, self.device)
+        compute = [lay for lay in self.layers if lay.kind != "flatten"]
+        if not compute:
+            raise DataError(f"{self.path}: no dense/conv layer found")
+        first = compute[0]
+        self.input_shape = in_shape or (first.weight.shape[1],)
+        self.output_size = int(np.prod(compute[-1].shape))
+        self.latency = len(compute)
+
+    def _synapse(self, lay: _Layer, s: torch.Tensor) -> torch.Tensor:
+        x = s.to(lay.weight.dtype)
+        if lay.kind == "conv":
+            c = lay.conv
+            a = F.conv2d(x, lay.weight, None, c["stride"], c["padding"], c["dilation"], c["groups"])
+            a = a.to(torch.int64)
+            return (a + _U_MAX) % (2 * _U_MAX) - _U_MAX   # 24-bit signed wrap (PyConvModelFixed)
+        return (x.reshape(x.shape[0], -1) @ lay.weight.T).to(torch.int64)
+
+    @torch.no_grad()
+    def run(self, spikes: torch.Tensor, record: bool = False) -> EmulatorResult:
+        """Run T steps on (T, B, *input_shape) binary spikes; fresh state for the batch."""
+        spikes = torch.as_tensor(spikes, device=self.device)
+        if spikes.ndim < 3:
+            raise DataError(f"spikes must be (T, B, *input_shape), got shape {tuple(spikes.shape)}")
+        if not bool(((spikes == 0) | (spikes == 1)).all()):
+            raise DataError("Loihi input must be binary spikes {0, 1} (netx uses unary spikes); "
+                            "encode analog inputs as spikes first")
+        T, B = spikes.shape[:2]
+        state = {}
+        outs: list[list[torch.Tensor]] = [[] for _ in self.layers]
+        for t in range(T):
+            s = spikes[t]
+            for i, lay in enumerate(self.layers):
+                if lay.kind == "flatten":
+                    s = s.reshape(B, -1)
+                    continue
+                if i not in state:
+                    z = torch.zeros((B, *lay.shape), dtype=torch.int64, device=self.device)
+                    state[i] = [z, z.clone(), z.clone(), z.clone()]   # u, v, ff buffer, rec buffer
+                u, v, buf, rbuf = state[i]
+                a = buf + rbuf if lay.kind == "dense_rec" else buf
+                nbuf = self._synapse(lay, s).reshape(B, *lay.shape)
+                u, v, z = cuba_step(u, v, a, lay.i_decay, lay.v_decay, lay.bias6, lay.vth6)
+                if lay.kind == "dense_rec":
+                    rbuf = (z.to(lay.weight_rec.dtype) @ lay.weight_rec.T).to(torch.int64)
+                state[i] = [u, v, nbuf, rbuf]
+                s = z
+                if record or i == len(self.layers) - 1:
+                    outs[i].append(z.to(torch.int8))
+        per_layer = [torch.stack(o) for o in outs if o]
+        out = per_layer[-1].reshape(T, B, -1)
+        return EmulatorResult(out, per_layer if record else [])
+
+    def predict(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Class = argmax of output spike counts over steps [L, T + L) of a run padded with L
+        zero steps (L = :attr:`latency`), i.e. the steps that correspond to input steps 0..T-1."""
+        spikes = torch.as_tensor(spikes, device=self.device)
+        pad = torch.zeros((self.latency, *spikes.shape[1:]), dtype=spikes.dtype, device=self.device)
+        out = self.run(torch.cat([spikes, pad])).output_spikes
+        return out[self.latency:].sum(0, dtype=torch.int64).argmax(-1)

@@ -1,0 +1,204 @@
+"""Check an ONNX export against the PyTorch float model of its NIR graph, step by step.
+
+Public API::
+
+    verify_onnx(onnx_path, graph, x, initial_state="zero", *, dt_s=None, reset=None, seed=0,
+                atol=1e-4) -> dict
+    reference_run(model, x, state) -> (y (T, B, …), per-step states {name: (T, B, …)}, min margin)
+
+``x`` is (T, B, …) input (dataset layout is reshaped to the graph's Input). ``initial_state`` is
+``"zero"``, ``"random"`` (seeded by ``seed``: v, i uniform in ±|v_th|, z Bernoulli(0.3)) or a dict
+``{state input name: array (B, *shape)}`` naming every state tensor (``L.v``, ``L.i``, ``L.z``).
+dt and reset default to the ONNX file's metadata (then the graph's).
+
+onnxruntime runs the one-step model T times feeding its state back (an unrolled model runs once);
+the reference is :func:`neurodeploy.ir.from_nir`'s model stepped with
+:func:`~neurodeploy.neurons.functional.neuron_step` from the same initial state. Spikes (``y``
+and recurrent ``z`` state) must match exactly; float state (``v``, ``i``) within ``atol``.
+
+Returned dict::
+
+    passed           bool: every spike equal and every float state within atol
+    form, steps, batch, initial_state, atol, dt_s, reset
+    mismatches       {output name: count}  (spikes: differing elements over all steps;
+                                            float state: elements with |diff| > atol)
+    outputs          {output name: {kind, mismatches, elements, max_abs_diff}} (``y`` also: spikes,
+                     the reference's output spike count)
+    min_threshold_margin   min |v' − v_th| in the reference (how close a spike came to flipping)
+    sequence_mismatches    zero state only: reference steps vs the multi-step model(x) (else None)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import nir
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from neurodeploy.errors import ConfigError, DataError
+from neurodeploy.exporters.onnx import FORMAT_VERSION, onnx_metadata
+from neurodeploy.ir.from_nir import from_nir
+from neurodeploy.neurons import SpikingNeuron, SpikingSequential
+from neurodeploy.neurons.functional import NeuronState, neuron_step
+from neurodeploy.sim.float_sim import prepare_input
+
+
+def _layer_items(model: SpikingSequential) -> list[tuple[str, nn.Module]]:
+    return list(zip(model.node_names, model))
+
+
+@torch.no_grad()
+def reference_run(model: SpikingSequential, x: torch.Tensor, state: dict[str, torch.Tensor]):
+    """Step ``model`` over ``x`` (T, B, …) from ``state`` (``L.v``/``L.i``/``L.z`` → (B, …)).
+
+    Returns output spikes (T, B, …), the state after every step ``{name: (T, B, …)}`` and the
+    smallest |v' − v_th| seen (pre-reset membrane)."""
+    state = dict(state)
+    ys: list[torch.Tensor] = []
+    trace: dict[str, list[torch.Tensor]] = {k: [] for k in state}
+    margin = float("inf")
+    for t in range(x.shape[0]):
+        h = x[t]
+        for name, m in _layer_items(model):
+            if not isinstance(m, SpikingNeuron):
+                h = m(h)
+                continue
+            c = m.coefficients()
+            if m.w_rec is not None:
+                h = h + state[f"{name}.z"] @ m.w_rec.t()
+            st = NeuronState(state[f"{name}.v"], state.get(f"{name}.i", torch.zeros_like(h)))
+            i = c.decay_i * st.i + c.gain_i * h if c.decay_i is not None else h
+            v_pre = c.decay_v * st.v + c.leak_v + c.gain_v * i
+            if v_pre.numel():
+                margin = min(margin, float((v_pre - c.v_th).abs().min()))
+            h, st = neuron_step(h, st, c, m.surrogate, m.reset)
+            state[f"{name}.v"] = st.v
+            if c.decay_i is not None:
+                state[f"{name}.i"] = st.i
+            if m.w_rec is not None:
+                state[f"{name}.z"] = h
+        ys.append(h)
+        for k in trace:
+            trace[k].append(state[k])
+    return torch.stack(ys), {k: torch.stack(v) for k, v in trace.items()}, margin
+
+
+def _initial_state(specs, batch: int, mode, model, seed: int) -> dict[str, np.ndarray]:
+    if isinstance(mode, dict):
+        missing = [s["input"] for s in specs if s["input"] not in mode]
+        unknown = sorted(set(mode) - {s["input"] for s in specs})
+        if missing or unknown:
+            raise ConfigError(f"initial_state dict: missing {missing}, unknown {unknown}; expected "
+                              f"keys {[s['input'] for s in specs]}")
+        out = {}
+        for s in specs:
+            a = np.asarray(mode[s["input"]], dtype=np.float32)
+            if a.shape != (batch, *s["shape"]):
+                raise ConfigError(f"initial_state[{s['input']!r}] has shape {a.shape}, expected "
+                                  f"{(batch, *s['shape'])}")
+            out[s["input"]] = a
+        return out
+    if mode == "zero":
+        return {s["input"]: np.zeros((batch, *s["shape"]), np.float32) for s in specs}
+    if mode != "random":
+        raise ConfigError(f"initial_state must be 'zero', 'random' or a dict, got {mode!r}")
+    rng = np.random.default_rng(seed)
+    layers = dict(_layer_items(model))
+    out = {}
+    for s in specs:
+        shape = (batch, *s["shape"])
+        if s["kind"] == "z":
+            out[s["input"]] = (rng.random(shape) < 0.3).astype(np.float32)
+        else:
+            v_th = np.abs(layers[s["layer"]].coefficients().v_th.detach().cpu().numpy())
+            out[s["input"]] = (rng.uniform(-1, 1, shape) * np.broadcast_to(v_th, shape[1:])).astype(np.float32)
+    return out
+
+
+def _run_onnx(path, meta, x: np.ndarray, state: dict[str, np.ndarray], specs):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    names = ["y"] + [s["output"] for s in specs]
+    if meta["form"] == "unrolled":
+        feed = {"x": x}
+        if meta.get("state_inputs") == "true":
+            feed.update(state)
+        res = sess.run(names, feed)
+        return res[0], {s["input"]: r[None] for s, r in zip(specs, res[1:])}
+    ys, trace = [], {s["input"]: [] for s in specs}
+    for t in range(x.shape[0]):
+        res = sess.run(names, {"x": x[t], **state})
+        ys.append(res[0])
+        state = {s["input"]: r for s, r in zip(specs, res[1:])}
+        for k, v in state.items():
+            trace[k].append(v)
+    return np.stack(ys), {k: np.stack(v) for k, v in trace.items()}
+
+
+def verify_onnx(onnx_path: str | os.PathLike, graph: nir.NIRGraph, x: torch.Tensor,
+                initial_state: str | dict = "zero", *, dt_s: float | None = None,
+                reset: str | None = None, seed: int = 0, atol: float = 1e-4) -> dict[str, Any]:
+    """Run ``onnx_path`` in onnxruntime and the float model of ``graph`` on ``x`` (T, B, …)."""
+    proto = onnx.load(str(onnx_path), load_external_data=False)
+    meta = onnx_metadata(proto)
+    version = meta.get("neurodeploy_onnx_format_version")
+    if version is None or int(version) != FORMAT_VERSION:
+        raise ConfigError(f"{onnx_path}: not a neurodeploy ONNX file of format version {FORMAT_VERSION} "
+                          f"(metadata 'neurodeploy_onnx_format_version' = {version!r}); re-export it")
+    dt = dt_s if dt_s is not None else float(meta["dt_s"])
+    rst = reset if reset is not None else meta["reset"]
+    model, conv = from_nir(graph, dt, rst)
+    model.sparse_max_density = 0  # dense path: the same arithmetic as the reference steps
+    x = torch.as_tensor(x).float()
+    if x.dim() < 2:
+        raise DataError(f"x must be (T, B, …), got shape {tuple(x.shape)}")
+    x = prepare_input(x, conv.input_shape)
+    if list(x.shape[2:]) != list(meta["input_shape"]):
+        raise DataError(f"x has per-step shape {tuple(x.shape[2:])}, the ONNX model expects "
+                        f"{tuple(meta['input_shape'])}")
+    steps, batch = x.shape[:2]
+    if meta["form"] == "unrolled" and int(meta["unroll"]) != steps:
+        raise DataError(f"the ONNX model is unrolled over T = {meta['unroll']} steps, x has T = {steps}")
+    specs = meta["state"]
+    zero_only = meta["form"] == "unrolled" and meta.get("state_inputs") != "true"
+    if zero_only and not (isinstance(initial_state, str) and initial_state == "zero"):
+        raise ConfigError("initial_state: this unrolled ONNX model has no state inputs (exported "
+                          "without state_inputs=True); only initial_state='zero' can be verified")
+    state0 = _initial_state(specs, batch, initial_state, model, seed)
+    y_ref, trace_ref, margin = reference_run(model, x, {k: torch.from_numpy(v) for k, v in state0.items()})
+    y_onnx, trace_onnx = _run_onnx(onnx_path, meta, x.numpy(), state0, specs)
+    outputs: dict[str, dict[str, Any]] = {}
+    y_ref_np = y_ref.numpy()
+    outputs["y"] = {"kind": "spikes", "mismatches": int((y_onnx != y_ref_np).sum()),
+                    "elements": int(y_ref_np.size), "max_abs_diff": float(np.abs(y_onnx - y_ref_np).max(initial=0)),
+                    "spikes": int(y_ref_np.sum())}
+    for s in specs:
+        ref = trace_ref[s["input"]].numpy()
+        if meta["form"] == "unrolled":
+            ref = ref[-1:]
+        got = trace_onnx[s["input"]]
+        diff = np.abs(got - ref)
+        spikes = s["kind"] == "z"
+        outputs[s["output"]] = {"kind": "spikes" if spikes else "state",
+                                "mismatches": int((diff > 0).sum() if spikes else (diff > atol).sum()),
+                                "elements": int(ref.size), "max_abs_diff": float(diff.max(initial=0))}
+    sequence = None
+    if isinstance(initial_state, str) and initial_state == "zero":
+        with torch.no_grad():
+            sequence = int((model(x) != y_ref).sum())
+    return {
+        "passed": all(o["mismatches"] == 0 for o in outputs.values()),
+        "form": meta["form"], "steps": int(steps), "batch": int(batch),
+        "initial_state": initial_state if isinstance(initial_state, str) else "given",
+        "atol": atol, "dt_s": dt, "reset": rst,
+        "mismatches": {k: o["mismatches"] for k, o in outputs.items()},
+        "outputs": outputs, "min_threshold_margin": margin, "sequence_mismatches": sequence,
+    }

@@ -1,0 +1,1 @@
+"""Training: config schema, model builders, the trainer, checkpoints."""

@@ -1,0 +1,180 @@
+"""Training configuration: a TOML file, validated against a schema declared as data.
+
+Unknown sections or keys are errors (with the closest known name), every value is type- and
+range-checked in one place, and defaults fill what the file leaves out. CLI overrides use the
+same path syntax: ``--set model.hidden=[256,128]`` (the value is parsed as a TOML value).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from neurodeploy.errors import ConfigError
+from neurodeploy.tomlio import load_toml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config key: its type, default, allowed values or range, and meaning (with units)."""
+
+    type: type | tuple[type, ...]
+    default: Any
+    doc: str
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+    list_of: type | None = None
+
+
+F = Field
+SCHEMA: dict[str, dict[str, Field]] = {
+    "data": {
+        "dataset": F(str, "digits-events", "dataset name", choices=("digits-events", "shd", "nmnist", "dvsgesture")),
+        "data_dir": F(str, "", "folder holding a real dataset's files (never downloaded)"),
+        "time_steps": F(int, 16, "time steps T per sample", min=1, max=10000),
+        "seed": F(int, 0, "seed of the digits-events generator", min=0),
+        "cache_dir": F(str, "", "where generated data is cached (default ~/.cache/neurodeploy)"),
+    },
+    "model": {
+        "kind": F(str, "mlp", "architecture", choices=("mlp", "conv")),
+        "hidden": F(list, [256], "hidden layer sizes (mlp)", list_of=int),
+        "channels": F(list, [16, 32], "conv channels, each a 3×3 stride-2 conv (conv)", list_of=int),
+        "neuron": F(str, "lif", "neuron model", choices=("lif", "cuba_lif", "if")),
+        "tau_mem_s": F(float, 0.01, "membrane time constant in seconds", min=1e-6),
+        "tau_syn_s": F(float, 0.005, "synaptic time constant in seconds (cuba_lif)", min=1e-6),
+        "v_th": F(float, 1.0, "firing threshold", min=1e-6),
+        "reset": F(str, "zero", "reset after a spike", choices=("zero", "subtract")),
+        "dt_s": F(float, 1e-3, "simulation time step in seconds", min=1e-9),
+        "recurrent": F(bool, False, "add recurrent weights to hidden layers (mlp)"),
+        "bias": F(bool, False, "Linear/Conv layers with bias"),
+        "learn_tau": F(bool, False, "learn time constants"),
+        "learn_threshold": F(bool, False, "learn thresholds"),
+    },
+    "surrogate": {
+        "name": F(str, "fast_sigmoid", "surrogate derivative (see `neurodeploy inspect --surrogates`)"),
+        "params": F(dict, {}, "surrogate parameters, e.g. {width = 0.5}"),
+    },
+    "train": {
+        "epochs": F(int, 10, "training epochs", min=1),
+        "batch_size": F(int, 64, "samples per batch", min=1),
+        "lr": F(float, 2e-3, "learning rate", min=0.0),
+        "lr_schedule": F(str, "constant", "learning-rate schedule over epochs", choices=("constant", "cosine")),
+        "weight_decay": F(float, 0.0, "decoupled weight decay (AdamW)", min=0.0),
+        "optimizer": F(str, "adam", "optimiser", choices=("adam", "adamw", "sgd")),
+        "seed": F(int, 0, "seed for initialisation and shuffling", min=0),
+        "threads": F(int, 2, "torch CPU threads (0 = torch default)", min=0),
+        "rate_target": F(float, 0.0, "firing-rate regulariser target per hidden layer (0 = off)", min=0.0, max=1.0),
+        "rate_weight": F(float, 0.0, "firing-rate regulariser weight", min=0.0),
+        "augment_shift_px": F(int, 0, "random shift of event frames by up to ±N pixels in training", min=0, max=8),
+        "device": F(str, "cpu", "torch device (cpu, cuda, auto)"),
+    },
+}
+
+
+def _where(source: str, section: str, key: str) -> str:
+    return f"{source}: [{section}] {key}"
+
+
+def _check(source: str, section: str, key: str, value: Any) -> Any:
+    field = SCHEMA[section][key]
+    at = _where(source, section, key)
+    expected = field.type
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) and expected is not bool:
+        raise ConfigError(f"{at}: expected {getattr(expected, '__name__', expected)}, got a boolean")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{at}: expected {getattr(expected, '__name__', expected)}, got {value!r} ({type(value).__name__})")
+    if field.choices is not None and value not in field.choices:
+        close = difflib.get_close_matches(str(value), [str(c) for c in field.choices], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{at}: {value!r} is not one of {', '.join(map(str, field.choices))}{hint}")
+    if field.min is not None and value < field.min:
+        raise ConfigError(f"{at}: {value!r} is below the minimum {field.min}")
+    if field.max is not None and value > field.max:
+        raise ConfigError(f"{at}: {value!r} is above the maximum {field.max}")
+    if field.list_of is not None:
+        if not value or not all(isinstance(v, field.list_of) and not isinstance(v, bool) and v > 0 for v in value):
+            raise ConfigError(f"{at}: expected a non-empty list of positive {field.list_of.__name__}s, got {value!r}")
+    return value
+
+
+def _unknown(what: str, name: str, known) -> ConfigError:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return ConfigError(f"{what}: unknown key {name!r}{hint}; known: {', '.join(known)}")
+
+
+def validate(raw: dict, source: str = "config") -> dict:
+    """Return a complete config (defaults filled) or raise ConfigError naming the bad key."""
+    out = defaults()
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            raise _unknown(source, section, SCHEMA)
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in table.items():
+            if key not in SCHEMA[section]:
+                raise _unknown(f"{source}: [{section}]", key, SCHEMA[section])
+            out[section][key] = _check(source, section, key, value)
+    from neurodeploy.surrogates import make_surrogate
+    make_surrogate(out["surrogate"]["name"], **out["surrogate"]["params"])  # validates the surrogate
+    return out
+
+
+def defaults() -> dict:
+    return {s: {k: copy.deepcopy(f.default) for k, f in fields.items()} for s, fields in SCHEMA.items()}
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """``section.key=value`` → (section, key, value); the value is parsed as TOML."""
+    path, sep, raw = text.partition("=")
+    section, dot, key = path.strip().partition(".")
+    if not sep or not dot:
+        raise ConfigError(f"override {text!r}: expected section.key=value, e.g. train.epochs=5")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # bare words are strings: model.neuron=cuba_lif
+    return section, key.strip(), value
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
+    """Read a TOML config (or the defaults when ``path`` is None) and apply ``section.key=value``
+    overrides; validate everything."""
+    raw: dict = {}
+    source = "defaults"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        raw = load_toml(p)
+        source = str(p)
+    for text in overrides:
+        section, key, value = parse_override(text)
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"override {text!r}: [{section}] is not a table")
+        raw[section][key] = value
+    return validate(raw, source)
+
+
+def describe() -> str:
+    """All keys with defaults and meaning (used by ``neurodeploy train --help-config``)."""
+    lines = []
+    for section, fields in SCHEMA.items():
+        lines.append(f"[{section}]")
+        for key, f in fields.items():
+            extra = f" one of {', '.join(map(str, f.choices))}" if f.choices else ""
+            lines.append(f"  {key} = {f.default!r}  # {f.doc}{extra}")
+    return "\n".join(lines)

@@ -1,0 +1,239 @@
+"""The training loop: BPTT with surrogate gradients, spike-count readout, checkpoints, resume.
+
+Loss: cross-entropy on output spike counts summed over T (the class is the output neuron that
+fires most; ties go to the lowest index), plus an optional firing-rate regulariser
+``rate_weight · Σ_l (rate_l − rate_target)²`` over hidden spiking layers.
+Resuming from ``last.pt`` continues exactly: shuffling is seeded per epoch from (seed, epoch) and
+the global torch RNG state is restored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from neurodeploy.data.augment import random_shift
+from neurodeploy.data.registry import LoadedData, load_data
+from neurodeploy.errors import CheckpointError, ConfigError
+from neurodeploy.neurons import SpikingNeuron, SpikingSequential
+from neurodeploy.train.callbacks import build_callbacks
+from neurodeploy.train.checkpoint import (
+    atomic_write_text,
+    load_checkpoint,
+    read_metrics,
+    save_checkpoint,
+)
+from neurodeploy.train.config import validate
+from neurodeploy.train.models import build_model
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    best_accuracy: float
+    last_accuracy: float
+    epochs: int
+    seconds: float
+
+
+def to_time_major(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, …) batch from a dataset → (T, B, …) float as the network expects."""
+    return x.transpose(0, 1).float()
+
+
+def batches(dataset, batch_size: int, shuffle: bool, seed: int = 0):
+    """Yield (x (B, T, …), y (B,)) batches; in-memory datasets are indexed without a DataLoader."""
+    n = len(dataset)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)) if shuffle else torch.arange(n)
+    frames = getattr(dataset, "frames", None)
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        if frames is not None:
+            yield frames[idx], dataset.labels[idx]
+        else:
+            items = [dataset[int(i)] for i in idx]
+            yield torch.stack([x for x, _ in items]), torch.tensor([y for _, y in items])
+
+
+def predict(counts: torch.Tensor) -> torch.Tensor:
+    """Class = argmax of spike counts (B, C); ties go to the lowest index."""
+    return counts.argmax(dim=-1)
+
+
+def spiking_outputs(model: SpikingSequential, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [o for layer, o in zip(model, outputs) if isinstance(layer, SpikingNeuron)]
+
+
+@torch.no_grad()
+def evaluate(model: SpikingSequential, dataset, batch_size: int = 256, device="cpu") -> dict:
+    """Accuracy and per-spiking-layer firing rates (spikes per neuron per step) on ``dataset``."""
+    model.eval()
+    correct = total = 0
+    rate_sums: list[float] = []
+    for x, y in batches(dataset, batch_size, shuffle=False):
+        out, outputs = model(to_time_major(x).to(device), record=True)
+        correct += int((predict(out.sum(0)).cpu() == y).sum())
+        total += len(y)
+        rates = [float(o.mean()) * len(y) for o in spiking_outputs(model, outputs)]
+        rate_sums = rates if not rate_sums else [a + b for a, b in zip(rate_sums, rates)]
+    return {"accuracy": correct / max(total, 1), "firing_rates": [r / max(total, 1) for r in rate_sums]}
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"[train] device = {name!r} but no CUDA GPU is available; use 'cpu' or 'auto'")
+    return torch.device(name)
+
+
+def _optimizer(model: nn.Module, t: dict) -> torch.optim.Optimizer:
+    if t["optimizer"] == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=t["lr"], momentum=0.9, weight_decay=t["weight_decay"])
+    cls = torch.optim.AdamW if t["optimizer"] == "adamw" else torch.optim.Adam
+    return cls(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
+
+
+def model_from_checkpoint(ckpt: dict) -> SpikingSequential:
+    """Rebuild the trained model (CPU, eval mode) from a loaded checkpoint."""
+    cfg = validate(ckpt["config"], "checkpoint config")
+    model = build_model(cfg, tuple(ckpt["input_shape"]), ckpt["classes"])
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint weights do not match its config: {str(exc).splitlines()[0]}") from None
+    return model.eval()
+
+
+class Trainer:
+    """Train ``cfg`` into ``run_dir``; ``resume=True`` continues from ``run_dir/last.pt``."""
+
+    def __init__(self, cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = True,
+                 data: LoadedData | None = None):
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.start_epoch = 0
+        self.best = -1.0
+        ckpt = None
+        if resume:
+            ckpt = load_checkpoint(self.run_dir, "last")
+            epochs = cfg["train"]["epochs"] if cfg is not None else None
+            cfg = validate(ckpt["config"], f"{self.run_dir}/last.pt config")
+            if epochs is not None:
+                cfg["train"]["epochs"] = epochs
+        self.cfg = cfg
+        t = cfg["train"]
+        if t["threads"]:
+            torch.set_num_threads(t["threads"])
+        self.device = _device(t["device"])
+        self.data = data or load_data(cfg["data"])
+        torch.manual_seed(t["seed"])
+        self.model = build_model(cfg, self.data.input_shape, self.data.classes).to(self.device)
+        self.opt = _optimizer(self.model, t)
+        self.callbacks = build_callbacks(cfg, self.model)
+        self.sched = None
+        if t["lr_schedule"] == "cosine":
+            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=t["epochs"])
+        if ckpt is not None:
+            self.model.load_state_dict(ckpt["model_state"])
+            self.opt.load_state_dict(ckpt["optimizer_state"])
+            if self.sched is not None and ckpt.get("scheduler_state"):
+                self.sched.load_state_dict(ckpt["scheduler_state"])
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            self.start_epoch = ckpt["epoch"] + 1
+            saved = ckpt.get("callbacks") or {}
+            for cb in self.callbacks:
+                if cb.name in saved:
+                    cb.load_state_dict(saved[cb.name])
+            self.best = ckpt.get("best_accuracy", -1.0)
+            kept = [m for m in read_metrics(self.run_dir) if m["epoch"] <= ckpt["epoch"]]
+            atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+        elif (self.run_dir / "last.pt").exists():
+            raise ConfigError(f"{self.run_dir} already holds a run; use --resume to continue it "
+                              "or choose another --out")
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t = self.cfg["train"]
+        out, outputs = self.model(x, record=True)
+        counts = out.sum(0)
+        loss = nn.functional.cross_entropy(counts, y)
+        if t["rate_weight"] > 0:
+            hidden = spiking_outputs(self.model, outputs)[:-1]
+            loss = loss + t["rate_weight"] * sum((o.mean() - t["rate_target"]) ** 2 for o in hidden)
+        return loss, counts
+
+    def _payload(self, epoch: int, metrics: dict) -> dict:
+        return {
+            "epoch": epoch, "config": self.cfg, "model_state": self.model.state_dict(),
+            "optimizer_state": self.opt.state_dict(),
+            "scheduler_state": self.sched.state_dict() if self.sched is not None else None, "rng": {"torch": torch.get_rng_state()},
+            "metrics": metrics, "best_accuracy": self.best,
+            "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
+            "input_shape": list(self.data.input_shape), "classes": self.data.classes,
+            "dataset": self.data.name,
+        }
+
+    def fit(self, stop_after: int | None = None) -> TrainResult:
+        """Train until ``train.epochs`` (or only ``stop_after`` more epochs: an interrupted run)."""
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        t = self.cfg["train"]
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.run_dir / "config.json", json.dumps(self.cfg, indent=2))
+        start = time.perf_counter()
+        n_batches = -(-len(self.data.train) // t["batch_size"])
+        last = {"accuracy": float("nan")}
+        columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn(
+            "loss {task.fields[loss]:.3f}  train {task.fields[acc]:.1%}  test {task.fields[test]}"),
+            TimeElapsedColumn())
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        step = 0
+        with Progress(*columns, disable=not self.progress, transient=False) as bar:
+            end = t["epochs"] if stop_after is None else min(t["epochs"], self.start_epoch + stop_after)
+            for epoch in range(self.start_epoch, end):
+                for cb in self.callbacks:
+                    cb.on_epoch_start(self, epoch)
+                task = bar.add_task("", total=n_batches, epoch=f"{epoch + 1}/{t['epochs']}", loss=0.0, acc=0.0, test="…")
+                self.model.train()
+                loss_sum = correct = seen = 0
+                epoch_seed = t["seed"] * 100003 + epoch
+                aug = torch.Generator().manual_seed(epoch_seed + 1)
+                for x, y in batches(self.data.train, t["batch_size"], True, seed=epoch_seed):
+                    x = random_shift(x, t["augment_shift_px"], aug)
+                    x, y = to_time_major(x).to(self.device), y.to(self.device)
+                    loss, counts = self._loss(x, y)
+                    self.opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    for cb in self.callbacks:
+                        cb.on_after_backward(self, step)
+                    step += 1
+                    self.opt.step()
+                    loss_sum += float(loss.detach()) * len(y)
+                    correct += int((predict(counts.detach()) == y).sum())
+                    seen += len(y)
+                    bar.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen)
+                if self.sched is not None:
+                    self.sched.step()
+                last = evaluate(self.model, self.data.test, device=self.device)
+                bar.update(task, test=f"{last['accuracy']:.1%}")
+                metrics = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                           "test_accuracy": last["accuracy"], "firing_rates": last["firing_rates"],
+                           "seconds": time.perf_counter() - start}
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, epoch, metrics)
+                with open(self.run_dir / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(metrics) + "\n")
+                improved = last["accuracy"] > self.best
+                if improved:
+                    self.best = last["accuracy"]
+                payload = self._payload(epoch, metrics)
+                if improved:
+                    save_checkpoint(self.run_dir / "best.pt", payload)
+                save_checkpoint(self.run_dir / "last.pt", payload)
+        return TrainResult(self.run_dir, self.best, last["accuracy"], t["epochs"], time.perf_counter() - start)
