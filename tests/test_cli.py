@@ -1,0 +1,76 @@
+"""The CLI end to end on a tiny run, and bad input → one clear line, exit ≠ 0, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import nir
+import pytest
+
+from neurodeploy.cli import main
+
+
+def _run(capsys, *args):
+    code = main(list(map(str, args)))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_export_nir_and_loihi_then_verify(trained_run, tmp_path, capsys):
+    code, out, _ = _run(capsys, "export", trained_run, "--target", "nir", "-o", tmp_path / "m.nir")
+    assert code == 0 and "wrote" in out
+    graph = nir.read(str(tmp_path / "m.nir"))
+    assert graph.metadata["dt_s"] == 1e-3 and json.loads(graph.metadata["data_config"])["dataset"] == "digits-events"
+    code, out, _ = _run(capsys, "export", tmp_path / "m.nir", "--target", "loihi", "-o", tmp_path / "m.net")
+    assert code == 0 and (tmp_path / "m.net").is_file() and (tmp_path / "m.net.source.nir").is_file()
+    code, out, _ = _run(capsys, "verify", tmp_path / "m.net", "-n", "8", "--no-lava", "--json-out", tmp_path / "v.json")
+    assert code == 0, out
+    res = json.loads((tmp_path / "v.json").read_text())
+    assert res["samples"] == 8 and res["accuracy"]["float"] == res["accuracy"]["emulator"]
+
+
+def test_check_only_writes_nothing(trained_run, tmp_path, capsys):
+    code, out, _ = _run(capsys, "export", trained_run, "--target", "loihi", "--check-only", "-o", tmp_path / "m.net")
+    assert code == 0 and not list(tmp_path.iterdir())
+
+
+def test_inspect_and_profiles(trained_run, capsys):
+    code, out, _ = _run(capsys, "inspect", trained_run)
+    assert code == 0 and "epoch   8" in out and "1_linear" in out
+    code, out, _ = _run(capsys, "profiles", "list")
+    assert code == 0 and "cmos45-fp32" in out and "loihi2" in out
+    code, out, _ = _run(capsys, "inspect", "--targets")
+    assert {"nir", "loihi", "onnx"} <= set(out.split())
+
+
+@pytest.mark.parametrize("args, message, code", [
+    (["export", "{tmp}/nope"], "nope does not exist: pass a run directory", 4),
+    (["export", "{tmp}", "--target", "loihi"], "has no last.pt", 4),
+    (["export", "{run}", "--target", "lohi"], "unknown target 'lohi'.*Did you mean 'loihi'", 2),
+    (["train", "{tmp}/missing.toml", "--out", "{tmp}/r"], "config file .*missing.toml does not exist", 2),
+    (["train", "--out", "{tmp}/r", "-s", "train.epoch=1"], "unknown key 'epoch' \\(did you mean 'epochs'", 2),
+    (["train", "--out", "{tmp}/r", "-s", "data.dataset=shd"], "set \\[data\\] data_dir", 3),
+    (["train", "--out", "{tmp}/r", "-s", "data.dataset=nmnist", "--data-dir", "{tmp}"], "N-MNIST", 3),
+    (["profiles", "show", "loihi3"], "unknown profile 'loihi3'.*Did you mean", 2),
+    (["verify", "{run}/config.json"], "source graph .* is missing", 2),
+])
+def test_bad_input_gives_one_line_and_nonzero_exit(trained_run, tmp_path, capsys, args, message, code):
+    import re
+
+    args = [a.format(tmp=tmp_path, run=trained_run) for a in args]
+    got, out, err = _run(capsys, *args)
+    assert got == code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("neurodeploy: error: "), err
+    assert re.search(message, lines[0]), lines[0]
+    assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_corrupt_checkpoint_from_the_console_script(trained_run, tmp_path):
+    bad = tmp_path / "last.pt"
+    bad.write_bytes((trained_run / "last.pt").read_bytes()[:1000])  # truncated
+    proc = subprocess.run([sys.executable, "-m", "neurodeploy.cli", "export", str(tmp_path), "-t", "nir",
+                           "-o", str(tmp_path / "m.nir")], capture_output=True, text=True)
+    assert proc.returncode == 4
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "not a readable checkpoint" in proc.stderr and not (tmp_path / "m.nir").exists()
