@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import nir
+import numpy as np
 import torch
 from torch import nn
 

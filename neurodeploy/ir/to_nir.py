@@ -7,8 +7,8 @@ into the input: the graph's ``Input`` is then 1-D (C·H·W in torch order) and t
 
 from __future__ import annotations
 
-import numpy as np
 import nir
+import numpy as np
 import torch
 from torch import nn
 

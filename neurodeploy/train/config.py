@@ -63,6 +63,20 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "surrogate": {
         "name": F(str, "fast_sigmoid", "surrogate derivative (see `neurodeploy inspect --surrogates`)"),
         "params": F(dict, {}, "surrogate parameters, e.g. {width = 0.5}"),
+        "schedule": F(str, "auto", "training-time schedule or search of the surrogate (docs/surrogates.md); "
+                      "auto = the seed method's own (adali → adali_log, asgl → asgl, asy → a2sg, else none)",
+                      choices=("auto", "none", "adali_log", "adali_linear", "slope_interval",
+                               "slope_adaptive", "asgl", "a2sg")),
+        "schedule_params": F(dict, {}, "parameters of the schedule, e.g. {p = 0.2} for adali_log "
+                             "(see `neurodeploy.train.callbacks.SCHEDULE_PARAMS`)"),
+    },
+    "diagnostics": {
+        "enabled": F(bool, False, "per-layer gradient diagnostics (SGV, TGC, CV, gradient norm, compute "
+                     "density, firing rate) added to metrics as diag_*"),
+        "every_n_steps": F(int, 20, "measure on every N-th training step", min=1),
+        "slope_cosine_every_n_steps": F(int, 0, "cosine similarity of the weight gradient to the one at "
+                                        "reference_slope, every N steps (0 = off; one extra forward+backward)", min=0),
+        "reference_slope": F(float, 100.0, "slope k = 1/width of the reference gradient", min=1e-6),
     },
     "train": {
         "epochs": F(int, 10, "training epochs", min=1),
