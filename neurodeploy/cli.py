@@ -45,10 +45,12 @@ def cli():
 @click.option("--epochs", type=int, help="Shortcut for -s train.epochs=N (also extends a resumed run).")
 @click.option("--seed", type=int, help="Shortcut for -s train.seed=N.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Shortcut for -s data.data_dir=DIR (real datasets).")
+@click.option("--init", "init", type=click.Path(exists=True), help="Start from a run directory, .pt or .nir graph (fine-tuning); shortcut for -s train.init=PATH.")
+@click.option("--target", type=click.Choice(["none", "loihi"]), help="Hardware-aware fine-tuning: train through the target's quantisation (-s train.target=…).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--help-config", is_flag=True, help="List every config key with its default and meaning, then exit.")
-def train(config, out, overrides, epochs, seed, data_dir, resume, quiet, help_config):
+def train(config, out, overrides, epochs, seed, data_dir, init, target, resume, quiet, help_config):
     """Train a spiking network from a TOML CONFIG (default: built-in defaults).
 
     Writes OUT/config.json, OUT/last.pt, OUT/best.pt (best test accuracy) and OUT/metrics.jsonl.
@@ -66,6 +68,10 @@ def train(config, out, overrides, epochs, seed, data_dir, resume, quiet, help_co
         sets.append(f"train.seed={seed}")
     if data_dir is not None:
         sets.append(f"data.data_dir={json.dumps(str(data_dir))}")
+    if init is not None:
+        sets.append(f"train.init={json.dumps(str(init))}")
+    if target is not None:
+        sets.append(f"train.target={json.dumps(target)}")
     if resume:
         if not out:
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")

@@ -90,6 +90,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "rate_target": F(float, 0.0, "firing-rate regulariser target per hidden layer (0 = off)", min=0.0, max=1.0),
         "rate_weight": F(float, 0.0, "firing-rate regulariser weight", min=0.0),
         "augment_shift_px": F(int, 0, "random shift of event frames by up to ±N pixels in training", min=0, max=8),
+        "target": F(str, "none", "hardware-aware fine-tuning: 'loihi' trains through the Loihi quantisation", choices=("none", "loihi")),
+        "init": F(str, "", "start from this run directory, .pt checkpoint or .nir graph (fine-tuning)"),
         "device": F(str, "cpu", "torch device (cpu, cuda, auto)"),
     },
 }

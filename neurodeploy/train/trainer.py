@@ -29,6 +29,7 @@ from neurodeploy.train.checkpoint import (
     save_checkpoint,
 )
 from neurodeploy.train.config import validate
+from neurodeploy.train.hardware_aware import forward_quantised
 from neurodeploy.train.models import build_model
 
 
@@ -70,13 +71,16 @@ def spiking_outputs(model: SpikingSequential, outputs: list[torch.Tensor]) -> li
 
 
 @torch.no_grad()
-def evaluate(model: SpikingSequential, dataset, batch_size: int = 256, device="cpu") -> dict:
-    """Accuracy and per-spiking-layer firing rates (spikes per neuron per step) on ``dataset``."""
+def evaluate(model: SpikingSequential, dataset, batch_size: int = 256, device="cpu",
+             quantised: bool = False) -> dict:
+    """Accuracy and per-spiking-layer firing rates (spikes per neuron per step) on ``dataset``;
+    ``quantised``: with Loihi-quantised weights and decays (hardware-aware fine-tuning)."""
     model.eval()
     correct = total = 0
     rate_sums: list[float] = []
     for x, y in batches(dataset, batch_size, shuffle=False):
-        out, outputs = model(to_time_major(x).to(device), record=True)
+        xt = to_time_major(x).to(device)
+        out, outputs = forward_quantised(model, xt, True) if quantised else model(xt, record=True)
         correct += int((predict(out.sum(0)).cpu() == y).sum())
         total += len(y)
         rates = [float(o.mean()) * len(y) for o in spiking_outputs(model, outputs)]
@@ -99,10 +103,46 @@ def _optimizer(model: nn.Module, t: dict) -> torch.optim.Optimizer:
     return cls(model.parameters(), lr=t["lr"], weight_decay=t["weight_decay"])
 
 
+def _graph_bytes(graph) -> bytes:
+    import tempfile
+
+    import nir
+
+    with tempfile.TemporaryDirectory() as d:
+        nir.write(f"{d}/g.nir", graph)
+        return Path(f"{d}/g.nir").read_bytes()
+
+
+def _graph_from_bytes(data: bytes):
+    import tempfile
+
+    import nir
+
+    with tempfile.TemporaryDirectory() as d:
+        Path(f"{d}/g.nir").write_bytes(data)
+        return nir.read(f"{d}/g.nir")
+
+
+def _model_from_graph(graph, cfg: dict, input_shape: tuple[int, ...]) -> SpikingSequential:
+    """Trainable model of a NIR graph; a Flatten is prepended when the data is (C, H, W) and
+    the graph takes flat input."""
+    from neurodeploy.ir import from_nir
+    from neurodeploy.surrogates import make_surrogate
+
+    s = cfg["surrogate"]
+    model, conv = from_nir(graph, surrogate=make_surrogate(s["name"], **s["params"]))
+    if len(conv.input_shape) == 1 and len(input_shape) > 1:
+        model = SpikingSequential(nn.Flatten(), *model)
+    return model.train()
+
+
 def model_from_checkpoint(ckpt: dict) -> SpikingSequential:
     """Rebuild the trained model (CPU, eval mode) from a loaded checkpoint."""
     cfg = validate(ckpt["config"], "checkpoint config")
-    model = build_model(cfg, tuple(ckpt["input_shape"]), ckpt["classes"])
+    if ckpt.get("init_graph"):
+        model = _model_from_graph(_graph_from_bytes(ckpt["init_graph"]), cfg, tuple(ckpt["input_shape"]))
+    else:
+        model = build_model(cfg, tuple(ckpt["input_shape"]), ckpt["classes"])
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError as exc:
@@ -131,9 +171,19 @@ class Trainer:
         if t["threads"]:
             torch.set_num_threads(t["threads"])
         self.device = _device(t["device"])
+        self.init_graph: bytes | None = ckpt.get("init_graph") if ckpt is not None else None
+        init_state = None
+        if t["init"] and ckpt is None:
+            init_state = self._init_from(t["init"])
         self.data = data or load_data(cfg["data"])
         torch.manual_seed(t["seed"])
-        self.model = build_model(cfg, self.data.input_shape, self.data.classes).to(self.device)
+        if self.init_graph is not None:
+            self.model = _model_from_graph(_graph_from_bytes(self.init_graph), cfg,
+                                           self.data.input_shape).to(self.device)
+        else:
+            self.model = build_model(cfg, self.data.input_shape, self.data.classes).to(self.device)
+        if init_state is not None:
+            self.model.load_state_dict(init_state)
         self.opt = _optimizer(self.model, t)
         self.callbacks = build_callbacks(cfg, self.model)
         self.sched = None
@@ -157,9 +207,30 @@ class Trainer:
             raise ConfigError(f"{self.run_dir} already holds a run; use --resume to continue it "
                               "or choose another --out")
 
+    def _init_from(self, source: str):
+        """``train.init``: a run/checkpoint (its model and surrogate config are taken over and
+        its weights loaded) or a NIR graph (the model is built from the graph). Returns the
+        state dict to load, or None."""
+        from neurodeploy.pipeline import read_nir
+
+        p = Path(source)
+        if p.suffix == ".nir":
+            graph = read_nir(p)
+            self.init_graph = _graph_bytes(graph)
+            return None
+        init = load_checkpoint(p, "last")
+        if init.get("init_graph"):
+            self.init_graph = init["init_graph"]
+        for section in ("model", "surrogate", "data"):
+            self.cfg[section] = init["config"][section]
+        return init["model_state"]
+
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.cfg["train"]
-        out, outputs = self.model(x, record=True)
+        if t["target"] == "loihi":
+            out, outputs = forward_quantised(self.model, x, record=True)
+        else:
+            out, outputs = self.model(x, record=True)
         counts = out.sum(0)
         loss = nn.functional.cross_entropy(counts, y)
         if t["rate_weight"] > 0:
@@ -175,7 +246,7 @@ class Trainer:
             "metrics": metrics, "best_accuracy": self.best,
             "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
             "input_shape": list(self.data.input_shape), "classes": self.data.classes,
-            "dataset": self.data.name,
+            "dataset": self.data.name, "init_graph": self.init_graph,
         }
 
     def fit(self, stop_after: int | None = None) -> TrainResult:
@@ -220,7 +291,8 @@ class Trainer:
                     bar.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen)
                 if self.sched is not None:
                     self.sched.step()
-                last = evaluate(self.model, self.data.test, device=self.device)
+                last = evaluate(self.model, self.data.test, device=self.device,
+                                quantised=t["target"] == "loihi")
                 bar.update(task, test=f"{last['accuracy']:.1%}")
                 metrics = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                            "test_accuracy": last["accuracy"], "firing_rates": last["firing_rates"],
