@@ -155,15 +155,18 @@ def _synapse(node: nir.NIRNode, name: str) -> nn.Module:
         return layer
     if isinstance(node, nir.Flatten):
         return nn.Flatten(1 + int(node.start_dim), int(node.end_dim) if node.end_dim < 0 else 1 + int(node.end_dim))
-    if isinstance(node, nir.SumPool2d):
+    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
         k = np.asarray(node.kernel_size).ravel()
         s = np.asarray(node.stride).ravel()
+        kind = type(node).__name__
         if not np.all(np.asarray(node.padding) == 0) or k.size and not np.all(k == k[0]) or not np.all(s == s[0]):
-            raise UnsupportedNodeError(f"node {name!r}: SumPool2d needs square kernels/strides and zero padding")
+            raise UnsupportedNodeError(f"node {name!r}: {kind} needs square kernels/strides and zero padding")
+        if isinstance(node, nir.AvgPool2d):
+            return nn.AvgPool2d(int(k[0]), int(s[0]))
         return SumPool2d(int(k[0]), int(s[0]))
     raise UnsupportedNodeError(
         f"node {name!r} ({type(node).__name__}) is not supported; supported: Affine, Linear, Conv2d, "
-        "Flatten, SumPool2d, LIF, CubaLIF, IF (and recurrent self-loops)")
+        "Flatten, SumPool2d, AvgPool2d, LIF, CubaLIF, IF (and recurrent self-loops)")
 
 
 def _neuron(node: nir.NIRNode, name: str, conv: GraphConventions, prev: nn.Module | None,

@@ -18,86 +18,44 @@ VerificationError when the emulator and Lava disagree anywhere.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import nir
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from neurodeploy.errors import ConfigError, VerificationError
-from neurodeploy.exporters.loihi import _arr, _chain, _pair
+from neurodeploy.sim.float_sim import simulate
 from neurodeploy.sim.lava_runner import lava_available, run_lava
 from neurodeploy.sim.loihi_emulator import LoihiEmulator
 
 
-def _t(x) -> torch.Tensor:
-    return torch.as_tensor(_arr(x), dtype=torch.float64)
-
-
-def _syn(node, s: torch.Tensor) -> torch.Tensor:
-    if isinstance(node, nir.Flatten):
-        return s.reshape(s.shape[0], -1)
-    if isinstance(node, (nir.Affine, nir.Linear)):
-        b = _t(node.bias) if isinstance(node, nir.Affine) and node.bias is not None else None
-        return F.linear(s.reshape(s.shape[0], -1), _t(node.weight), b)
-    if isinstance(node, nir.Conv2d):
-        pad = node.padding if isinstance(node.padding, str) else _pair(node.padding, "", node)
-        b = _t(node.bias) if node.bias is not None else None
-        return F.conv2d(s, _t(node.weight), b, _pair(node.stride, "", node), pad,
-                        _pair(node.dilation, "", node), int(node.groups))
-    k = _pair(node.kernel_size, "", node)
-    out = F.avg_pool2d(s, k, _pair(node.stride, "", node), _pair(node.padding, "", node),
-                       count_include_pad=True)
-    return out * (k[0] * k[1]) if isinstance(node, nir.SumPool2d) else out
-
-
 def float_reference(graph: nir.NIRGraph, spikes: torch.Tensor, dt_s: float,
                     norse_tau_fix: bool = False):
-    """Exact float step of docs/nir-conventions.md (forward Euler, zero reset, state from zero).
+    """The float model of ``graph`` (:func:`neurodeploy.sim.float_sim.simulate`).
 
     spikes (T, B, *input_shape) → output (T, B, N) and one (T, B, *shape) tensor per neuron layer.
+    ``norse_tau_fix``: the graph came from ``norse.torch.to_nir``, which writes τ·dt for τ.
     """
-    # TODO: switch to neurodeploy.sim.float_sim.simulate once it has settled; this reference
-    # implements the same documented step and is kept as the Loihi verifier's own oracle.
-    stages = _chain(graph)
-    nodes = graph.nodes
+    if norse_tau_fix:
+        graph = _fix_norse_tau(graph, dt_s)
+    res = simulate(graph, spikes, dt_s=dt_s, record=True)
+    layers = [out for name, out in res.layers.items()
+              if isinstance(graph.nodes[name], (nir.LIF, nir.CubaLIF, nir.IF))]
     T, B = spikes.shape[:2]
-    state: dict[str, list] = {}
-    outs: list[list[torch.Tensor]] = [[] for _ in stages]
-    for t in range(T):
-        s = spikes[t].to(torch.float64)
-        for j, (syn_names, nname, rname) in enumerate(stages):
-            for sname in syn_names:
-                s = _syn(nodes[sname], s)
-            node = nodes[nname]
-            st = state.setdefault(nname, [torch.zeros_like(s), torch.zeros_like(s), torch.zeros_like(s)])
-            i, v, z = st
-            if rname is not None:
-                s = s + F.linear(z, _t(nodes[rname].weight))
+    return res.output.reshape(T, B, -1), layers
 
-            def p(attr, default=0.0, node=node, like=s):
-                val = getattr(node, attr, None)
-                return torch.broadcast_to(_t(default if val is None else val), like.shape[1:])
-            r = p("r", 1.0)
-            if isinstance(node, nir.IF):
-                v = v + dt_s * r * s
-            else:
-                div = dt_s if norse_tau_fix else 1.0
-                alpha = dt_s / (p("tau_mem" if isinstance(node, nir.CubaLIF) else "tau") / div)
-                if isinstance(node, nir.CubaLIF):
-                    beta = dt_s / (p("tau_syn") / div)
-                    i = i + beta * (-i + p("w_in", 1.0) * s)
-                    v = v + alpha * (p("v_leak") - v + r * i)
-                else:
-                    v = v + alpha * (p("v_leak") - v + r * s)
-            z = (v > p("v_threshold")).to(torch.float64)
-            v = torch.where(z > 0, p("v_reset"), v)
-            state[nname] = [i, v, z]
-            outs[j].append(z)
-            s = z
-    layers = [torch.stack(o) for o in outs]
-    return layers[-1].reshape(T, B, -1), layers
+
+def _fix_norse_tau(graph: nir.NIRGraph, dt_s: float) -> nir.NIRGraph:
+    nodes = dict(graph.nodes)
+    for name, node in nodes.items():
+        for attr in ("tau", "tau_mem", "tau_syn"):
+            if isinstance(node, (nir.LIF, nir.CubaLIF)) and hasattr(node, attr):
+                node = copy.copy(node)
+                setattr(node, attr, np.asarray(getattr(node, attr)) / dt_s)
+        nodes[name] = node
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata or {}))
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
