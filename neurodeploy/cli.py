@@ -171,9 +171,12 @@ def verify(exported, source, data, data_dir, samples, lava, json_out):
     elif path.suffix == ".onnx":
         from neurodeploy.sim.verify_onnx import verify_onnx
 
-        res = verify_onnx(path, graph, x.transpose(0, 1))
-        ok = bool(res.get("passed"))
-        click.echo(json.dumps(res, indent=2, default=str))
+        xt = x.transpose(0, 1)
+        res = {mode: verify_onnx(path, graph, xt, initial_state=mode) for mode in ("zero", "random")}
+        ok = all(r["passed"] for r in res.values())
+        for mode, r in res.items():
+            click.echo(f"onnxruntime vs float model, {mode} initial state: "
+                       f"{'PASS' if r['passed'] else 'FAIL'}  mismatches {r['mismatches']}")
     else:
         raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
     if json_out:

@@ -74,3 +74,11 @@ def test_corrupt_checkpoint_from_the_console_script(trained_run, tmp_path):
     assert proc.returncode == 4
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert "not a readable checkpoint" in proc.stderr and not (tmp_path / "m.nir").exists()
+
+
+def test_export_onnx_and_verify_with_onnxruntime(trained_run, tmp_path, capsys):
+    code, out, err = _run(capsys, "export", trained_run, "--target", "onnx", "-o", tmp_path / "m.onnx")
+    assert code == 0, err
+    code, out, err = _run(capsys, "verify", tmp_path / "m.onnx", "-n", "4")
+    assert code == 0, err
+    assert out.count("PASS") == 2 and "zero initial state" in out and "random initial state" in out

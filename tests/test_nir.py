@@ -122,3 +122,29 @@ def test_r_and_w_in_fold_exactly_into_the_weights():
     graph.nodes["2_cuba_lif"].r = graph.nodes["2_cuba_lif"].r * 2
     graph.nodes["1_linear"].weight = graph.nodes["1_linear"].weight / 2
     assert torch.equal(simulate(graph, x).output, ref)
+
+
+def test_recurrent_bias_is_kept_exactly():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4, 3)).astype(np.float32) * 6
+    r = rng.normal(size=(4, 4)).astype(np.float32)
+    b = rng.normal(size=4).astype(np.float32) * 2
+    lif = nir.LIF(tau=np.full(4, 0.005, np.float32), r=np.ones(4, np.float32),
+                  v_leak=np.zeros(4, np.float32), v_threshold=np.ones(4, np.float32))
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type=[3]), "a": nir.Linear(weight=w), "n": lif,
+                            "rec": nir.Affine(weight=r, bias=b), "output": nir.Output(output_type=[4])},
+                     edges=[("input", "a"), ("a", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")],
+                     metadata={"dt_s": 1e-3})
+    x = (torch.rand(30, 2, 3, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    alpha, v, z, ref = 0.2, torch.zeros(2, 4), torch.zeros(2, 4), []
+    for t in range(30):  # hand-written step of docs/nir-conventions.md
+        i = x[t] @ torch.tensor(w).T + z @ torch.tensor(r).T + torch.tensor(b)
+        v = v + alpha * (-v + i)
+        z = (v > 1).float()
+        v = v * (1 - z)
+        ref.append(z)
+    out = simulate(g, x).output
+    assert out.sum() > 10
+    assert torch.equal(out, torch.stack(ref))

@@ -192,6 +192,16 @@ def _neuron(node: nir.NIRNode, name: str, conv: GraphConventions, prev: nn.Modul
     else:
         return None
     _fold(prev, r, name)
+    if rec is not None and rec.bias is not None and bool((rec.bias != 0).any()):
+        # A recurrent bias adds the same current every step: move it to the feed-forward bias.
+        if not isinstance(prev, nn.Linear):
+            raise UnsupportedNodeError(f"node {name!r}: a recurrent bias needs a preceding Affine/Linear")
+        with torch.no_grad():
+            extra = rec.bias * r.reshape(-1)
+            if prev.bias is None:
+                prev.bias = nn.Parameter(extra.clone())
+            else:
+                prev.bias.add_(extra)
     if rec is not None:
         rs = r.reshape(-1)
         if not bool((rs == 1).all()):

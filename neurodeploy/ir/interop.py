@@ -1,0 +1,313 @@
+"""Read NIR graphs written by other frameworks, with every convention NIR lacks made explicit.
+
+Public API::
+
+    load_nir(source, dialect="neurodeploy", dt_s=None, reset=None, *, input_scale=1.0,
+             input_shape=None, flatten_indexing=None, time_steps=None) -> nir.NIRGraph
+    snntorch_graph(module, sample_data) -> nir.NIRGraph     # snnTorch's export without its crash
+    DIALECTS                                                # name → Dialect (what each one fixes)
+
+``source`` is a path to a ``.nir`` file (read without NIR's type check) or a ``nir.NIRGraph``.
+The result is normalised to docs/nir-conventions.md: node names ``<i>_<kind>``, ``r`` and
+``w_in`` folded into the preceding weights (r = 1, w_in = 1; IF r = 1/dt), per-neuron arrays,
+per-sample shapes, Flatten in per-sample indexing, metadata with ``dt_s``, ``reset``,
+``source_dialect`` (and ``time_steps`` when known). It is what ``neurodeploy.ir.to_nir`` would
+write for the same network, so every target reads it. See docs/interop.md for the table.
+
+Dialects (``dialect=``):
+
+``neurodeploy``  Our own files: dt and reset from metadata unless given.
+``norse``        ``norse.torch.to_nir`` (Norse 1.1): writes ``tau = dt/tau_inv`` (i.e. dt·τ, a
+                 bug) — true τ = stored τ / dt; ``LIFCell`` → CubaLIF whose current jumps by the
+                 input without β — w_in = τ_syn/dt; ``IAFCell`` (v += x, dt ignored) → IF r = 1
+                 — r = 1/dt; Flatten modules become empty (``None``) nodes — repaired as Flatten
+                 when an Affine/Linear follows; Input types include the batch axis. dt is not
+                 recorded: ``dt_s`` (the dt given to ``to_nir``, Norse's default 1e-3) is required.
+                 Reset: "zero" (Norse's cells reset to v_reset). Flatten indices as written by
+                 hand for Norse's reader (``torch.nn.Flatten(start_dim, end_dim)`` on batched
+                 tensors): ``flatten_indexing="batch"``.
+``snntorch``     snnTorch 1.0: dt fixed to 1e-4 s; Leaky → LIF with τ = dt/(1−β), r = τ/dt (so
+                 that v ← βv + x); Synaptic → CubaLIF with w_in = τ_syn/dt; Input/Output types
+                 include the batch axis and neuron parameters are scalars (why ``export_to_nir``
+                 fails nir 1.0.8's type check); RLeaky/RSynaptic become nested graphs (flattened
+                 here). The reset mechanism is not recorded: ``reset`` is required ("zero" is
+                 exact; "subtract" is exact only for ``reset_delay=False``).
+
+Every dialect: a recurrent Affine's bias is moved into the feed-forward bias (exact; from_nir
+would otherwise drop it). ``input_scale`` multiplies the network input (folded into the first synaptic layer's weights;
+e.g. spikes of amplitude a → input_scale = a). Missing conventions raise ``ConfigError`` naming
+the option; nodes without a mapping raise ``UnsupportedNodeError`` naming the node.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import warnings
+from dataclasses import dataclass
+
+import nir
+import numpy as np
+import torch
+
+from neurodeploy.errors import ConfigError, UnsupportedNodeError
+from neurodeploy.ir.from_nir import KNOWN_VERSIONS, from_nir
+from neurodeploy.ir.to_nir import to_nir
+
+FLATTEN_INDEXING = ("per-sample", "batch")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """What a writer does differently from docs/nir-conventions.md."""
+
+    name: str
+    fixed_dt_s: float | None       # writer hard-codes this dt (None: read metadata / argument)
+    default_reset: str | None      # None: the writer does not record it; the caller must say
+    flatten_indexing: str          # how Flatten start_dim/end_dim count axes
+    input_has_batch: bool          # Input/Output types include a leading batch axis of 1
+    norse_fixes: bool = False      # tau = dt·τ bug, LIFCell w_in, IAFCell r
+    description: str = ""
+
+
+DIALECTS: dict[str, Dialect] = {
+    "neurodeploy": Dialect("neurodeploy", None, "zero", "per-sample", False,
+                           description="neurodeploy.ir.to_nir; conventions in metadata"),
+    "norse": Dialect("norse", None, "zero", "batch", True, norse_fixes=True,
+                     description="norse.torch.to_nir (Norse 1.1)"),
+    "snntorch": Dialect("snntorch", 1e-4, None, "per-sample", True,
+                        description="snntorch.export_nir (snnTorch 1.0)"),
+}
+_NEURONS = (nir.LIF, nir.CubaLIF, nir.IF)
+_SYNAPSES = (nir.Affine, nir.Linear, nir.Conv2d)
+
+
+def _np(a):
+    if a is None or isinstance(a, (str, int, float, tuple)):
+        return a
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a) if isinstance(a, (np.ndarray, np.generic, list)) else a
+
+
+def _numpy_node(node: nir.NIRNode) -> nir.NIRNode:
+    """The node with torch tensors / numpy scalars as numpy arrays (Norse writes tensors)."""
+    if not dataclasses.is_dataclass(node) or isinstance(node, nir.NIRGraph):
+        return node
+    changes = {f.name: _np(getattr(node, f.name)) for f in dataclasses.fields(node)
+               if f.init and isinstance(getattr(node, f.name), (torch.Tensor, np.generic))}
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def _flatten_nested(graph: nir.NIRGraph) -> tuple[dict, list]:
+    """Inline nested NIRGraphs (snnTorch writes RLeaky/RSynaptic as ``input → lif ⇄ w_rec → output``)."""
+    nodes, edges = dict(graph.nodes), list(graph.edges)
+    for name in [n for n, v in nodes.items() if isinstance(v, nir.NIRGraph)]:
+        sub = nodes.pop(name)
+        inner, inner_edges = _flatten_nested(sub)
+        ins = [n for n, v in inner.items() if isinstance(v, nir.Input)]
+        outs = [n for n, v in inner.items() if isinstance(v, nir.Output)]
+        if len(ins) != 1 or len(outs) != 1:
+            raise UnsupportedNodeError(f"node {name!r}: nested graph needs exactly one Input and one Output")
+        first = [b for a, b in inner_edges if a == ins[0]]
+        last = [a for a, b in inner_edges if b == outs[0]]
+        for n, v in inner.items():
+            if n not in (ins[0], outs[0]):
+                nodes[f"{name}.{n}"] = v
+        q = lambda n, prefix=name: f"{prefix}.{n}"  # noqa: E731
+        edges = ([e for e in edges if name not in e]
+                 + [(q(a), q(b)) for a, b in inner_edges if a != ins[0] and b != outs[0]]
+                 + [(a, q(f)) for a, b in edges if b == name for f in first]
+                 + [(q(s), b) for a, b in edges if a == name for s in last])
+    return nodes, edges
+
+
+def _repair_empty(nodes: dict, edges: list, dialect: Dialect) -> set[str]:
+    """Norse writes ``None`` for modules it cannot map (``nn.Flatten``): repair as Flatten (in
+    per-sample indexing) where an Affine/Linear follows, else refuse naming the node."""
+    repaired = set()
+    for name, node in list(nodes.items()):
+        if node is not None:
+            continue
+        succ = [nodes[b] for a, b in edges if a == name]
+        if len(succ) == 1 and isinstance(succ[0], (nir.Affine, nir.Linear)):
+            nodes[name] = nir.Flatten(input_type=None, start_dim=0, end_dim=-1)
+            repaired.add(name)
+            continue
+        raise UnsupportedNodeError(
+            f"node {name!r} is empty (the {dialect.name} writer had no NIR mapping for that module); "
+            "only an empty node followed by Affine/Linear can be repaired (as Flatten)")
+    return repaired
+
+
+def _resolve_dt(meta: dict, dialect: Dialect, dt_s: float | None) -> float:
+    if dialect.fixed_dt_s is not None:
+        if dt_s is not None and not math.isclose(dt_s, dialect.fixed_dt_s):
+            warnings.warn(f"dialect {dialect.name!r} writes time constants for dt = {dialect.fixed_dt_s} s; "
+                          f"dt_s={dt_s} changes the dynamics", stacklevel=3)
+        return float(dt_s if dt_s is not None else dialect.fixed_dt_s)
+    dt = dt_s if dt_s is not None else meta.get("dt_s")
+    if dt is None:
+        hint = (" (the dt given to norse.torch.to_nir; Norse's default is 1e-3; the tau fix "
+                "divides by it)" if dialect.norse_fixes else "")
+        raise ConfigError(f"dialect {dialect.name!r}: the graph does not record dt; pass dt_s= "
+                          f"(seconds per step){hint}")
+    dt = float(np.asarray(dt))
+    if not dt > 0:
+        raise ConfigError(f"dt_s must be > 0 seconds, got {dt}")
+    return dt
+
+
+def _resolve_reset(meta: dict, dialect: Dialect, reset: str | None) -> str:
+    rst = reset if reset is not None else meta.get("reset", dialect.default_reset)
+    if rst is None:
+        raise ConfigError(f"dialect {dialect.name!r}: the writer does not record the reset mechanism; "
+                          "pass reset='zero' or reset='subtract' (snnTorch Leaky's default is "
+                          "'subtract', exact here only with reset_delay=False)")
+    if rst not in ("zero", "subtract"):
+        raise ConfigError(f"reset must be 'zero' or 'subtract', got {rst!r}")
+    return rst
+
+
+def _norse_fix(name: str, node: nir.NIRNode, dt: float) -> nir.NIRNode:
+    """Undo norse.torch.to_nir's conventions: stored τ = dt·τ_true, LIFCell and IAFCell inputs."""
+    f = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    if isinstance(node, (nir.LIF, nir.LI)):
+        if np.any(f(node.tau) >= dt):
+            warnings.warn(f"node {name!r}: tau {f(node.tau).max():g} ≥ dt; was this graph really "
+                          "written by norse.torch.to_nir (tau = dt·τ)?", stacklevel=4)
+        return dataclasses.replace(node, tau=f(node.tau) / dt)
+    if isinstance(node, nir.CubaLIF):
+        tau_syn = f(node.tau_syn) / dt
+        return dataclasses.replace(node, tau_syn=tau_syn, tau_mem=f(node.tau_mem) / dt,
+                                   w_in=f(node.w_in) * tau_syn / dt)
+    if isinstance(node, nir.IF):
+        return dataclasses.replace(node, r=f(node.r) / dt)
+    return node
+
+
+def _flatten_index(name: str, node: nir.Flatten, indexing: str) -> nir.Flatten:
+    if indexing == "per-sample":
+        return node
+    start, end = int(node.start_dim), int(node.end_dim)
+    if start == 0:
+        raise UnsupportedNodeError(f"node {name!r}: Flatten start_dim=0 with flatten_indexing='batch' "
+                                   "would merge the batch axis; pass flatten_indexing='per-sample'")
+    return dataclasses.replace(node, start_dim=start - 1 if start > 0 else start,
+                               end_dim=end - 1 if end > 0 else end)
+
+
+def _input_shape(nodes: dict, edges: list, dialect: Dialect, given) -> tuple[int, ...]:
+    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+    if len(inputs) != 1:
+        raise UnsupportedNodeError(f"graph must have exactly one Input node, found {len(inputs)}")
+    if given is not None:
+        return tuple(int(d) for d in given)
+    shape = tuple(int(d) for d in np.asarray(nodes[inputs[0]].input_type["input"]).ravel())
+    if not dialect.input_has_batch or len(shape) < 2 or shape[0] != 1:
+        return shape
+    first = [nodes[b] for a, b in edges if a == inputs[0]]
+    if first and isinstance(first[0], (nir.Affine, nir.Linear)):
+        if int(np.prod(shape[1:])) == np.asarray(first[0].weight).shape[1]:
+            return shape[1:]
+    elif first and isinstance(first[0], nir.Conv2d) and len(shape) == 4:
+        return shape[1:]
+    return shape
+
+
+def _move_recurrent_bias(nodes: dict, edges: list) -> None:
+    """A recurrent Affine's bias is a constant input current: add it to the feed-forward synapse's
+    bias (exact, the input is summed before r is applied) and keep the recurrent node a Linear."""
+    for a, b in edges:
+        rec = nodes[b]
+        if (b, a) not in edges or a == b or not isinstance(rec, nir.Affine) or not isinstance(nodes[a], _NEURONS):
+            continue
+        bias = np.asarray(rec.bias, dtype=np.float64) if rec.bias is not None else None
+        nodes[b] = nir.Linear(weight=np.asarray(rec.weight))
+        if bias is None or not np.any(bias):
+            continue
+        ff = [p for p, q in edges if q == a and p != b]
+        syn = nodes[ff[0]] if len(ff) == 1 else None
+        if not isinstance(syn, (nir.Affine, nir.Linear)):
+            raise UnsupportedNodeError(f"node {b!r}: recurrent bias needs one feed-forward Affine/Linear "
+                                       f"into {a!r} to move into, found {ff}")
+        old = np.asarray(getattr(syn, "bias", None) if isinstance(syn, nir.Affine) else 0.0, dtype=np.float64)
+        nodes[ff[0]] = nir.Affine(weight=np.asarray(syn.weight), bias=old + bias)
+
+
+def _scale_input(nodes: dict, edges: list, scale: float) -> None:
+    if scale == 1.0:
+        return
+    inp = next(n for n, v in nodes.items() if isinstance(v, nir.Input))
+    first = [b for a, b in edges if a == inp]
+    node = nodes[first[0]] if len(first) == 1 else None
+    if not isinstance(node, _SYNAPSES):
+        raise ConfigError(f"input_scale={scale}: the Input must feed one Affine/Linear/Conv2d to fold "
+                          f"the scale into, found {first}")
+    nodes[first[0]] = dataclasses.replace(node, weight=np.asarray(node.weight, dtype=np.float64) * scale)
+
+
+def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodeploy",
+             dt_s: float | None = None, reset: str | None = None, *, input_scale: float = 1.0,
+             input_shape: tuple[int, ...] | None = None, flatten_indexing: str | None = None,
+             time_steps: int | None = None) -> nir.NIRGraph:
+    """Read ``source`` written by ``dialect`` and return it in neurodeploy's conventions."""
+    if dialect not in DIALECTS:
+        raise ConfigError(f"unknown NIR dialect {dialect!r}; known: {', '.join(DIALECTS)}")
+    d = DIALECTS[dialect]
+    indexing = flatten_indexing or d.flatten_indexing
+    if indexing not in FLATTEN_INDEXING:
+        raise ConfigError(f"flatten_indexing must be one of {FLATTEN_INDEXING}, got {indexing!r}")
+    graph = source if isinstance(source, nir.NIRGraph) else nir.read(str(source), type_check=False)
+    meta = dict(graph.metadata or {})
+    version = meta.get("neurodeploy_format_version")
+    if version is not None and version not in KNOWN_VERSIONS:
+        raise ConfigError(f"NIR graph metadata format version {version} is newer than this "
+                          f"neurodeploy reads ({KNOWN_VERSIONS}); upgrade neurodeploy")
+    dt = _resolve_dt(meta, d, dt_s)
+    rst = _resolve_reset(meta, d, reset)
+    nodes, edges = _flatten_nested(graph)
+    repaired = _repair_empty(nodes, edges, d)
+    nodes = {n: _numpy_node(v) for n, v in nodes.items()}
+    for name, node in list(nodes.items()):
+        if d.norse_fixes:
+            node = _norse_fix(name, node, dt)
+        if isinstance(node, nir.Flatten) and name not in repaired:
+            node = _flatten_index(name, node, indexing)
+        nodes[name] = node
+    _move_recurrent_bias(nodes, edges)
+    shape = _input_shape(nodes, edges, d, input_shape)
+    _scale_input(nodes, edges, float(input_scale))
+    inp = next(n for n, v in nodes.items() if isinstance(v, nir.Input))
+    nodes[inp] = nir.Input(input_type={"input": np.array(shape)})
+    raw = nir.NIRGraph(nodes=nodes, edges=edges, metadata={}, type_check=False)
+    model, _ = from_nir(raw, dt, rst)
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 1, *shape))
+    except RuntimeError as exc:
+        raise ConfigError(f"dialect {dialect!r}: the graph does not run on input shape {shape} "
+                          f"({str(exc).splitlines()[0]}); check input_shape= and flatten_indexing= "
+                          f"(now {indexing!r})") from None
+    steps = time_steps if time_steps is not None else meta.get("time_steps")
+    extra = {k: v for k, v in meta.items() if k not in ("dt_s", "reset", "time_steps")}
+    out = to_nir(model, shape, time_steps=int(steps) if steps is not None else 0,
+                 input_encoding=str(meta.get("input_encoding", "analog" if input_scale != 1.0 else "binary-events")),
+                 extra_metadata={**extra, "source_dialect": dialect, "input_scale": float(input_scale)})
+    if steps is None:
+        out.metadata.pop("time_steps", None)
+    out.metadata["dt_s"], out.metadata["reset"] = dt, rst
+    return out
+
+
+def snntorch_graph(module: torch.nn.Module, sample_data: torch.Tensor) -> nir.NIRGraph:
+    """What ``snntorch.export_nir.export_to_nir`` builds, returned before its type check fails
+    (nir 1.0.8: Input type has the batch axis, neuron parameters are scalars). Read the result
+    with ``load_nir(graph, dialect="snntorch", reset=...)``."""
+    import nirtorch
+    from snntorch import RLeaky, RSynaptic
+    from snntorch.export_nir import _extract_snntorch_module
+
+    return nirtorch.extract_nir_graph(module, _extract_snntorch_module, sample_data,
+                                      model_name="snntorch", ignore_submodules_of=[RLeaky, RSynaptic])
