@@ -21,8 +21,8 @@ rotated every round), ``--warmup`` untimed rounds then ``--steps`` timed rounds;
 median ms/step and its ratio to the floor's median.
 
 Peak memory: each candidate runs 3 steps in a fresh subprocess; we report the increase of the
-process's peak resident set size (``ru_maxrss``) over its RSS just before the first step (model,
-optimizer and input already built). This counts everything the step allocates (autograd-saved
+process's peak resident set size (``VmHWM``, reset via ``/proc/self/clear_refs`` just before the
+first step) over its RSS at that moment (model, optimizer and input already built). Linux only. This counts everything the step allocates (autograd-saved
 tensors, gradients, Adam state, allocator slack), on the CPU the honest number a user sees.
 
 Usage::
@@ -37,7 +37,6 @@ import argparse
 import importlib.util
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -205,18 +204,25 @@ def time_interleaved(names, workload, warmup, steps):
     return {n: statistics.median(v) for n, v in times.items()}
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def peak_memory_child(name, workload):
     torch.set_num_threads(2)
     step = make_step(name, workload)
-    base = _rss_kib()
+    base = _status_kib("VmRSS")
+    # Reset the peak-RSS mark (VmHWM) to the current RSS: ru_maxrss would still hold setup's
+    # peak (and, across fork+exec, the parent's), which hides the step's own allocation.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
     for _ in range(3):
         step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    peak = _status_kib("VmHWM")
     print(json.dumps({"peak_mib": max(peak - base, 0) / 1024}))
 
 

@@ -1,4 +1,5 @@
-"""C++ (CPU) forward and backward scans of the shared neuron form, built on first use.
+"""C++ (CPU) forward and backward scans of the shared neuron form, and the exact sparse
+binary first layer (CSR build, forward, weight gradient), built on first use.
 
 The sources below are compiled with ``torch.utils.cpp_extension.load_inline`` the first time a
 fast CPU scan runs in a fresh environment (needs a C++ compiler and ninja; about 30-60 s on 2
@@ -232,20 +233,29 @@ torch::Tensor csr_linear(torch::Tensor crow, torch::Tensor cols, torch::Tensor w
   return y;
 }
 
-// gwt[k] = Σ_{rows r with a one at k} gy[r]   ((F, N); threads split the N columns)
+// gwt[k] = Σ_{rows r with a one at k} gy[r]   ((F, N)). Each thread sums a contiguous range
+// of rows into its own (F, N) buffer (ascending rows), then the buffers are added in thread order.
 torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Tensor gy,
                                int64_t F) {
   const int64_t R = crow.size(0) - 1, N = gy.size(1);
-  auto gwt = torch::zeros({F, N}, gy.options());
+  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (R + 255) / 256));
+  auto parts = torch::zeros({nt, F, N}, gy.options());
   const int64_t* cr = crow.data_ptr<int64_t>();
   const int32_t* cc = cols.data_ptr<int32_t>();
   const float* g = gy.data_ptr<float>();
-  float* gw = gwt.data_ptr<float>();
-  at::parallel_for(0, N, 16, [&](int64_t n0, int64_t n1) {
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t e = cr[r]; e < cr[r + 1]; ++e)
-        add_row(gw + (int64_t)cc[e] * N + n0, g + r * N + n0, n1 - n0);
+  float* pp = parts.data_ptr<float>();
+  at::parallel_for(0, nt, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* gw = pp + p * F * N;
+      const int64_t r0 = R * p / nt, r1 = R * (p + 1) / nt;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t e = cr[r]; e < cr[r + 1]; ++e)
+          add_row(gw + (int64_t)cc[e] * N, g + r * N, N);
+    }
   });
+  if (nt == 1) return parts[0];
+  auto gwt = parts[0].clone();
+  for (int64_t p = 1; p < nt; ++p) gwt.add_(parts[p]);
   return gwt;
 }
 
@@ -302,7 +312,7 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor gz, torch::Tensor sg, tor
 }
 """
 
-_VERSION = 4
+_VERSION = 5
 _lock = threading.Lock()
 _module = None
 _failed = False

@@ -110,7 +110,9 @@ def run_sequence(x: torch.Tensor, c: Coefficients, surrogate: Surrogate, reset: 
     applied to the previous step's spikes and added to the input. Returns spikes (T, B, …) and the
     final state."""
     backend = get_backend()
-    if backend == "reference" or w_rec is not None:
+    # Surrogates whose training forward is not the Heaviside step (ASGL) or whose parameters
+    # are learned need autograd through every step: ``fused = False`` sends them to the loop.
+    if backend == "reference" or w_rec is not None or not getattr(surrogate, "fused", True):
         return reference_sequence(x, c, surrogate, reset, state, w_rec)
     prepared = _prepare(x, c, state)
     if prepared is None:
