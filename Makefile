@@ -9,6 +9,8 @@ FULL := .venv-full
 CORE := .venv-core
 RUN  ?= runs/demo
 PIP_FLAGS ?= -q --disable-pip-version-check
+# torch.utils.cpp_extension runs `ninja` from PATH: the venvs' own copy comes first.
+export PATH := $(CURDIR)/$(FULL)/bin:$(CURDIR)/$(CORE)/bin:$(PATH)
 
 .PHONY: demo test test-core test-full lint env-full env-core clean bench
 
@@ -17,6 +19,7 @@ $(FULL)/.ok: pyproject.toml
 	$$py -m venv $(FULL)
 	$(FULL)/bin/pip install $(PIP_FLAGS) --upgrade "pip<25"
 	$(FULL)/bin/pip install $(PIP_FLAGS) -e ".[loihi,dev]"
+	$(FULL)/bin/python -m neurodeploy.neurons.build   # compile the C++ scan once (~40 s)
 	touch $@
 
 $(CORE)/.ok: pyproject.toml constraints-core.txt
@@ -24,6 +27,7 @@ $(CORE)/.ok: pyproject.toml constraints-core.txt
 	$$py -m venv $(CORE)
 	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt torch==2.13.0
 	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt -e ".[dev,test-peers]"
+	$(CORE)/bin/python -m neurodeploy.neurons.build
 	touch $@
 
 env-full: $(FULL)/.ok
