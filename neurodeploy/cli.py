@@ -131,10 +131,10 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, profile, check
         click.echo(text or json.dumps(result.summary, indent=2, default=str))
         return
     if tgt.name != "nir":
-        side = Path(str(result.path) + ".source.nir")
-        tmp = side.with_suffix(".tmp")
-        nir.write(str(tmp), src.graph)
-        tmp.replace(side)
+        from neurodeploy.atomic import atomic_path
+
+        with atomic_path(str(result.path) + ".source.nir") as tmp:
+            nir.write(str(tmp), src.graph)
     click.echo(f"wrote {result.path}" + "".join(f", {p}" for p in result.extra_paths))
 
 
@@ -180,9 +180,9 @@ def verify(exported, source, data, data_dir, samples, lava, json_out):
     else:
         raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
     if json_out:
-        from neurodeploy.train.checkpoint import atomic_write_text
+        from neurodeploy.atomic import write_text
 
-        atomic_write_text(Path(json_out), json.dumps(res, indent=2, default=str))
+        write_text(Path(json_out), json.dumps(res, indent=2, default=str))
     if not ok:
         raise VerificationError(f"{path}: verification failed (see the table above)")
 

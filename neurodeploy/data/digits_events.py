@@ -26,13 +26,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from neurodeploy.atomic import atomic_path
 from neurodeploy.errors import DataError
 
 FORMAT_VERSION = 1
@@ -180,15 +180,8 @@ def load_digits_events(params: DigitsEventsParams | None = None,
     if frames is None:
         digits = load_digits()
         frames, labels = generate(digits.images, p), digits.target.astype(np.int64)
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".npz.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez_compressed(f, frames=frames, labels=labels)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, frames=frames, labels=labels)
     tr, te = _split_indices(labels)
     to = torch.from_numpy
     return (EventDataset(to(frames[tr]), to(labels[tr])), EventDataset(to(frames[te]), to(labels[te])))

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import h5py
 import nir
 import numpy as np
 
+from neurodeploy.atomic import atomic_path, write_text
 from neurodeploy.errors import (
     ConfigError,
     HardwareLimitError,
@@ -410,8 +410,7 @@ def _ds(group, name, data) -> None:
 
 def write_netx(net: LoihiNet, path: Path) -> None:
     """Write the netx HDF5 (facts §2) to ``path`` atomically with deterministic bytes."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         with h5py.File(tmp, "w", libver="earliest") as f:
             root = f.create_group("layer")
             specs = [NetLayer("input", net.input_shape)] + net.layers
@@ -435,10 +434,6 @@ def write_netx(net: LoihiNet, path: Path) -> None:
                 for key, val in (("iDecay", lay.i_decay), ("vDecay", lay.v_decay),
                                  ("vThMant", lay.v_th_mant), ("refDelay", 1)):
                     _ds(n, key, np.int64(val))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def graph_sha256(graph: nir.NIRGraph) -> str:
@@ -522,9 +517,7 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
     write_netx(net, out_path)
     manifest = _manifest(net, graph, profile, report, out_path)
     mpath = out_path.with_name(out_path.name + ".manifest.json")
-    tmp = mpath.with_name(mpath.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, mpath)
+    write_text(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return ExportResult(out_path, (mpath,), {"latency_steps": net.latency_steps,
                                              "total_cores": report.total_cores,
                                              "lossy_steps": net.lossy, "profile": profile.name})

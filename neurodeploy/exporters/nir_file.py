@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import nir
 
+from neurodeploy.atomic import atomic_path
 from neurodeploy.errors import ConfigError
 from neurodeploy.exporters.base import ExportResult, Target
 from neurodeploy.ir.from_nir import chain, conventions
@@ -26,15 +25,8 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict) -> ExportResult:
     summary = {"nodes": len(graph.nodes), "edges": len(graph.edges), "dt_s": conv.dt_s}
     if options.get("check_only"):
         return ExportResult(out_path, summary=summary)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".nir.tmp")
-    os.close(fd)
-    try:
-        nir.write(tmp, graph)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(out_path) as tmp:
+        nir.write(str(tmp), graph)
     return ExportResult(out_path, summary=summary)
 
 

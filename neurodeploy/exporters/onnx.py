@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +52,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 import neurodeploy
+from neurodeploy.atomic import write_bytes
 from neurodeploy.errors import ConfigError, UnsupportedNodeError
 from neurodeploy.exporters.base import ExportResult, Target
 from neurodeploy.ir.from_nir import from_nir
@@ -298,15 +298,7 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
                "inputs": [i.name for i in proto.graph.input], "outputs": [o.name for o in proto.graph.output]}
     if options.get("check_only"):
         return ExportResult(out_path, summary=summary)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, suffix=".onnx.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString(deterministic=True))
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_bytes(out_path, proto.SerializeToString(deterministic=True))
     return ExportResult(out_path, summary=summary)
 
 

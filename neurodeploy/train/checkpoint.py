@@ -7,37 +7,17 @@ A run directory holds ``last.pt`` and ``best.pt`` (dicts, see :func:`save_checkp
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from neurodeploy import __version__
+from neurodeploy.atomic import write_bytes
 from neurodeploy.errors import CheckpointError
 
 FORMAT = "neurodeploy-checkpoint"
 FORMAT_VERSION = 1
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -47,7 +27,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save({"format": FORMAT, "format_version": FORMAT_VERSION,
                 "neurodeploy_version": __version__, **payload}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())
 
 
 def resolve_checkpoint(run_or_file: str | Path, which: str = "best") -> Path:

@@ -17,17 +17,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from neurodeploy.atomic import write_text as atomic_write_text
 from neurodeploy.data.augment import random_shift
 from neurodeploy.data.registry import LoadedData, load_data
 from neurodeploy.errors import CheckpointError, ConfigError
 from neurodeploy.neurons import SpikingNeuron, SpikingSequential
 from neurodeploy.train.callbacks import build_callbacks
-from neurodeploy.train.checkpoint import (
-    atomic_write_text,
-    load_checkpoint,
-    read_metrics,
-    save_checkpoint,
-)
+from neurodeploy.train.checkpoint import load_checkpoint, read_metrics, save_checkpoint
 from neurodeploy.train.config import validate
 from neurodeploy.train.hardware_aware import forward_quantised
 from neurodeploy.train.models import build_model
