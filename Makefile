@@ -27,6 +27,9 @@ $(CORE)/.ok: pyproject.toml constraints-core.txt
 	$$py -m venv $(CORE)
 	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt torch==2.13.0
 	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt -e ".[dev,test-peers]"
+	# NeuroBench (exactness reference for the energy counts): its metrics need none of its
+	# declared extras (torchaudio, gdown …), which would fight the local torch wheel.
+	$(CORE)/bin/pip install $(PIP_FLAGS) --no-deps neurobench==2.3.0
 	$(CORE)/bin/python -m neurodeploy.neurons.build
 	touch $@
 

@@ -13,7 +13,15 @@ import nir
 import torch
 from torch import nn
 
-from neurodeploy.energy.counting import fanout_map, input_stats, membrane_updates, recurrent_fanout
+from neurodeploy.energy import instrumented
+from neurodeploy.energy.counting import (
+    fanout_map,
+    input_stats,
+    membrane_updates,
+    recurrent_fanout,
+    spike_stats,
+    updates_from_vpre,
+)
 from neurodeploy.errors import DataError
 from neurodeploy.ir.from_nir import chain, from_nir
 from neurodeploy.neurons.modules import SpikingNeuron, SumPool2d
@@ -83,7 +91,8 @@ class Activity:
     """Everything counted on ``n_samples`` inferences of ``time_steps`` steps of ``dt_s`` seconds.
 
     ``input_binary``: every network input was in {−1, 0, 1}; ``static_input``: the input was the
-    same at every step of every sample (direct coding of a static image).
+    same at every step of every sample (direct coding of a static image; checked for analog input
+    only, ``False`` for binary input).
     """
 
     n_samples: int
@@ -149,8 +158,8 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
     input_binary = static_input = True
     for start in range(0, n, batch_size):
         xb = prepare_input(x[start:start + batch_size].transpose(0, 1).float(), conv.input_shape)
-        static_input = static_input and bool((xb == xb[:1]).all())
-        _, outs = model(xb, record=True)
+        outs, csr, vpre = instrumented.run(model, xb)
+        counts: dict[int, torch.Tensor] = {}  # neuron layer → (T, N) spikes summed over the batch
         ins = [xb, *outs[:-1]]
         for k, layer in enumerate(model):
             name, xin, out = names[k], ins[k], outs[k]
@@ -162,15 +171,20 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
                     w = getattr(layer, "weight", None)
                     meta[name] = (kind, names[k - 1] if k else "input", _shape(xin), _shape(out),
                                   0 if w is None else w.numel(), 0 if w is None else int((w != 0).sum()))
-                st = input_stats(xin, fan[name])
+                src = _spike_source(model, k)
+                st = (spike_stats(counts[src], fan[name]) if src is not None
+                      else input_stats(xin, fan[name], csr=csr if k == 0 else None))
                 for key, val in st._asdict().items():
                     acc.add(name, key, val)
-                if k == 0:
-                    input_binary = input_binary and not bool(st.analog.sum())
+                if all(isinstance(m, nn.Flatten) for m in list(model)[:k]) and bool(st.analog.sum()):
+                    input_binary = False  # static-ness matters (and is checked) for analog input only
+                    static_input = static_input and _static(xb)
             elif isinstance(layer, SpikingNeuron):
-                acc.add(name, "spikes_t", out.reshape(steps, out.shape[1], -1).sum((1, 2)))
-                acc.add(name, "spikes_i", out.reshape(-1, out[0, 0].numel()).sum(0))
-                acc.add(name, "mem", membrane_updates(layer, xin, out))
+                counts[k] = out.reshape(steps, out.shape[1], -1).sum(1).double()  # exact: ≤ B
+                acc.add(name, "spikes_t", counts[k].sum(1))
+                acc.add(name, "spikes_i", counts[k].sum(0))
+                acc.add(name, "mem", updates_from_vpre(vpre[k], out, layer) if k in vpre
+                        else membrane_updates(layer, xin, out))
                 if name not in raster:
                     flat = out[:, 0].reshape(steps, -1)[:, :RASTER_MAX_NEURONS]
                     raster[name] = [torch.nonzero(row).flatten().tolist() for row in flat]
@@ -182,11 +196,11 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
                                                   recurrent_fanout(layer.w_rec, True)], 1)
                         w = layer.w_rec
                         meta[rname] = ("recurrent", name, _shape(out), _shape(out), w.numel(), int((w != 0).sum()))
-                    prev = torch.cat([torch.zeros_like(out[:1]), out[:-1]])
-                    for key, val in input_stats(prev, fan[rname])._asdict().items():
+                    prev = torch.cat([torch.zeros_like(counts[k][:1]), counts[k][:-1]])
+                    for key, val in spike_stats(prev, fan[rname])._asdict().items():
                         acc.add(rname, key, val)
     synapses, neurons = [], []
-    for k, (name, layer) in enumerate(zip(names, model)):
+    for name, layer in zip(names, model):
         if name in fan:
             synapses.append(_synapse(name, meta[name], fan[name], acc))
         if isinstance(layer, SpikingNeuron):
@@ -199,8 +213,24 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
                 raster[name], min(nn_, RASTER_MAX_NEURONS)))
             if rname is not None:
                 synapses.append(_synapse(rname, meta[rname], fan[rname], acc))
+    static_input = static_input and not input_binary
     return Activity(n, steps, conv.dt_s, tuple(conv.input_shape), input_binary, static_input, tuple(synapses),
                     tuple(neurons), dict(getattr(graph, "metadata", {}) or {}))
+
+
+def _static(xb: torch.Tensor) -> bool:
+    """Is the input the same at every step (direct coding)?"""
+    return xb.shape[0] == 1 or (torch.equal(xb[0], xb[1]) and bool((xb == xb[:1]).all()))
+
+
+def _spike_source(model, k: int) -> int | None:
+    """Index of the spiking layer whose output is layer ``k``'s input (through Flatten only)."""
+    for j in range(k - 1, -1, -1):
+        if isinstance(model[j], SpikingNeuron):
+            return j
+        if not isinstance(model[j], nn.Flatten):
+            return None
+    return None
 
 
 def _synapse(name: str, meta: tuple, fan: torch.Tensor, acc: _Acc) -> SynapseActivity:

@@ -25,6 +25,7 @@ CATEGORY_COSTS: dict[str, tuple[str, str | None]] = {
     "ac": ("e_ac_pj", None),
     "mac": ("e_mac_pj", None),
     "neuron_update": ("e_neuron_update_pj", None),
+    "spikes": ("e_spike_route_pj", None),
     "weight_reads": ("e_mem_read_pj_per_bit", "weight_bits"),
     "state_reads": ("e_mem_read_pj_per_bit", "state_bits"),
     "state_writes": ("e_mem_write_pj_per_bit", "state_bits"),
@@ -135,14 +136,15 @@ def rate_flops(a: Activity) -> Counts:
         rate = _sum(s.events) / max(s.inputs * t * n, 1)
         if analog_steps and s.kind != "sumpool2d":
             once = i == 0 and a.static_input
-            snn[s.name] = {"mac": flops * (1 if once else analog_steps), "ac": 0.0}
+            snn[s.name] = {"mac": flops * (1 if once else analog_steps), "ac": _sum(s.fan_ac) / n}
         else:
             snn[s.name] = {"ac": rate * t * flops}
     return Counts(snn, _dense_ann(a), (
         "Spikformer-style: SOP_l = fr_l · T · FLOPs_l with fr_l the mean fraction of non-zero "
         "inputs of layer l and FLOPs_l its dense MACs (zero weights included); priced as ACs",
         "a layer with analog input costs FLOPs_l MACs per analog step; the first layer with a "
-        "static (direct-coded) input costs FLOPs_1 MACs once",
+        "static (direct-coded) input costs FLOPs_1 MACs once; binary steps of such a layer count "
+        "Σ_i f_i·s_i[t] ACs",
     ))
 
 
@@ -157,7 +159,8 @@ def memory(a: Activity) -> Counts:
     for nu in a.neurons:
         upd = float(nu.neurons * t)
         snn[nu.name] = {"neuron_update": upd, "state_reads": upd * nu.state_vars,
-                        "state_writes": upd * nu.state_vars}
+                        "state_writes": upd * nu.state_vars,
+                        "spikes": _sum(nu.spikes_per_step) / a.n_samples}
     ann: LayerCounts = {k: dict(v) for k, v in _dense_ann(a).items()}
     for s in a.synapses:
         ops = sum(ann[s.name].values())
@@ -167,7 +170,8 @@ def memory(a: Activity) -> Counts:
         "Lemaire-style memory model: each synaptic op reads its weight and reads and writes the "
         "target neuron's potential (event-driven, zero weights included as in 'fanout')",
         "every neuron is updated every step (clock-driven leak): one update plus a read and a "
-        "write of each state variable (v; v and i for CubaLIF)",
+        "write of each state variable (v; v and i for CubaLIF); each spike is routed once "
+        "(priced with e_spike_route_pj)",
         "ANN: each MAC reads a weight and an input activation; each output activation is written "
         "once; ReLU and bias are free",
         "a word is the profile's weight_bits / state_bits wide, 32 bits where the profile gives none",

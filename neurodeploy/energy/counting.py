@@ -21,6 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from neurodeploy.neurons import _scan_cpp, kernels
 from neurodeploy.neurons.functional import neuron_step, zero_state
 from neurodeploy.neurons.modules import SpikingNeuron
 
@@ -34,6 +35,8 @@ def fanout_map(layer: nn.Module, in_shape: tuple[int, ...], dense: bool) -> torc
     ``dense=False``: only non-zero weights count (NeuroBench effective ops). ``dense=True``: every
     connection counts, zero weights included (NeuroBench ``Dense``, seed 004's fanout ``f_i``).
     """
+    if isinstance(layer, nn.Linear):  # closed form: non-zeros (or all entries) per input column
+        return recurrent_fanout(layer.weight.detach(), dense)
     binary = copy.deepcopy(layer).double()
     with torch.no_grad():
         weight = getattr(binary, "weight", None)
@@ -48,7 +51,7 @@ def fanout_map(layer: nn.Module, in_shape: tuple[int, ...], dense: bool) -> torc
 
 
 def recurrent_fanout(w_rec: torch.Tensor, dense: bool) -> torch.Tensor:
-    """Fanout of the inputs of a recurrent ``(out, in)`` weight: column counts of non-zeros."""
+    """Fanout of the inputs of an ``(out, in)`` weight: column counts of non-zeros (or ``out``)."""
     w = torch.ones_like(w_rec) if dense else (w_rec != 0).to(w_rec.dtype)
     return w.double().sum(0)
 
@@ -64,27 +67,89 @@ class StepStats(NamedTuple):
     analog: torch.Tensor     # samples whose input at this step is outside {−1, 0, 1}
 
 
-def input_stats(x: torch.Tensor, fanouts: torch.Tensor) -> StepStats:
+def _per_step(t: int, b: int, ops: torch.Tensor, events: torch.Tensor,
+              analog: torch.Tensor | None) -> StepStats:
+    """Split per-row ``ops`` (T·B, 2) into AC/MAC and sum over the batch."""
+    zero = torch.zeros(t, dtype=torch.float64)
+    ev = events.reshape(t, b).sum(1, dtype=torch.float64)
+    if analog is None:
+        tot = ops.reshape(t, b, 2).sum(1, dtype=torch.float64)
+        return StepStats(tot[:, 0], zero, tot[:, 1], zero, ev, zero)
+    mac = analog.to(ops.dtype)[:, None]
+    macs = (ops * mac).reshape(t, b, 2).sum(1, dtype=torch.float64)
+    tot = ops.reshape(t, b, 2).sum(1, dtype=torch.float64)
+    return StepStats(tot[:, 0] - macs[:, 0], macs[:, 0], tot[:, 1] - macs[:, 1], macs[:, 1], ev,
+                     analog.reshape(t, b).sum(1, dtype=torch.float64))
+
+
+def _csr_stats(t: int, b: int, csr: tuple[torch.Tensor, torch.Tensor], fanouts: torch.Tensor) -> StepStats:
+    """Per-step stats of binary rows given as CSR (rows ordered step-major, ``b`` per step)."""
+    crow, cols = csr
+    bounds = crow[::b].tolist()  # T + 1 offsets: the first non-zero of each step
+    f = fanouts.double()
+    const = bool((f[:, 1] == f[0, 1]).all()) if f.shape[0] else True
+    eff, dense = [], []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        seg = cols[lo:hi]
+        eff.append(f[:, 0].index_select(0, seg).sum())
+        dense.append(f[0, 1] * (hi - lo) if const else f[:, 1].index_select(0, seg).sum())
+    zero = torch.zeros(t, dtype=torch.float64)
+    events = torch.tensor(bounds, dtype=torch.float64).diff()
+    return StepStats(torch.stack(eff), zero, torch.stack(dense).double(), zero, events, zero)
+
+
+def spike_stats(counts: torch.Tensor, fanouts: torch.Tensor) -> StepStats:
+    """Stats of a layer fed by spikes (0/1 by construction, all AC calls) from ``counts`` (T, in):
+    per step and input, the number of samples in which that input spiked (float64)."""
+    zero = torch.zeros(counts.shape[0], dtype=torch.float64)
+    ops = counts @ fanouts.double()
+    return StepStats(ops[:, 0], zero, ops[:, 1], zero, counts.sum(1), zero)
+
+
+def input_stats(x: torch.Tensor, fanouts: torch.Tensor,
+                csr: tuple[torch.Tensor, torch.Tensor] | None = None) -> StepStats:
     """Statistics of one synaptic layer's input ``x`` (T, B, …) given ``fanouts`` (in, 2):
     column 0 the effective fanout map, column 1 the dense one.
 
     A call (one step of one sample) is an AC call iff all its inputs are in {−1, 0, 1}
     (NeuroBench's rule; NeuroBench applies it per forward call, i.e. to a whole batch at once).
+    Binary float32 input on CPU is counted from its CSR indices (cost ∝ non-zeros); ``csr``:
+    (crow, cols) of ``x`` as (T·B, in) rows when already known to be binary.
     """
     t, b = x.shape[:2]
+    if csr is not None:
+        return _csr_stats(t, b, csr, fanouts)
     flat = x.reshape(t * b, -1)
+    bound = float(fanouts.sum(0).max()) if fanouts.numel() else 0.0
+    dtype = torch.float32 if bound < _F32_EXACT else torch.float64
+    module = _scan_cpp.load() if flat.dtype == torch.float32 and flat.device.type == "cpu" else None
+    if module is not None:
+        found = module.binary_csr(flat.contiguous(), 1.0)
+        if len(found) == 2:
+            return input_stats(x, fanouts, csr=(found[0], found[1]))
     mag = flat.abs()
     ind = mag != 0
     analog = (mag != ind).any(dim=1)        # |x| ∉ {0, 1} somewhere in the row
-    bound = float(fanouts.sum(0).max()) if fanouts.numel() else 0.0
-    dtype = torch.float32 if bound < _F32_EXACT else torch.float64
-    ops = (ind.to(dtype) @ fanouts.to(dtype)).double()  # (T·B, 2)
-    is_mac = analog.double()
-    ac = ops * (1 - is_mac)[:, None]
-    mac = ops * is_mac[:, None]
-    per_t = torch.stack([ac[:, 0], mac[:, 0], ac[:, 1], mac[:, 1],
-                         ind.sum(1).double(), is_mac], 1).reshape(t, b, 6).sum(1)
-    return StepStats(*per_t.unbind(1))
+    ops = ind.to(dtype) @ fanouts.to(dtype)
+    return _per_step(t, b, ops, ind.sum(1), analog)
+
+
+def updates_from_vpre(vpre: torch.Tensor, spikes: torch.Tensor, module: SpikingNeuron) -> torch.Tensor:
+    """Membrane updates per step (T,) from the pre-reset potentials ``vpre`` (T, M) of a scan
+    (overwritten)."""
+    t, m = vpre.shape
+    c = module.coefficients()
+    shape = spikes.shape[1:]
+    z = spikes.reshape(t, m)
+    vr = c.v_reset
+    if module.reset != "zero":  # in place: vpre is ours
+        post = vpre.addcmul_(z, kernels._flat(c.v_th.to(vpre.dtype), shape, m), value=-1.0)
+    elif vr.numel() == 1 and float(vr) == 0.0:  # the scan's v' − z·(v' − 0), in place
+        post = vpre.addcmul_(vpre, z, value=-1.0)
+    else:  # same arithmetic as the scan: v' − z·(v' − v_reset)
+        post = vpre.addcmul_(z, vpre - kernels._flat(vr.to(vpre.dtype), shape, m), value=-1.0)
+    changed = (post[1:] != post[:-1]).sum(1).double()
+    return torch.cat([torch.tensor([float(m)], dtype=torch.float64), changed])
 
 
 def membrane_updates(module: SpikingNeuron, current: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
@@ -94,16 +159,33 @@ def membrane_updates(module: SpikingNeuron, current: torch.Tensor, spikes: torch
     recorded output. Step 0 counts every neuron; a later step counts the neurons whose membrane
     potential after reset differs from the previous step's (the state NeuroBench compares in
     snnTorch with ``reset_delay=False``). The synaptic current of a CubaLIF is not counted.
+    The recurrent input is rebuilt from the recorded spikes, so the scan runs without recurrence.
     """
+    t = current.shape[0]
+    if module.w_rec is not None:
+        prev = torch.cat([torch.zeros_like(spikes[:1]), spikes[:-1]])
+        rec = prev.reshape(-1, module.w_rec.shape[1]) @ module.w_rec.t()
+        current = current + rec.reshape(current.shape)
     c = module.coefficients()
+    prepared = kernels._prepare(current, c, None)
+    if prepared is None:  # pragma: no cover - coefficients of another dtype/device
+        return _membrane_updates_loop(module, current, c)
+    coefs, v0, i0 = prepared
+    shape, m = current.shape[1:], current[0].numel()
+    flat = [kernels._flat(k, shape, m) for k in coefs]
+    impl = kernels._choose_impl(current, kernels.get_backend())
+    z, vpre, _ = impl.forward(current.reshape(t, m).contiguous(), v0.reshape(m).clone(),
+                              i0.reshape(m).clone() if coefs[3] is not None else None, *flat,
+                              module.reset != "zero", save=True, save_i=False)
+    return updates_from_vpre(vpre, z.view(spikes.shape), module)
+
+
+def _membrane_updates_loop(module: SpikingNeuron, current: torch.Tensor, c) -> torch.Tensor:
     state = zero_state(current[0])
     counts = []
     for t in range(current.shape[0]):
-        xt = current[t]
-        if module.w_rec is not None and t > 0:
-            xt = xt + (spikes[t - 1].reshape(xt.shape[0], -1) @ module.w_rec.t()).reshape(xt.shape)
-        _, new = neuron_step(xt, state, c, module.surrogate, module.reset)
-        counts.append(torch.tensor(float(xt[0].numel() * xt.shape[0])) if t == 0
+        _, new = neuron_step(current[t], state, c, module.surrogate, module.reset)
+        counts.append(torch.tensor(float(current[0].numel())) if t == 0
                       else (new.v != state.v).sum().double())
         state = new
     return torch.stack(counts).double()
