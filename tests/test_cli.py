@@ -82,3 +82,26 @@ def test_export_onnx_and_verify_with_onnxruntime(trained_run, tmp_path, capsys):
     code, out, err = _run(capsys, "verify", tmp_path / "m.onnx", "-n", "4")
     assert code == 0, err
     assert out.count("PASS") == 2 and "zero initial state" in out and "random initial state" in out
+
+
+def test_energy_from_a_run_and_from_a_nir_file(trained_run, tmp_path, capsys):
+    code, out, err = _run(capsys, "energy", trained_run, "-n", "16", "--format", "json", "--format", "md",
+                          "-o", tmp_path / "e")
+    assert code == 0, err
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert (tmp_path / "e.md").is_file() and "SNN/ANN" in out
+    assert _run(capsys, "export", trained_run, "-t", "nir", "-o", tmp_path / "m.nir")[0] == 0
+    code, out, err = _run(capsys, "energy", tmp_path / "m.nir", "-n", "16", "-o", tmp_path / "f")
+    assert code == 0, err
+    again = json.loads((tmp_path / "f.json").read_text())
+    # same graph, same data → same counts, whether read from the run or from the NIR file
+    def counts(r):
+        return [{k: v for k, v in layer.items() if k != "name"} for layer in r["layers"]]
+    assert counts(report) == counts(again) and report["totals"] == again["totals"]
+
+
+def test_energy_with_an_invalid_user_profile(trained_run, tmp_path, capsys):
+    bad = tmp_path / "p.toml"
+    bad.write_text('name = "x"\n[costs.e_ac_pj]\nvalue = 1.0\nkind = "measured"\n')
+    code, _, err = _run(capsys, "energy", trained_run, "-n", "4", "--profile", bad, "-o", tmp_path / "e")
+    assert code == 2 and "missing 'source'" in err and not (tmp_path / "e.json").exists()
