@@ -21,9 +21,10 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from neurodeploy.neurons import _scan_cpp, kernels
 from neurodeploy.neurons.functional import neuron_step, zero_state
+from neurodeploy.neurons.kernels import trace_pre_reset
 from neurodeploy.neurons.modules import SpikingNeuron
+from neurodeploy.neurons.sequential import binary_csr
 
 #: sums of integers are exact in float32 below this (2**24)
 _F32_EXACT = 2 ** 24
@@ -122,11 +123,9 @@ def input_stats(x: torch.Tensor, fanouts: torch.Tensor,
     flat = x.reshape(t * b, -1)
     bound = float(fanouts.sum(0).max()) if fanouts.numel() else 0.0
     dtype = torch.float32 if bound < _F32_EXACT else torch.float64
-    module = _scan_cpp.load() if flat.dtype == torch.float32 and flat.device.type == "cpu" else None
-    if module is not None:
-        found = module.binary_csr(flat.contiguous(), 1.0)
-        if len(found) == 2:
-            return input_stats(x, fanouts, csr=(found[0], found[1]))
+    found = binary_csr(flat)
+    if found is not None:
+        return input_stats(x, fanouts, csr=found)
     mag = flat.abs()
     ind = mag != 0
     analog = (mag != ind).any(dim=1)        # |x| ∉ {0, 1} somewhere in the row
@@ -143,11 +142,11 @@ def updates_from_vpre(vpre: torch.Tensor, spikes: torch.Tensor, module: SpikingN
     z = spikes.reshape(t, m)
     vr = c.v_reset
     if module.reset != "zero":  # in place: vpre is ours
-        post = vpre.addcmul_(z, kernels._flat(c.v_th.to(vpre.dtype), shape, m), value=-1.0)
+        post = vpre.addcmul_(z, torch.broadcast_to(c.v_th.to(vpre.dtype), shape).reshape(m), value=-1.0)
     elif vr.numel() == 1 and float(vr) == 0.0:  # the scan's v' − z·(v' − 0), in place
         post = vpre.addcmul_(vpre, z, value=-1.0)
     else:  # same arithmetic as the scan: v' − z·(v' − v_reset)
-        post = vpre.addcmul_(z, vpre - kernels._flat(vr.to(vpre.dtype), shape, m), value=-1.0)
+        post = vpre.addcmul_(z, vpre - torch.broadcast_to(vr.to(vpre.dtype), shape).reshape(m), value=-1.0)
     changed = (post[1:] != post[:-1]).sum(1).double()
     return torch.cat([torch.tensor([float(m)], dtype=torch.float64), changed])
 
@@ -161,23 +160,16 @@ def membrane_updates(module: SpikingNeuron, current: torch.Tensor, spikes: torch
     snnTorch with ``reset_delay=False``). The synaptic current of a CubaLIF is not counted.
     The recurrent input is rebuilt from the recorded spikes, so the scan runs without recurrence.
     """
-    t = current.shape[0]
     if module.w_rec is not None:
         prev = torch.cat([torch.zeros_like(spikes[:1]), spikes[:-1]])
         rec = prev.reshape(-1, module.w_rec.shape[1]) @ module.w_rec.t()
         current = current + rec.reshape(current.shape)
     c = module.coefficients()
-    prepared = kernels._prepare(current, c, None)
-    if prepared is None:  # pragma: no cover - coefficients of another dtype/device
+    traced = trace_pre_reset(current, c, module.reset)
+    if traced is None:  # reference backend, or coefficients of another dtype/device
         return _membrane_updates_loop(module, current, c)
-    coefs, v0, i0 = prepared
-    shape, m = current.shape[1:], current[0].numel()
-    flat = [kernels._flat(k, shape, m) for k in coefs]
-    impl = kernels._choose_impl(current, kernels.get_backend())
-    z, vpre, _ = impl.forward(current.reshape(t, m).contiguous(), v0.reshape(m).clone(),
-                              i0.reshape(m).clone() if coefs[3] is not None else None, *flat,
-                              module.reset != "zero", save=True, save_i=False)
-    return updates_from_vpre(vpre, z.view(spikes.shape), module)
+    z, vpre = traced
+    return updates_from_vpre(vpre, z, module)
 
 
 def _membrane_updates_loop(module: SpikingNeuron, current: torch.Tensor, c) -> torch.Tensor:

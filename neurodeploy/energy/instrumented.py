@@ -16,8 +16,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from neurodeploy.neurons import _scan_cpp, kernels
+from neurodeploy.neurons.kernels import trace_pre_reset
 from neurodeploy.neurons.modules import SpikingNeuron
+from neurodeploy.neurons.sequential import binary_csr, linear_from_csr
 
 
 class Pass(NamedTuple):
@@ -31,36 +32,21 @@ class Pass(NamedTuple):
 
 def _first_linear(x: torch.Tensor, layer: nn.Linear, max_density: float):
     """(output or None, csr or None) for the first Linear on binary ``x`` (T, B, F)."""
-    module = _scan_cpp.load() if x.dtype == torch.float32 and x.device.type == "cpu" else None
-    if module is None or x.dim() != 3 or x.shape[2] != layer.in_features or x.dtype != layer.weight.dtype:
+    if x.dim() != 3 or x.shape[2] != layer.in_features or x.dtype != layer.weight.dtype:
         return None, None
     t, b, f = x.shape
-    csr = module.binary_csr(x.reshape(t * b, f).contiguous(), 1.0)
-    if len(csr) != 2:
+    csr = binary_csr(x.reshape(t * b, f))
+    if csr is None:
         return None, None
-    crow, cols = csr
-    if max_density <= 0 or int(crow[-1]) > max_density * t * b * f:
-        return None, (crow, cols)
-    bias = layer.bias.detach() if layer.bias is not None else x.new_empty(0)
-    y = module.csr_linear(crow, cols, layer.weight.detach().t().contiguous(), bias)
-    return y.reshape(t, b, layer.out_features), (crow, cols)
+    if max_density <= 0 or int(csr[0][-1]) > max_density * t * b * f:
+        return None, csr
+    return linear_from_csr(*csr, layer).reshape(t, b, layer.out_features), csr
 
 
 def _neuron(x: torch.Tensor, layer: SpikingNeuron):
     """(spikes, v' (T, M) or None) with the model's own scan kernel."""
-    if layer.w_rec is not None or kernels.get_backend() == "reference":
-        return layer(x), None
-    prepared = kernels._prepare(x, layer.coefficients(), None)
-    if prepared is None:
-        return layer(x), None
-    coefs, v0, i0 = prepared
-    t, shape, m = x.shape[0], x.shape[1:], x[0].numel()
-    flat = [kernels._flat(k, shape, m) for k in coefs]
-    impl = kernels._choose_impl(x, kernels.get_backend())
-    z, vpre, _ = impl.forward(x.reshape(t, m).contiguous(), v0.reshape(m).clone(),
-                              i0.reshape(m).clone() if coefs[3] is not None else None, *flat,
-                              layer.reset != "zero", save=True, save_i=False)
-    return z.view(x.shape), vpre
+    traced = None if layer.w_rec is not None else trace_pre_reset(x, layer.coefficients(), layer.reset)
+    return (layer(x), None) if traced is None else traced
 
 
 @torch.no_grad()

@@ -131,6 +131,27 @@ def run_sequence(x: torch.Tensor, c: Coefficients, surrogate: Surrogate, reset: 
     return z, NeuronState(v_t, i_t if has_i else i0)
 
 
+@torch.no_grad()
+def trace_pre_reset(x: torch.Tensor, c: Coefficients, reset: str = "zero"
+                    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Spikes (T, B, …) and the pre-reset membrane ``v'`` flattened to (T, M), M = B·N, from
+    zero state in one forward pass of the fast scan, without autograd (used by activity
+    counting). ``None`` where the fast scan does not apply; then run the module instead."""
+    if get_backend() == "reference":
+        return None
+    prepared = _prepare(x, c, None)
+    if prepared is None:
+        return None
+    coefs, v0, i0 = prepared
+    t, shape, m = x.shape[0], x.shape[1:], x[0].numel()
+    flat = [_flat(k, shape, m) for k in coefs]
+    impl = _choose_impl(x, get_backend())
+    z, vpre, _ = impl.forward(x.reshape(t, m).contiguous(), v0.reshape(m).clone(),
+                              i0.reshape(m).clone() if coefs[3] is not None else None, *flat,
+                              reset != "zero", save=True, save_i=False)
+    return z.view(x.shape), vpre
+
+
 # ----------------------------------------------------------------------------------------------
 # dispatch helpers
 

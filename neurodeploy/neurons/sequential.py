@@ -56,6 +56,23 @@ class SpikingSequential(nn.Sequential):
         return (x, outputs) if record else x
 
 
+def binary_csr(x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """CSR row offsets and column indices of a 2-D float32 CPU tensor whose entries are all
+    0 or 1 (built in C++); ``None`` if it is not binary or the extension is unavailable."""
+    module = _scan_cpp.load() if (x2.device.type == "cpu" and x2.dtype == torch.float32) else None
+    if module is None:
+        return None
+    found = module.binary_csr(x2.contiguous(), 1.0)
+    return (found[0], found[1]) if len(found) == 2 else None
+
+
+def linear_from_csr(crow: torch.Tensor, cols: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
+    """``layer`` applied to the binary rows given by ``binary_csr`` (no autograd): (rows, out)."""
+    module = _scan_cpp.load()
+    bias = layer.bias.detach() if layer.bias is not None else layer.weight.new_empty(0)
+    return module.csr_linear(crow, cols, layer.weight.detach().t().contiguous(), bias)
+
+
 def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float):
     """``layer`` applied to binary (T, B, F) ``x`` through its CSR indices, or ``None`` when ``x``
     is not binary, not sparse enough, requires grad, or is not a 3-D floating tensor."""
