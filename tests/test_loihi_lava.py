@@ -54,3 +54,40 @@ def test_recurrent_equal_via_verify(tmp_path):
     assert rep["emulator_vs_lava"]["exact"]
     assert rep["emulator_vs_lava"]["agreement_per_layer"] == [1.0, 1.0]
     assert set(rep["accuracy"]) == {"float", "emulator", "lava"}
+
+
+from test_loihi_export import CASES  # noqa: E402
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_node_kind_runs_in_lava_like_the_emulator(case, tmp_path):
+    rng = np.random.default_rng(0)
+    path = export(CASES[case](rng), tmp_path / "n.net", {}).path
+    shape = LoihiEmulator(path).input_shape
+    _assert_equal_every_layer(path, spikes(rng, (10, 1, *shape), p=0.4))
+
+
+def test_norse_written_graph_runs_in_lava(tmp_path):
+    norse = pytest.importorskip("norse.torch", reason="norse not installed")
+    from neurodeploy.ir.interop import load_nir
+
+    torch.manual_seed(0)
+    model = norse.SequentialState(torch.nn.Linear(10, 8, bias=False), norse.LIFCell(),
+                                  torch.nn.Linear(8, 3, bias=False), norse.LIFCell())
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(8.0)
+    g = load_nir(norse.to_nir(model, torch.zeros(1, 10), dt=1e-3), dialect="norse", dt_s=1e-3)
+    path = export(g, tmp_path / "n.net", {}).path
+    rng = np.random.default_rng(1)
+    _assert_equal_every_layer(path, spikes(rng, (20, 1, 10), p=0.5))
+
+
+def test_trained_digits_model_runs_in_lava(trained_run, tmp_path):
+    from neurodeploy.pipeline import eval_samples, graph_from_run
+
+    src = graph_from_run(trained_run)
+    path = export(src.graph, tmp_path / "m.net", {}).path
+    x, y = eval_samples(src.data_cfg, None, None, 4)
+    rep = verify_loihi(path, src.graph, x, y, use_lava=True, strict=True)
+    assert rep["emulator_vs_lava"]["exact"] and rep["accuracy"]["emulator"] == rep["accuracy"]["lava"]
