@@ -9,7 +9,7 @@ SECONDS=0
 "$nd" train configs/digits.toml --out "$run"
 "$nd" export "$run" --target nir -o "$run/model.nir"
 "$nd" export "$run" --target loihi -o "$run/model.net"
-"$nd" verify "$run/model.net" --samples "${VERIFY_SAMPLES:-32}" --json-out "$run/verify.json"
+"$nd" verify "$run/model.net" --samples "${VERIFY_SAMPLES:-64}" --json-out "$run/verify.json"
 "$nd" energy "$run" --format json --format md --format html -o "$run/energy"
 echo
 echo "demo finished in ${SECONDS} s: $run/{last.pt,model.nir,model.net,verify.json,energy.json,energy.html}"
