@@ -282,8 +282,8 @@ class _CppImpl:
 
         Only exact ``FastSigmoid`` instances (not subclasses, which may override ``derivative``);
         the values are read at every backward, so schedules need no recompilation."""
-        if type(surrogate) is FastSigmoid:
-            return float(surrogate.height), float(surrogate.width)
+        if type(surrogate) is FastSigmoid:  # live values: a schedule changes them in place
+            return float(surrogate.current("height")), float(surrogate.current("width"))
         return None
 
     def forward(self, x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i):

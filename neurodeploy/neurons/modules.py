@@ -62,6 +62,12 @@ class SpikingNeuron(nn.Module):
             nn.init.uniform_(w, -1 / math.sqrt(recurrent_features), 1 / math.sqrt(recurrent_features))
             self.w_rec = nn.Parameter(w)
 
+    def train(self, mode: bool = True):
+        """Also switch the surrogate (ASGL's noisy forward runs in training only)."""
+        super().train(mode)
+        self.surrogate.train(mode)
+        return self
+
     @property
     def p(self):
         """Current parameters as the Norse-style NamedTuple."""

@@ -38,14 +38,16 @@ class Live:
 
     ``values``: name → 0-dim float32 tensor, updated in place with :meth:`set`.
     ``training``: mode flag read by :func:`spike`.
-    ``track``: when True, :meth:`Surrogate._track` counts the derivative entries that are
-    non-zero (``active``) out of all evaluated (``total``) — the *compute density*.
+    ``track`` (set by schedules) or ``track_diag`` (set by diagnostics): when either is True,
+    :meth:`Surrogate._track` counts the derivative entries that are non-zero (``active``) out of
+    all evaluated (``total``) — the *compute density*.
     """
 
     def __init__(self, values: dict[str, float]):
         self.values = {k: torch.tensor(float(v), dtype=torch.float32) for k, v in values.items()}
         self.training = True
         self.track = False
+        self.track_diag = False
         self.active = torch.zeros((), dtype=torch.float64)
         self.total = torch.zeros((), dtype=torch.float64)
 
@@ -64,7 +66,16 @@ class Live:
             self.values[name].fill_(float(value))
 
     def get(self, name: str) -> float:
-        return float(self.values[name])
+        return float(self.values[name].detach())
+
+    def pause(self) -> tuple[bool, bool]:
+        """Stop counting (for extra probe passes); returns the flags for :meth:`resume`."""
+        flags = (self.track, self.track_diag)
+        self.track = self.track_diag = False
+        return flags
+
+    def resume(self, flags: tuple[bool, bool]) -> None:
+        self.track, self.track_diag = flags
 
     def reset_density(self) -> None:
         self.active.zero_()
@@ -76,7 +87,7 @@ class Live:
         return float(self.active) / total if total else None
 
     def state_dict(self) -> dict:
-        return {k: float(v) for k, v in self.values.items()}
+        return {k: float(v.detach()) for k, v in self.values.items()}
 
     def load_state_dict(self, state: dict) -> None:
         for k, v in state.items():
@@ -131,7 +142,7 @@ class Surrogate:
 
     def _track(self, d: torch.Tensor) -> torch.Tensor:
         live = self.live
-        if live.track:
+        if live.track or live.track_diag:
             live.active += torch.count_nonzero(d).to(live.active.device, torch.float64)
             live.total += d.numel()
         return d
