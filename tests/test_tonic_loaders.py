@@ -242,3 +242,28 @@ def test_dataset_info():
         DATASETS["dvsgesture"].sensor_size == (128, 128, 2)
         and DATASETS["dvsgesture"].num_classes == 11
     )
+
+
+def test_train_cli_on_real_format_nmnist_files(tmp_path, capsys):
+    """The whole path: real-format files → tonic → our trainer (tiny, 1 epoch)."""
+    from neurodeploy.cli import main
+
+    rng = np.random.default_rng(0)
+    for split in ("Train", "Test"):
+        for label in range(10):
+            for k in range(2):
+                ev = [(int(rng.integers(0, 34)), int(rng.integers(0, 34)), int(rng.integers(0, 2)),
+                       int(t)) for t in sorted(rng.integers(0, 300_000, size=40))]
+                write_nmnist_bin(tmp_path / "NMNIST" / split / str(label) / f"{k:05d}.bin", ev)
+    code = main(["train", "--out", str(tmp_path / "run"), "-q", "--data-dir", str(tmp_path),
+                 "-s", "data.dataset=nmnist", "-s", "data.time_steps=4", "-s", "model.hidden=[8]",
+                 "--epochs", "1"])
+    assert code == 0, capsys.readouterr().err
+    import json
+
+    ckpt_cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert ckpt_cfg["data"]["dataset"] == "nmnist"
+    import torch
+
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ckpt["input_shape"] == [2, 34, 34] and ckpt["classes"] == 10

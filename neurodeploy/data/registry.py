@@ -41,4 +41,4 @@ def load_data(data_cfg: dict) -> LoadedData:
     train = load_tonic_dataset(name, root, split="train", time_steps=t)
     test = load_tonic_dataset(name, root, split="test", time_steps=t)
     x0, _ = train[0]
-    return LoadedData(train, test, tuple(x0.shape[1:]), DATASETS[name].classes, name)
+    return LoadedData(train, test, tuple(x0.shape[1:]), DATASETS[name].num_classes, name)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from rich.table import Table
 
+from neurodeploy.atomic import write_text
 from neurodeploy.energy.report import EnergyReport
 from neurodeploy.errors import ConfigError
 
@@ -114,22 +113,6 @@ def to_markdown(report: EnergyReport) -> str:
     return "\n".join(out)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_report(report: EnergyReport, out_path_stem: Path, formats: list[str]) -> list[Path]:
     """Write ``out_path_stem`` + ``.json`` / ``.md`` / ``.html`` atomically; returns the paths."""
     bad = [f for f in formats if f not in FORMATS]
@@ -147,6 +130,6 @@ def write_report(report: EnergyReport, out_path_stem: Path, formats: list[str]) 
             from neurodeploy.energy.html import to_html
 
             text = to_html(report)
-        _atomic_write(path, text)
+        write_text(path, text)
         paths.append(path)
     return paths
