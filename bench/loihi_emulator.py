@@ -1,7 +1,7 @@
 """Loihi emulator (batched) vs Lava: seconds per sample on a 784-512-256-10 dense net and a small
 conv net (2x16x16 → conv 8 → sumpool → flatten → dense 10). Run with the Lava env:
 
-    PYTHONPATH=. /tmp/envs/full/bin/python bench/loihi_emulator.py [--samples 4] [--steps 50]
+    .venv-full/bin/python bench/loihi_emulator.py [--samples 4] [--steps 50]
 
 Lava runs each sample in a fresh network (start-up included, as verify_loihi does); the emulator
 runs all samples as one batch. Spikes are also checked for equality.
