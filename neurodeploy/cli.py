@@ -97,11 +97,13 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, resume, 
 @click.option("--reset", type=click.Choice(["zero", "subtract"]), help="Reset mode for NIR files that do not record it.")
 @click.option("--dialect", default="neurodeploy", show_default=True,
               help="Writer of a NIR file: neurodeploy, norse or snntorch (their conventions differ; see docs/interop.md).")
+@click.option("--input-scale", type=float, default=1.0, show_default=True,
+              help="Multiply a NIR file's input (e.g. spike amplitude of the writer); folded into the first layer.")
 @click.option("--profile", help="Hardware profile name or .toml path (loihi: loihi2 default, loihi1).")
 @click.option("--check-only", is_flag=True, help="Check hardware limits and print the mapping; write nothing.")
 @click.option("--allow-lossy", is_flag=True, help="Allow clipping/rounding beyond tolerance (recorded in the manifest).")
 @click.option("--unroll", type=int, help="onnx: export a whole-sequence model of T steps instead of one step.")
-def export(source, target, out, checkpoint, dt_s, reset, dialect, profile, check_only, allow_lossy, unroll):
+def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, profile, check_only, allow_lossy, unroll):
     """Export SOURCE (run directory, .pt checkpoint or .nir file) to a TARGET file.
 
     The exporter reads the NIR graph of SOURCE; beside the output it stores that graph as
@@ -113,7 +115,7 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, profile, check
     from neurodeploy.pipeline import load_source
 
     tgt = get_target(target)
-    src = load_source(source, checkpoint, dialect, dt_s, reset)
+    src = load_source(source, checkpoint, dialect, dt_s, reset, input_scale)
     out_path = Path(out) if out else Path(source).with_suffix(tgt.suffix) if Path(source).is_file() \
         else Path(source) / f"model{tgt.suffix}"
     options = {"dt_s": dt_s} if dt_s is not None else {}

@@ -41,31 +41,30 @@ def graph_from_run(run: str | Path, which: str = "last") -> Source:
 
 
 def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None = None,
-             reset: str | None = None) -> nir.NIRGraph:
+             reset: str | None = None, input_scale: float = 1.0) -> nir.NIRGraph:
     """Read a NIR file; other frameworks' dialects are normalised by ``neurodeploy.ir.interop``."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"NIR file {p} does not exist")
+    from neurodeploy.errors import NeurodeployError
+    from neurodeploy.ir.interop import load_nir
+
     try:
-        from neurodeploy.ir.interop import load_nir
-    except ImportError:  # pragma: no cover - interop module optional during development
-        load_nir = None
-    if load_nir is not None:
-        return load_nir(p, dialect=dialect, dt_s=dt_s, reset=reset)
-    try:
-        return nir.read(str(p))
-    except Exception as exc:
+        return load_nir(p, dialect=dialect, dt_s=dt_s, reset=reset, input_scale=input_scale)
+    except NeurodeployError:
+        raise
+    except Exception as exc:  # h5py/nir raise many types for a file that is not NIR
         raise ConfigError(f"{p} is not a readable NIR file ({type(exc).__name__}: {exc})") from None
 
 
 def load_source(source: str | Path, which: str = "last", dialect: str = "neurodeploy",
-                dt_s: float | None = None, reset: str | None = None) -> Source:
+                dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0) -> Source:
     """A run directory / ``.pt`` checkpoint → graph via ``to_nir``; a ``.nir`` file → read."""
     p = Path(source)
     if p.is_dir() or p.suffix == ".pt":
         return graph_from_run(p, which)
     if p.suffix == ".nir" or p.is_file():
-        graph = read_nir(p, dialect, dt_s, reset)
+        graph = read_nir(p, dialect, dt_s, reset, input_scale)
         meta = getattr(graph, "metadata", {}) or {}
         data_cfg = json.loads(meta["data_config"]) if "data_config" in meta else None
         return Source(graph, p, None, data_cfg)

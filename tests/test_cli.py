@@ -105,3 +105,16 @@ def test_energy_with_an_invalid_user_profile(trained_run, tmp_path, capsys):
     bad.write_text('name = "x"\n[costs.e_ac_pj]\nvalue = 1.0\nkind = "measured"\n')
     code, _, err = _run(capsys, "energy", trained_run, "-n", "4", "--profile", bad, "-o", tmp_path / "e")
     assert code == 2 and "missing 'source'" in err and not (tmp_path / "e.json").exists()
+
+
+def test_corrupt_nir_file_and_input_scale(trained_run, tmp_path, capsys):
+    bad = tmp_path / "bad.nir"
+    bad.write_bytes(b"\x89HDF\r\n garbage")
+    code, _, err = _run(capsys, "export", bad, "-t", "loihi", "-o", tmp_path / "m.net")
+    assert code == 2 and "bad.nir is not a readable NIR file" in err and len(err.strip().splitlines()) == 1
+    assert _run(capsys, "export", trained_run, "-t", "nir", "-o", tmp_path / "m.nir")[0] == 0
+    assert _run(capsys, "export", tmp_path / "m.nir", "-t", "nir", "--input-scale", "2", "-o", tmp_path / "s.nir")[0] == 0
+    a, b = nir.read(str(tmp_path / "m.nir")), nir.read(str(tmp_path / "s.nir"))
+    wa = next(n.weight for n in a.nodes.values() if hasattr(n, "weight"))
+    wb = next(n.weight for n in b.nodes.values() if hasattr(n, "weight"))
+    assert (wb == 2 * wa).all()
