@@ -231,19 +231,21 @@ def test_norse_graph_exports(tmp_path):
     model = norse.SequentialState(torch.nn.Linear(10, 8, bias=False), norse.LIFCell(),
                                   torch.nn.Linear(8, 3, bias=False), norse.LIFCell())
     g = norse.to_nir(model, torch.zeros(1, 10), dt=DT)
-    # Norse writes tau = dt / tau_mem_inv (i.e. dt * tau): refused unless told
-    with pytest.raises(ConfigError, match=r"norse_tau_fix=True"):
+    # Norse writes tau = dt / tau_mem_inv (i.e. dt * tau): refused with a hint to the dialect
+    with pytest.raises(ConfigError, match=r"--dialect norse"):
         export(g, tmp_path / "n.net", {"dt_s": DT})
-    res = export(g, tmp_path / "n.net", {"dt_s": DT, "norse_tau_fix": True})
+    from neurodeploy.ir.interop import load_nir
+
+    res = export(load_nir(g, dialect="norse", dt_s=DT), tmp_path / "n.net", {})
     m = json.loads(res.extra_paths[0].read_text())
     assert m["layers"][0]["iDecay"] == round(4096 * DT * 200)  # Norse default tau_syn_inv = 200
     assert m["layers"][0]["vDecay"] == round(4096 * DT * 100)  # tau_mem_inv = 100
     assert LoihiEmulator(res.path).input_shape == (10,)
     # a Linear bias feeds CubaLIF's current filter: only approximable on Loihi → lossy
     biased = norse.SequentialState(torch.nn.Linear(10, 8), norse.LIFCell())
-    gb = norse.to_nir(biased, torch.zeros(1, 10), dt=DT)
-    with pytest.raises(LossyConversionError, match=r"affine bias of '0' is applied to v"):
-        export(gb, tmp_path / "b.net", {"dt_s": DT, "norse_tau_fix": True})
+    gb = load_nir(norse.to_nir(biased, torch.zeros(1, 10), dt=DT), dialect="norse", dt_s=DT)
+    with pytest.raises(LossyConversionError, match=r"affine bias of '.*' is applied to v"):
+        export(gb, tmp_path / "b.net", {})
 
 
 def test_float_vs_emulator_agree(tmp_path):

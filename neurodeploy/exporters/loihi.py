@@ -5,9 +5,9 @@ Public API::
     TARGET                                   # Target(name="loihi", suffix=".net", export=export)
     export(graph, out_path, options) -> ExportResult
         options: dt_s (float, s), profile ("loihi2" | "loihi1" | path.toml), check_only (bool),
-                 allow_lossy (bool), norse_tau_fix (bool: graph from norse.torch.to_nir, whose
-                 tau fields hold dt*tau; true tau = stored tau / dt_s)
-    build_network(graph, dt_s=None, allow_lossy=False, norse_tau_fix=False) -> LoihiNet
+                 allow_lossy (bool). Graphs written by other frameworks are normalised first by
+                 ``neurodeploy.ir.interop.load_nir(..., dialect=...)`` (e.g. Norse's dt·τ).
+    build_network(graph, dt_s=None, allow_lossy=False) -> LoihiNet
     check_graph(graph, options) -> tuple[str, dict]          # text + dict, writes nothing
 
 Mapping (see docs/loihi.md; facts §4), with α = dt/τ_mem, β = dt/τ_syn and a per-layer scale k
@@ -48,7 +48,7 @@ from neurodeploy.exporters.loihi_check import LayerHW, check_layers
 from neurodeploy.hw_profiles.schema import Profile, load_profile
 
 FORMAT_VERSION = 1
-OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy", "norse_tau_fix")
+OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy")
 SYNAPSES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 NEURONS = (nir.CubaLIF, nir.LIF, nir.IF)
 WEIGHT_MAX = 254
@@ -197,7 +197,7 @@ def _uniform(arr: np.ndarray, what: str, name: str, node) -> float:
     return lo
 
 
-def _neuron(name, node, shape, dt, tau_fix, reset):
+def _neuron(name, node, shape, dt, reset):
     """Return (kind, alpha, beta, gain (per neuron), v_th, bias_from_leak (per neuron), w_in·r)."""
     def p(attr, default=0.0):
         v = getattr(node, attr, None)
@@ -211,15 +211,15 @@ def _neuron(name, node, shape, dt, tau_fix, reset):
     r = p("r", 1.0)
 
     def ratio(attr):
-        tau = _uniform(p(attr), attr, name, node) / (dt if tau_fix else 1.0)
+        tau = _uniform(p(attr), attr, name, node)
         if tau <= 0:
             raise ConfigError(f"node {name!r}: {attr} = {tau:g} s must be > 0")
         a = dt / tau
         if a > 1:
             raise ConfigError(
                 f"node {name!r}: dt/{attr} = {a:g} > 1 ({attr} = {tau:g} s, dt = {dt:g} s); forward "
-                "Euler is unstable. Graphs from norse.torch.to_nir store tau as dt*tau: pass "
-                "norse_tau_fix=True, or check --dt")
+                "Euler is unstable. Graphs from norse.torch.to_nir store tau as dt*tau: read them "
+                "with --dialect norse (load_nir(..., dialect='norse')), or check --dt")
         return a
     if isinstance(node, nir.IF):
         return "IF", 0.0, 1.0, dt * r, v_th, np.zeros(shape), dt * r
@@ -279,7 +279,7 @@ def _per_channel(arr: np.ndarray, name: str, node, what: str) -> np.ndarray:
     return flat[:, 0]
 
 
-def _map_stage(graph, stage, cur, dt, opts, profile: Profile, lossy: list[str]) -> list[NetLayer]:
+def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> list[NetLayer]:
     syn_names, nname, rname = stage
     nodes = graph.nodes
     out: list[NetLayer] = []
@@ -296,7 +296,7 @@ def _map_stage(graph, stage, cur, dt, opts, profile: Profile, lossy: list[str]) 
         syn = sname
     node = nodes[nname]
     nk, alpha, beta, gain, v_th, bias_leak, bias_gain = _neuron(
-        nname, node, cur, dt, opts.get("norse_tau_fix", False), graph.metadata.get("reset"))
+        nname, node, cur, dt, graph.metadata.get("reset"))
     lab = f"{syn}+{nname}"
     if kind == "conv":
         gain = _per_channel(gain, nname, node, "r/w_in/tau")
@@ -361,7 +361,7 @@ def _map_stage(graph, stage, cur, dt, opts, profile: Profile, lossy: list[str]) 
 
 
 def build_network(graph: nir.NIRGraph, dt_s: float | None = None, allow_lossy: bool = False,
-                  norse_tau_fix: bool = False, profile: Profile | None = None) -> LoihiNet:
+                  profile: Profile | None = None) -> LoihiNet:
     """Quantise ``graph`` into netx layers (no file written). ``lossy`` lists approximations;
     ``allow_lossy`` is only recorded here: :func:`export` raises on them unless allowed."""
     version = graph.metadata.get("neurodeploy_format_version")
@@ -379,9 +379,8 @@ def build_network(graph: nir.NIRGraph, dt_s: float | None = None, allow_lossy: b
     cur = _input_shape(graph, first)
     lossy: list[str] = []
     layers: list[NetLayer] = []
-    opts = {"norse_tau_fix": norse_tau_fix}
     for stage in stages:
-        layers += _map_stage(graph, stage, layers[-1].shape if layers else cur, dt, opts, profile, lossy)
+        layers += _map_stage(graph, stage, layers[-1].shape if layers else cur, dt, profile, lossy)
     return LoihiNet(cur, layers, dt, lossy)
 
 
@@ -501,8 +500,7 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
     """Export ``graph`` to ``out_path`` (netx HDF5) and ``<out_path>.manifest.json``."""
     opts = _options(options)
     profile = load_profile(opts.get("profile", "loihi2"))
-    net = build_network(graph, opts.get("dt_s"), bool(opts.get("allow_lossy")),
-                        bool(opts.get("norse_tau_fix")), profile)
+    net = build_network(graph, opts.get("dt_s"), bool(opts.get("allow_lossy")), profile)
     report = check_layers(hw_layers(net), profile)
     out_path = Path(out_path)
     if opts.get("check_only"):

@@ -3,8 +3,8 @@
 Public API::
 
     verify_loihi(net_path, nir_graph, inputs, labels=None, use_lava="auto", dt_s=None,
-                 norse_tau_fix=False, strict=False) -> dict
-    float_reference(graph, spikes, dt_s, norse_tau_fix=False) -> (output (T,B,N), [layer spikes])
+                 strict=False) -> dict
+    float_reference(graph, spikes, dt_s) -> (output (T,B,N), [layer spikes])
 
 ``inputs`` is (N samples, T, *input_shape) with binary values; ``labels`` (N,) ints. The
 fixed-point network answers late: layer ``j`` (0-based) at emulator step ``t + j + 1`` corresponds to
@@ -18,7 +18,6 @@ VerificationError when the emulator and Lava disagree anywhere.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import nir
@@ -31,31 +30,16 @@ from neurodeploy.sim.lava_runner import lava_available, run_lava
 from neurodeploy.sim.loihi_emulator import LoihiEmulator
 
 
-def float_reference(graph: nir.NIRGraph, spikes: torch.Tensor, dt_s: float,
-                    norse_tau_fix: bool = False):
+def float_reference(graph: nir.NIRGraph, spikes: torch.Tensor, dt_s: float):
     """The float model of ``graph`` (:func:`neurodeploy.sim.float_sim.simulate`).
 
     spikes (T, B, *input_shape) → output (T, B, N) and one (T, B, *shape) tensor per neuron layer.
-    ``norse_tau_fix``: the graph came from ``norse.torch.to_nir``, which writes τ·dt for τ.
     """
-    if norse_tau_fix:
-        graph = _fix_norse_tau(graph, dt_s)
     res = simulate(graph, spikes, dt_s=dt_s, record=True)
     layers = [out for name, out in res.layers.items()
               if isinstance(graph.nodes[name], (nir.LIF, nir.CubaLIF, nir.IF))]
     T, B = spikes.shape[:2]
     return res.output.reshape(T, B, -1), layers
-
-
-def _fix_norse_tau(graph: nir.NIRGraph, dt_s: float) -> nir.NIRGraph:
-    nodes = dict(graph.nodes)
-    for name, node in nodes.items():
-        for attr in ("tau", "tau_mem", "tau_syn"):
-            if isinstance(node, (nir.LIF, nir.CubaLIF)) and hasattr(node, attr):
-                node = copy.copy(node)
-                setattr(node, attr, np.asarray(getattr(node, attr)) / dt_s)
-        nodes[name] = node
-    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=dict(graph.metadata or {}))
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
@@ -66,7 +50,7 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
 
 def verify_loihi(net_path: str | Path, nir_graph: nir.NIRGraph, inputs, labels=None,
                  use_lava: bool | str = "auto", dt_s: float | None = None,
-                 norse_tau_fix: bool = False, strict: bool = False) -> dict:
+                 strict: bool = False) -> dict:
     """Float model vs emulator vs Lava on ``inputs`` (N, T, …); see module docstring."""
     dt = dt_s if dt_s is not None else nir_graph.metadata.get("dt_s")
     if dt is None:
@@ -76,7 +60,7 @@ def verify_loihi(net_path: str | Path, nir_graph: nir.NIRGraph, inputs, labels=N
     L, T = emu.latency, x.shape[0]
     padded = torch.cat([x, torch.zeros((L, *x.shape[1:]), dtype=x.dtype)])
     fixed = emu.run(padded.to(torch.int8), record=True)
-    f_out, f_layers = float_reference(nir_graph, x, float(dt), norse_tau_fix)
+    f_out, f_layers = float_reference(nir_graph, x, float(dt))
     report: dict = {"latency_steps": L, "time_steps": T, "samples": int(x.shape[1]), "layers": []}
     for j, (fl, ql) in enumerate(zip(f_layers, fixed.layers)):
         q = ql[j + 1:j + 1 + T].to(torch.float64)
