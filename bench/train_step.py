@@ -103,7 +103,11 @@ def build(name: str, workload: str):
         neurons = [nn.Identity() for _ in syn]
     elif name.startswith("neurodeploy"):
         from neurodeploy.neurons import LIF, SpikingSequential
-        model = SpikingSequential(*[m for s in syn for m in (s, LIF(dt_s=DT))])
+        from neurodeploy.surrogates import make_surrogate
+
+        surrogate = name.partition(":")[2] or "fast_sigmoid"
+        model = SpikingSequential(*[m for s in syn for m in (
+            s, LIF(dt_s=DT, surrogate=make_surrogate(surrogate)))]).train()
         model.sparse_max_density = 0.25 if name == "neurodeploy-sparse" else 0.0
         if name == "neurodeploy-reference":
             from neurodeploy.neurons.kernels import use_backend
@@ -243,6 +247,8 @@ def main():
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--no-memory", action="store_true")
+    ap.add_argument("--surrogates", action="store_true",
+                    help="neurodeploy with every registered surrogate vs fast_sigmoid (no peers)")
     ap.add_argument("--memory-of", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.memory_of:
@@ -255,6 +261,18 @@ def main():
     ok = _scan_cpp.load() is not None
     print(f"C++ scan {'loaded' if ok else 'UNAVAILABLE'} in {time.perf_counter() - t0:.1f} s; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, {steps} timed steps")
+    if a.surrogates:
+        from neurodeploy.surrogates import SURROGATES
+
+        names = ["floor", "neurodeploy"] + [f"neurodeploy:{n}" for n in SURROGATES if n != "fast_sigmoid"]
+        med = time_interleaved(names, "mlp", a.warmup, steps)
+        print("\nmlp workload, each surrogate (defaults) vs fast_sigmoid:")
+        print("| surrogate | ms/step (median) | × fast_sigmoid | × floor |")
+        print("|---|---:|---:|---:|")
+        for n in names[1:]:
+            label = n.partition(":")[2] or "fast_sigmoid"
+            print(f"| {label} | {med[n]:.1f} | {med[n] / med['neurodeploy']:.2f} | {med[n] / med['floor']:.2f} |")
+        return
     for workload in workloads:
         names = candidates(a.quick, workload)
         med = time_interleaved(names, workload, a.warmup, steps)

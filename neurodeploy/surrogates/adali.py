@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from neurodeploy.surrogates.base import SURROGATES, Surrogate, positive
 
 
@@ -46,6 +48,5 @@ class AdaLi(Surrogate):
         left, right = self.current("left"), self.current("right")
         if self.normalise:
             a, b = a / left, b / right
-        in_left = ((u >= -left) & (u < 0)).to(u.dtype)
-        in_right = ((u >= 0) & (u <= right)).to(u.dtype)
-        return self._track(a * in_left + b * in_right)
+        inside = (u >= -left) & (u <= right)  # 5 passes over u instead of 11: AdaLi is the hot path
+        return self._track(torch.where(u < 0, a, b).to(u.dtype) * inside)
