@@ -36,6 +36,23 @@ def cli():
     """
 
 
+def nir_reading_options(f):
+    """--dt, --reset, --dialect, --input-scale: the conventions a NIR file may not record."""
+    options = [
+        click.option("--dt", "dt_s", type=float,
+                     help="Time step in seconds (overrides the graph's metadata; required for foreign NIR files without one)."),
+        click.option("--reset", type=click.Choice(["zero", "subtract"]),
+                     help="Reset mode for NIR files that do not record it (default: metadata, else zero)."),
+        click.option("--dialect", default="neurodeploy", show_default=True,
+                     help="Writer of a NIR file: neurodeploy, norse or snntorch (see docs/interop.md)."),
+        click.option("--input-scale", type=float, default=1.0, show_default=True,
+                     help="Multiply a NIR file's input (e.g. the writer's spike amplitude); folded into the first layer."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 # --------------------------------------------------------------------------- train
 @cli.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
@@ -93,12 +110,7 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, resume, 
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output file (default: SOURCE name + target suffix).")
 @click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last", show_default=True,
               help="Which checkpoint of a run directory to export.")
-@click.option("--dt", "dt_s", type=float, help="Time step in seconds (overrides the graph's metadata; required for foreign NIR files without one).")
-@click.option("--reset", type=click.Choice(["zero", "subtract"]), help="Reset mode for NIR files that do not record it.")
-@click.option("--dialect", default="neurodeploy", show_default=True,
-              help="Writer of a NIR file: neurodeploy, norse or snntorch (their conventions differ; see docs/interop.md).")
-@click.option("--input-scale", type=float, default=1.0, show_default=True,
-              help="Multiply a NIR file's input (e.g. spike amplitude of the writer); folded into the first layer.")
+@nir_reading_options
 @click.option("--profile", help="Hardware profile name or .toml path (loihi: loihi2 default, loihi1).")
 @click.option("--check-only", is_flag=True, help="Check hardware limits and print the mapping; write nothing.")
 @click.option("--allow-lossy", is_flag=True, help="Allow clipping/rounding beyond tolerance (recorded in the manifest).")
@@ -149,7 +161,8 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
 @click.option("--samples", "-n", default=64, show_default=True, help="Number of test samples (0 = all).")
 @click.option("--lava/--no-lava", "lava", default=None, help="Run Lava too (default: when installed).")
 @click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full result as JSON.")
-def verify(exported, source, data, data_dir, samples, lava, json_out):
+@nir_reading_options
+def verify(exported, source, data, data_dir, samples, lava, json_out, dt_s, reset, dialect, input_scale):
     """Check that EXPORTED (.net or .onnx) computes what its source network computes.
 
     .net: float model vs bit-exact Loihi emulator vs Lava (fixed_pt) on N samples; emulator and
@@ -159,7 +172,7 @@ def verify(exported, source, data, data_dir, samples, lava, json_out):
     from neurodeploy.pipeline import eval_samples, load_source, sidecar_graph
 
     path = Path(exported)
-    src = load_source(source) if source else None
+    src = load_source(source, "last", dialect, dt_s, reset, input_scale) if source else None
     graph = src.graph if src else sidecar_graph(path)
     meta = getattr(graph, "metadata", {}) or {}
     data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
@@ -218,9 +231,8 @@ def _print_loihi_verify(res: dict) -> None:
 @click.option("--format", "formats", multiple=True, type=click.Choice(["json", "md", "html"]),
               help="Report files to write (repeatable; default json).")
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output path stem (default SOURCE/energy or SOURCE's name).")
-@click.option("--dt", "dt_s", type=float, help="Time step in seconds for NIR files that do not record it.")
-@click.option("--dialect", default="neurodeploy", show_default=True, help="Writer of a NIR SOURCE (see export).")
-def energy(source, data, data_dir, samples, profiles, convention, formats, out, dt_s, dialect):
+@nir_reading_options
+def energy(source, data, data_dir, samples, profiles, convention, formats, out, dt_s, reset, dialect, input_scale):
     """Count synaptic operations, spikes and sparsity of SOURCE (run directory or .nir) on data,
     and estimate energy per inference against the equivalent ANN."""
     from neurodeploy.energy import count_activity, energy_report, render_table, write_report
@@ -228,7 +240,7 @@ def energy(source, data, data_dir, samples, profiles, convention, formats, out, 
     from neurodeploy.pipeline import eval_samples, load_source
     from neurodeploy.train.checkpoint import read_metrics
 
-    src = load_source(source, "last", dialect, dt_s)
+    src = load_source(source, "last", dialect, dt_s, reset, input_scale)
     x, _ = eval_samples(src.data_cfg, data, data_dir, samples)
     activity = count_activity(src.graph, x, dt_s=dt_s)
     profs = [load_profile(p) for p in (profiles or ("cmos45-fp32",))]

@@ -133,7 +133,7 @@ def test_norse_written_graph_to_neurodeploy_and_onnx(tmp_path, kind):
 def test_norse_dialect_needs_dt():
     net, shape = norse_net("mlp")
     raw = norse_torch.to_nir(net, torch.zeros(1, *shape))
-    with pytest.raises(ConfigError, match=r"dialect 'norse': the graph does not record dt; pass dt_s= "
+    with pytest.raises(ConfigError, match=r"dialect 'norse': the graph does not record dt; pass --dt \(dt_s=\) "
                                           r"\(seconds per step\) \(the dt given to norse.torch.to_nir"):
         load_nir(raw, "norse")
 
@@ -238,7 +238,7 @@ def test_input_scale_and_flatten_indexing():
 def test_errors_name_node_and_option():
     with pytest.raises(ConfigError, match="unknown NIR dialect 'snntroch'; known: neurodeploy, norse, snntorch"):
         load_nir(BRAILLE, "snntroch")
-    with pytest.raises(ConfigError, match="dialect 'neurodeploy': the graph does not record dt; pass dt_s="):
+    with pytest.raises(ConfigError, match="dialect 'neurodeploy': the graph does not record dt; pass --dt \\(dt_s=\\)"):
         load_nir(BRAILLE)
     with pytest.raises(ConfigError, match="flatten_indexing must be one of"):
         load_nir(BRAILLE, dt_s=1e-4, flatten_indexing="torch")

@@ -151,7 +151,7 @@ def _resolve_dt(meta: dict, dialect: Dialect, dt_s: float | None) -> float:
     if dt is None:
         hint = (" (the dt given to norse.torch.to_nir; Norse's default is 1e-3; the tau fix "
                 "divides by it)" if dialect.norse_fixes else "")
-        raise ConfigError(f"dialect {dialect.name!r}: the graph does not record dt; pass dt_s= "
+        raise ConfigError(f"dialect {dialect.name!r}: the graph does not record dt; pass --dt (dt_s=) "
                           f"(seconds per step){hint}")
     dt = float(np.asarray(dt))
     if not dt > 0:
