@@ -155,7 +155,7 @@ def test_braille_file_matches_norse_and_exports(tmp_path):
 
 # ------------------------------------------------------------ snnTorch-written graphs
 def snn_net(recurrent=False):
-    snn = pytest.importorskip("snntorch", reason="snntorch 1.0 not installed (extra 'interop')")
+    snn = pytest.importorskip("snntorch", reason="snntorch 1.0 not installed (test-peers extra, core environment)")
     torch.manual_seed(0)
     hidden = (snn.RLeaky(beta=0.8, linear_features=16, init_hidden=True, reset_mechanism="zero")
               if recurrent else snn.Leaky(beta=0.8, init_hidden=True, reset_mechanism="zero"))
