@@ -15,6 +15,8 @@ multiply-add is fused: forward spikes and membranes equal the reference loop bit
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import warnings
 
@@ -330,8 +332,11 @@ def load():
             from torch.utils.cpp_extension import load_inline
 
             tag = torch.__version__.split("+")[0].replace(".", "_")
+            # One build per environment: torch's cache folder is shared by every venv of a user,
+            # and a build with another torch's include paths would be redone at every switch.
+            env = hashlib.sha256(os.path.dirname(torch.__file__).encode()).hexdigest()[:8]
             _module = load_inline(
-                name=f"neurodeploy_scan_v{_VERSION}_torch{tag}",
+                name=f"neurodeploy_scan_v{_VERSION}_torch{tag}_{env}",
                 cpp_sources=[_CPP],
                 functions=["scan_forward", "scan_backward", "binary_csr", "csr_linear",
                            "csr_linear_wgrad"],
