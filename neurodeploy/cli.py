@@ -109,7 +109,8 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, resume, 
 @click.option("--target", "-t", default="nir", show_default=True, help="Target name (see `neurodeploy inspect --targets`).")
 @click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output file (default: SOURCE name + target suffix).")
 @click.option("--checkpoint", type=click.Choice(["last", "best"]), default="last", show_default=True,
-              help="Which checkpoint of a run directory to export.")
+              help="Which checkpoint of a run directory to export (best = highest test accuracy, chosen "
+                   "on the test split: an optimistic pick).")
 @nir_reading_options
 @click.option("--profile", help="Hardware profile name or .toml path (loihi: loihi2 default, loihi1).")
 @click.option("--check-only", is_flag=True, help="Check hardware limits and print the mapping; write nothing.")
