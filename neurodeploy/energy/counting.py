@@ -86,17 +86,18 @@ def _per_step(t: int, b: int, ops: torch.Tensor, events: torch.Tensor,
 def _csr_stats(t: int, b: int, csr: tuple[torch.Tensor, torch.Tensor], fanouts: torch.Tensor) -> StepStats:
     """Per-step stats of binary rows given as CSR (rows ordered step-major, ``b`` per step)."""
     crow, cols = csr
-    bounds = crow[::b].tolist()  # T + 1 offsets: the first non-zero of each step
+    bounds = crow[::b].to(torch.int64)  # T + 1 offsets: the first non-zero of each step
+    events = bounds.diff().double()
     f = fanouts.double()
-    const = bool((f[:, 1] == f[0, 1]).all()) if f.shape[0] else True
-    eff, dense = [], []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        seg = cols[lo:hi]
-        eff.append(f[:, 0].index_select(0, seg).sum())
-        dense.append(f[0, 1] * (hi - lo) if const else f[:, 1].index_select(0, seg).sum())
+    sums = []
+    for col in (f[:, 0], f[:, 1]):
+        if col.numel() == 0 or bool((col == col[0]).all()):  # same fanout everywhere: count × it
+            sums.append(events * (col[0] if col.numel() else 0.0))
+        else:  # one gather, then per-step segment sums from a cumulative sum (exact: integers)
+            cum = torch.cat([col.new_zeros(1), torch.cumsum(col.index_select(0, cols.to(torch.int64)), 0)])
+            sums.append(cum[bounds[1:]] - cum[bounds[:-1]])
     zero = torch.zeros(t, dtype=torch.float64)
-    events = torch.tensor(bounds, dtype=torch.float64).diff()
-    return StepStats(torch.stack(eff), zero, torch.stack(dense).double(), zero, events, zero)
+    return StepStats(sums[0], zero, sums[1], zero, events, zero)
 
 
 def spike_stats(counts: torch.Tensor, fanouts: torch.Tensor) -> StepStats:

@@ -172,10 +172,7 @@ def _prepare(x, c: Coefficients, state):
             k = k.to(device=x.device, dtype=x.dtype)  # a scalar operand computes in x's dtype
         if k.dtype != x.dtype or k.device != x.device:
             return None
-        try:
-            if torch.broadcast_shapes(k.shape, shape) != shape:
-                return None
-        except RuntimeError:
+        if k.dim() and not _broadcasts_to(k.shape, shape):
             return None
         coefs.append(k)
     if (coefs[3] is None) != (coefs[4] is None):
@@ -189,6 +186,14 @@ def _prepare(x, c: Coefficients, state):
             if s.shape != shape or s.dtype != x.dtype or s.device != x.device:
                 return None
     return coefs, v0, i0
+
+
+def _broadcasts_to(small: torch.Size, shape: torch.Size) -> bool:
+    """Does a tensor of ``small`` shape broadcast to exactly ``shape``? (torch.broadcast_shapes
+    is a slow Python reference implementation; this runs per layer call on the hot path.)"""
+    if len(small) > len(shape):
+        return False
+    return all(a in (1, b) for a, b in zip(reversed(small), reversed(shape)))
 
 
 def _choose_impl(x, backend):
