@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,6 +219,9 @@ class Trainer:
         if init.get("init_graph"):
             self.init_graph = init["init_graph"]
         for section in ("model", "surrogate", "data"):
+            if self.cfg[section] != init["config"][section]:
+                warnings.warn(f"train.init: [{section}] is taken from {p}, not from this config "
+                              "(the weights fix the architecture)", stacklevel=2)
             self.cfg[section] = init["config"][section]
         return init["model_state"]
 
