@@ -341,7 +341,10 @@ def test_backend_selection_errors_and_env(monkeypatch):
 def test_build_failure_warns_once_and_falls_back(monkeypatch):
     import torch.utils.cpp_extension as ext
 
-    def broken(**_):
+    tries = []
+
+    def broken(**kw):
+        tries.append(kw["extra_cflags"])
         raise RuntimeError("no compiler")
     monkeypatch.setattr(_scan_cpp, "_module", None)
     monkeypatch.setattr(_scan_cpp, "_failed", False)
@@ -350,6 +353,7 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch):
     x = _input(10, 2, 3, "lif")
     with pytest.warns(RuntimeWarning, match="could not build the C\\+\\+ neuron scan"):
         fast = _run("auto", x, c, FastSigmoid(), "zero")
+    assert ["-march=native" in f for f in tries] == [True, False]  # native, then portable
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _run("auto", x, c, FastSigmoid(), "zero")  # no second warning

@@ -10,7 +10,7 @@ import torch
 
 from neurodeploy.errors import ConfigError
 from neurodeploy.neurons.functional import LIFParameters, coefficients
-from neurodeploy.neurons.kernels import run_sequence
+from neurodeploy.neurons.kernels import run_sequence, use_backend
 from neurodeploy.surrogates import (
     SURROGATES,
     FastSigmoid,
@@ -160,12 +160,15 @@ def test_asgl_sigmoid_variant_and_random_mask():
         make_surrogate("asgl", forward="tanh")
 
 
-def test_unfused_surrogate_runs_the_reference_loop():
-    """Contract with neurodeploy.neurons.kernels: fused = False → noisy forward, grad to α."""
+@pytest.mark.parametrize("backend", ["auto", "cpp", "torch", "reference"])
+def test_unfused_surrogate_gets_its_noisy_forward_on_every_backend(backend):
+    """Contract with neurodeploy.neurons.kernels: fused = False → noisy forward, grad to α
+    (the C++ scan computes it; other backends run the reference loop)."""
     s = make_surrogate("asgl", width=4.0, p=0.0)
     c = coefficients(LIFParameters(tau_mem_inv=100.0), 1e-3)
     x = torch.full((4, 2, 3), 5.0, requires_grad=True)  # v' = 0.5 → u = -0.5 → H = 0.375
-    z, _ = run_sequence(x, c, s)
+    with use_backend(backend):
+        z, _ = run_sequence(x, c, s)
     assert not set(torch.unique(z.detach()).tolist()) <= {0.0, 1.0}  # analog values present
     z.sum().backward()
     assert s.alpha.grad is not None and float(s.alpha.grad) != 0.0

@@ -12,10 +12,14 @@
     (T, B, …) (plus the current ``i`` and the input when a coefficient needs a gradient); spikes
     and the post-reset membrane are recomputed from it. The surrogate derivative
     ``surrogate.derivative(v' − v_th)`` is evaluated eagerly on the whole saved tensor at the
-    start of backward, so any surrogate works and its hyper-parameters may change between steps
-    (no recompilation: nothing surrogate-specific is compiled). The default ``FastSigmoid`` is
-    evaluated inside the C++ backward instead (same formula; height and width passed as values
-    at every call), saving a (T, B, …) temporary and ~7 elementwise passes.
+    start of backward, so any surrogate works and its hyper-parameters may change between steps.
+    Every surrogate of the catalogue, AdaLi, ASY and ASGL's derivative (``SURROGATE_KINDS``) is
+    instead evaluated inside the C++ backward (same formula; its live values passed as numbers
+    at every call, so schedules never recompile), saving a (T, B, …) temporary and several
+    elementwise passes; the kernel also counts the non-zero derivatives (compute density).
+    ASGL's noisy training spikes (analog, with a Bernoulli mask per element and step) are
+    computed by the C++ forward too, with the gradient to its width α; on other backends and
+    with learnable coefficients ASGL runs the reference loop.
     The scans are C++ loops (CPU, float32/float64), built on first use by
     :mod:`neurodeploy.neurons._scan_cpp` (first-use cost: about 30-60 s of compilation on 2 cores,
     once per environment; later processes load the cached build in < 1 s).
@@ -46,7 +50,7 @@ from torch.autograd.function import once_differentiable
 from neurodeploy.errors import ConfigError
 from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons.functional import Coefficients, NeuronState, neuron_step, zero_state
-from neurodeploy.surrogates.base import FastSigmoid, Surrogate
+from neurodeploy.surrogates.base import Surrogate, is_training
 
 BACKENDS = ("auto", "cpp", "torch", "reference")
 ENV_VAR = "NEURODEPLOY_KERNEL"
@@ -110,22 +114,31 @@ def run_sequence(x: torch.Tensor, c: Coefficients, surrogate: Surrogate, reset: 
     applied to the previous step's spikes and added to the input. Returns spikes (T, B, …) and the
     final state."""
     backend = get_backend()
-    # Surrogates whose training forward is not the Heaviside step (ASGL) or whose parameters
-    # are learned need autograd through every step: ``fused = False`` sends them to the loop.
-    if backend == "reference" or w_rec is not None or not getattr(surrogate, "fused", True):
+    # A training forward that is not the Heaviside step (ASGL's noisy spikes): only the C++
+    # scan computes it, without coefficient gradients; everything else runs the loop.
+    noisy = _noisy_form(surrogate)
+    if backend == "reference" or (noisy is not None and w_rec is not None):
         return reference_sequence(x, c, surrogate, reset, state, w_rec)
     prepared = _prepare(x, c, state)
+    if w_rec is not None:
+        return reference_sequence(x, c, surrogate, reset, state, w_rec)
     if prepared is None:
         return reference_sequence(x, c, surrogate, reset, state, w_rec)
     coefs, v0, i0 = prepared
     impl = _choose_impl(x, backend)
+    coef_grad = any(k is not None and k.requires_grad for k in coefs)
+    alpha = None
+    if noisy is not None:
+        if not isinstance(impl, _CppImpl) or coef_grad:
+            return reference_sequence(x, c, surrogate, reset, state, w_rec)
+        alpha = noisy[1]
     subtract = reset != "zero"
     has_i = coefs[3] is not None
-    needs_grad = torch.is_grad_enabled() and (
-        x.requires_grad or v0.requires_grad or (has_i and i0.requires_grad)
-        or any(k is not None and k.requires_grad for k in coefs))
+    needs_grad = noisy is not None or torch.is_grad_enabled() and (
+        x.requires_grad or v0.requires_grad or (has_i and i0.requires_grad) or coef_grad)
     if needs_grad:
-        z, v_t, i_t = _Scan.apply(x, v0, i0 if has_i else None, *coefs, surrogate, subtract, impl)
+        z, v_t, i_t = _Scan.apply(x, v0, i0 if has_i else None, *coefs, alpha, surrogate, subtract,
+                                  impl, noisy)
     else:
         z, v_t, i_t = _forward_only(x, v0, i0 if has_i else None, coefs, subtract, impl)
     return z, NeuronState(v_t, i_t if has_i else i0)
@@ -154,6 +167,39 @@ def trace_pre_reset(x: torch.Tensor, c: Coefficients, reset: str = "zero"
 
 # ----------------------------------------------------------------------------------------------
 # dispatch helpers
+
+# Surrogate formulas the C++ backward evaluates inline (``Surrogate.kernel_form``); the numbers
+# are the ``Kind`` enum of ``_scan_cpp``. 0: the derivative tensor is computed eagerly.
+SURROGATE_KINDS = {"fast_sigmoid": 1, "sigmoid": 2, "arctan": 3, "triangle": 4, "rectangle": 5,
+                   "gaussian": 6, "straight_through": 7, "adali": 8, "asy": 9, "asgl_clip": 10,
+                   "asgl_sigmoid": 11}
+_NOISY_FORMS = {"clip": 1, "sigmoid": 2}
+
+
+def inline_surrogate(surrogate: Surrogate) -> tuple[int, tuple[float, float, float, float]] | None:
+    """(kind, four values) for the C++ backward, or None (evaluate ``derivative`` eagerly).
+
+    Only where the class that declares ``kernel_form`` also declares the ``derivative`` in use
+    (a subclass overriding ``derivative`` alone gets the eager path)."""
+    owner = next((k for k in type(surrogate).__mro__ if "kernel_form" in vars(k)), None)
+    if owner is None or owner is Surrogate or type(surrogate).derivative is not owner.derivative:
+        return None
+    form = surrogate.kernel_form()
+    if form is None or form[0] not in SURROGATE_KINDS:
+        return None
+    values = tuple(form[1]) + (0.0,) * (4 - len(form[1]))
+    return SURROGATE_KINDS[form[0]], values
+
+
+def _noisy_form(surrogate):
+    """ASGL-style training forward ``(form, α, p)`` when it applies now (training mode with
+    autograd recording), else None (the forward is the Heaviside step)."""
+    if getattr(surrogate, "fused", True) or not is_training(surrogate):
+        return None
+    form, alpha, p = surrogate.noisy_form()
+    if form not in _NOISY_FORMS:
+        raise ConfigError(f"surrogate {surrogate.name!r}: unknown noisy forward {form!r}")
+    return _NOISY_FORMS[form], alpha, p
 
 
 def _prepare(x, c: Coefficients, state):
@@ -223,10 +269,14 @@ def _forward_only(x, v0, i0, coefs, subtract, impl):
 
 
 class _Scan(torch.autograd.Function):
-    """Spikes and final state of the whole sequence; nothing recorded per step."""
+    """Spikes and final state of the whole sequence; nothing recorded per step.
+
+    ``noisy``: ``(form, α, p)`` for ASGL's analog training spikes (C++ only; ``alpha`` is α,
+    which receives a gradient), else None."""
 
     @staticmethod
-    def forward(ctx, x, v0, i0, dv, lv, gv, di, gi, vth, vr, surrogate, subtract, impl):
+    def forward(ctx, x, v0, i0, dv, lv, gv, di, gi, vth, vr, alpha, surrogate, subtract, impl,
+                noisy):
         t, shape = x.shape[0], x.shape[1:]
         m = math.prod(shape)
         coefs = (dv, lv, gv, di, gi, vth, vr)
@@ -236,10 +286,12 @@ class _Scan(torch.autograd.Function):
         x2 = x.detach().reshape(t, m).contiguous()
         v = v0.detach().reshape(m).clone()
         cur = i0.detach().reshape(m).clone() if has_i else None
-        z, vpre, iseq = impl.forward(x2, v, cur, *flat, subtract, save=True, save_i=coef_grad)
+        z, vpre, iseq = impl.forward(x2, v, cur, *flat, subtract, save=True, save_i=coef_grad,
+                                     noisy=noisy)
         keep = (x2, v0.detach().reshape(m), i0.detach().reshape(m) if has_i else None) \
             if coef_grad else (None, None, None)
-        ctx.save_for_backward(vpre, iseq if coef_grad and has_i else None, *keep, *flat)
+        ctx.save_for_backward(vpre, iseq if coef_grad and has_i else None,
+                              z if noisy is not None else None, *keep, *flat)
         ctx.meta = (surrogate, subtract, impl, coef_grad, x.shape, [
             None if k is None else (k.shape, k.requires_grad) for k in coefs])
         i_t = cur.view(shape) if has_i else x.new_empty(0)
@@ -251,11 +303,11 @@ class _Scan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, g_z, g_v, g_i):
         surrogate, subtract, impl, coef_grad, x_shape, coef_info = ctx.meta
-        vpre, iseq, x2, v0, i0, *flat = ctx.saved_tensors
+        vpre, iseq, zs, x2, v0, i0, *flat = ctx.saved_tensors
         t, m = vpre.shape
         has_i = flat[3] is not None
-        fused = impl.fused_surrogate(surrogate)
-        if fused is None:
+        inline = impl.inline(surrogate, coef_grad)
+        if inline is None:
             with torch.no_grad():
                 sg = surrogate.derivative(vpre - flat[5]).to(vpre.dtype).contiguous()
         else:
@@ -263,8 +315,12 @@ class _Scan(torch.autograd.Function):
         gz = g_z.reshape(t, m).contiguous()
         gv = g_v.reshape(m).clone()
         gi = g_i.reshape(m).clone() if has_i else None
-        out = impl.backward(gz, sg, vpre, iseq, x2, v0, i0, gv, gi, *flat, subtract, coef_grad,
-                            fused)
+        out, g_alpha, active = impl.backward(gz, sg, vpre, zs, iseq, x2, v0, i0, gv, gi, *flat,
+                                             subtract, coef_grad, inline)
+        live = surrogate.live
+        if inline is not None and surrogate.compact and (live.track or live.track_diag):
+            live.active += float(active)  # what ``Surrogate._track`` counts on the eager path
+            live.total += t * m
         shape = x_shape[1:]
         grads = [out[0].view(x_shape), gv.view(shape), gi.view(shape) if has_i else None]
         for n, info in enumerate(coef_info):
@@ -272,7 +328,7 @@ class _Scan(torch.autograd.Function):
                 grads.append(None)
             else:
                 grads.append(out[1 + n].view(shape).sum_to_size(info[0]))
-        return (*grads, None, None, None)
+        return (*grads, g_alpha, None, None, None, None)
 
 
 class _CppImpl:
@@ -282,41 +338,49 @@ class _CppImpl:
         self.m = module
 
     @staticmethod
-    def fused_surrogate(surrogate):
-        """(height, width) if the C++ backward evaluates this surrogate inline, else None.
+    def inline(surrogate, coef_grad):
+        """(kind, values) if the C++ backward evaluates this surrogate itself, else None. The
+        values are read at every backward, so schedules need no recompilation. With
+        coefficient gradients only fast_sigmoid is inline (fewer compiled variants)."""
+        form = inline_surrogate(surrogate)
+        if form is None or (coef_grad and form[0] != SURROGATE_KINDS["fast_sigmoid"]):
+            return None
+        return form
 
-        Only exact ``FastSigmoid`` instances (not subclasses, which may override ``derivative``);
-        the values are read at every backward, so schedules need no recompilation."""
-        if type(surrogate) is FastSigmoid:  # live values: a schedule changes them in place
-            return float(surrogate.current("height")), float(surrogate.current("width"))
-        return None
-
-    def forward(self, x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i):
+    def forward(self, x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i, noisy=None):
         e = x.new_empty(0)
+        if noisy is None:
+            mode, alpha, seed, p = 0, 1.0, 0, 0.0
+        else:  # a fresh mask per call, reproducible under torch.manual_seed
+            mode, alpha, p = noisy[0], float(noisy[1]), noisy[2]
+            seed = int(torch.randint(-2**62, 2**62, (), dtype=torch.int64))
         z, vpre, iseq = self.m.scan_forward(x, v, e if cur is None else cur, dv, lv, gv,
                                             e if di is None else di, e if gi is None else gi,
-                                            vth, vr, subtract, save, save_i)
+                                            vth, vr, subtract, save, save_i, mode, alpha, seed, p)
         return z, (vpre if save else None), (iseq if iseq.numel() else None)
 
-    def backward(self, gz, sg, vpre, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
-                 subtract, coef_grad, fused=None):
+    def backward(self, gz, sg, vpre, zs, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
+                 subtract, coef_grad, inline=None):
         e = vpre.new_empty(0)
         o = lambda a: e if a is None else a  # noqa: E731
-        h, w = fused if fused is not None else (0.0, 0.0)
-        out = self.m.scan_backward(gz, o(sg), vpre, o(iseq), o(x), o(v0), o(i0), gv, o(gi), dv,
-                                   gvc, o(di), o(gic), vth, vr, subtract, coef_grad, h, w)
-        return out if coef_grad else [out[0]] + [None] * 7
+        kind, (p0, p1, p2, p3) = inline if inline is not None else (0, (0.0, 0.0, 0.0, 0.0))
+        out = self.m.scan_backward(gz, o(sg), vpre, o(zs), o(iseq), o(x), o(v0), o(i0), gv,
+                                   o(gi), dv, gvc, o(di), o(gic), vth, vr, subtract, coef_grad,
+                                   kind, p0, p1, p2, p3)
+        g_alpha = out[8] if zs is not None else None
+        return (out[:8] if coef_grad else [out[0]] + [None] * 7), g_alpha, out[9]
 
 
 class _TorchImpl:
     """The same scans as PyTorch ops per step (any device and dtype; no compiler)."""
 
     @staticmethod
-    def fused_surrogate(surrogate):
+    def inline(surrogate, coef_grad):
         return None
 
     @staticmethod
-    def forward(x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i):
+    def forward(x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i, noisy=None):
+        assert noisy is None, "noisy (ASGL) spikes run in the C++ scan or the reference loop"
         t_len = x.shape[0]
         z = torch.empty_like(x)
         vpre = torch.empty_like(x) if save else None
@@ -338,8 +402,8 @@ class _TorchImpl:
         return z, vpre, iseq
 
     @staticmethod
-    def backward(gz, sg, vpre, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
-                 subtract, coef_grad, fused=None):
+    def backward(gz, sg, vpre, zs, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
+                 subtract, coef_grad, inline=None):
         t_len = vpre.shape[0]
         has_i = di is not None
         gx = torch.empty_like(vpre)
@@ -373,7 +437,7 @@ class _TorchImpl:
             else:
                 gx[t] = gcur
             gv.copy_(gvp * dv)
-        return [gx, *cg]
+        return [gx, *cg], None, None  # (the eager derivative counts density for itself)
 
 
 _TORCH_IMPL = _TorchImpl()

@@ -39,3 +39,6 @@ class Asymmetric(Surrogate):
         beta, h = self.current("beta"), self.current("h")
         inside = (u.abs() <= beta).to(u.dtype)
         return self._track(torch.clamp(u / (2.0 * beta) + h, min=0.0) * inside)
+
+    def kernel_form(self):
+        return "asy", (float(self.current("beta")), float(self.current("h")))

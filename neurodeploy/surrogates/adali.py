@@ -50,3 +50,10 @@ class AdaLi(Surrogate):
             a, b = a / left, b / right
         inside = (u >= -left) & (u <= right)  # 5 passes over u instead of 11: AdaLi is the hot path
         return self._track(torch.where(u < 0, a, b).to(u.dtype) * inside)
+
+    def kernel_form(self):
+        a, b = self.current("alpha"), self.current("beta")
+        left, right = self.current("left"), self.current("right")
+        if self.normalise:  # float32 division, exactly as derivative() does it
+            a, b = a / left, b / right
+        return "adali", (float(a), float(b), float(left), float(right))

@@ -16,7 +16,9 @@ code's CLI ``p`` is the analog fraction, i.e. ``1 − p`` here. Milestones raise
 ``1/α``).
 
 Evaluation and export (``spike`` outside training, see base): pure Θ(u); the backward is then
-``dH_α/du`` at the current α. ``fused = False``: kernels must run the per-step reference loop.
+``dH_α/du`` at the current α. ``fused = False``: the training forward is not Heaviside; the C++
+scan computes it from :meth:`ASGL.noisy_form` (its own counter-based Bernoulli mask, drawn from a
+seed taken from torch's generator), other kernels run the per-step reference loop.
 """
 
 from __future__ import annotations
@@ -77,6 +79,13 @@ class ASGL(Surrogate):
         if self.live.track or self.live.track_diag:
             self._track(self.derivative(u.detach()))
         return analog + mask * (theta - analog).detach()
+
+    def noisy_form(self) -> tuple[str, torch.Tensor, float]:
+        """For kernels computing the training forward: (H_α form, α (the leaf tensor), p)."""
+        return self.forward, self.alpha, float(self.current("p"))
+
+    def kernel_form(self):
+        return f"asgl_{self.forward}", (float(self.current("width")),)
 
     def derivative(self, u):
         a = self.current("width").detach()

@@ -17,8 +17,16 @@ Training vs evaluation
 ``fused``
     True (default): the forward is Heaviside and the backward is ``derivative(u)``, so a fast
     kernel may compute the forward itself and call ``derivative`` on the saved membrane.
-    False: the training forward differs from Heaviside or needs autograd (ASGL); kernels must
-    fall back to the per-step reference loop, which calls :func:`spike`.
+    False: the training forward differs from Heaviside (ASGL's noisy spikes); a kernel must
+    compute that forward itself (the C++ scan does, from ``noisy_form()``) or fall back to the
+    per-step reference loop, which calls :func:`spike`.
+
+``kernel_form()``
+    ``(formula, values)``: the name of a formula the C++ backward scan evaluates inline
+    (``neurodeploy.neurons.kernels.SURROGATE_KINDS``) and its current live values, or ``None``
+    (the kernel then calls ``derivative`` on the whole saved membrane). It must describe
+    ``derivative`` exactly; a subclass that overrides ``derivative`` without also overriding
+    ``kernel_form`` is evaluated eagerly (the kernel checks).
 """
 
 from __future__ import annotations
@@ -111,6 +119,10 @@ class Surrogate:
     # -- interface -----------------------------------------------------------------------------
     def derivative(self, u: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def kernel_form(self) -> tuple[str, tuple[float, ...]] | None:
+        """Inline formula name and its current values (see module docstring), or None."""
+        return None
 
     def spike_train(self, u: torch.Tensor) -> torch.Tensor:
         """Training forward used by :func:`spike`; default: Heaviside with ``derivative``."""
@@ -226,3 +238,6 @@ class FastSigmoid(Surrogate):
     def derivative(self, u):
         h, w = self.current("height"), self.current("width")
         return h / (1.0 + u.abs() / w) ** 2
+
+    def kernel_form(self):
+        return "fast_sigmoid", (float(self.current("height")), float(self.current("width")))

@@ -40,6 +40,9 @@ class _HeightWidth(Surrogate):
     def _hw(self):
         return self.current("height"), self.current("width")
 
+    def kernel_form(self):
+        return self.name, tuple(float(v) for v in self._hw())
+
 
 @SURROGATES.decorator("straight_through")
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class StraightThrough(Surrogate):
     def derivative(self, u):
         return torch.ones_like(u) * self.current("height")
 
+    def kernel_form(self):
+        return "straight_through", (float(self.current("height")),)
+
 
 @SURROGATES.decorator("sigmoid")
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Sigmoid(_HeightWidth):
     """Derivative of a logistic sigmoid of ``u / width`` scaled to peak ``height`` at u = 0."""
 
     name = "sigmoid"
+
+    kernel_form = _HeightWidth.kernel_form  # describes this class's derivative
 
     def derivative(self, u):
         h, w = self._hw()
@@ -77,6 +85,8 @@ class Arctan(_HeightWidth):
 
     name = "arctan"
 
+    kernel_form = _HeightWidth.kernel_form  # describes this class's derivative
+
     def derivative(self, u):
         h, w = self._hw()
         return h / (1.0 + (u / w) ** 2)
@@ -89,6 +99,8 @@ class Triangle(_HeightWidth):
 
     name = "triangle"
     compact = True
+
+    kernel_form = _HeightWidth.kernel_form  # describes this class's derivative
 
     def derivative(self, u):
         h, w = self._hw()
@@ -103,6 +115,8 @@ class Rectangle(_HeightWidth):
     name = "rectangle"
     compact = True
 
+    kernel_form = _HeightWidth.kernel_form  # describes this class's derivative
+
     def derivative(self, u):
         h, w = self._hw()
         return self._track(h * (u.abs() <= w).to(u.dtype))
@@ -114,6 +128,8 @@ class Gaussian(_HeightWidth):
     """Gaussian: ``h · exp(−u² / (2 w²))`` (``w`` is the standard deviation)."""
 
     name = "gaussian"
+
+    kernel_form = _HeightWidth.kernel_form  # describes this class's derivative
 
     def derivative(self, u):
         h, w = self._hw()
