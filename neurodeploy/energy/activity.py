@@ -18,9 +18,9 @@ from neurodeploy.energy.counting import (
     fanout_map,
     input_stats,
     membrane_updates,
+    neuron_counts,
     recurrent_fanout,
-    spike_stats,
-    updates_from_vpre,
+    spike_matrix,
 )
 from neurodeploy.errors import DataError
 from neurodeploy.ir.from_nir import chain, from_nir
@@ -110,18 +110,9 @@ def _shape(t: torch.Tensor) -> tuple[int, ...]:
     return tuple(int(d) for d in t.shape[2:])
 
 
-class _Acc:
-    """Float64 accumulators keyed by (layer, quantity)."""
-
-    def __init__(self):
-        self.sums: dict[tuple[str, str], torch.Tensor] = {}
-
-    def add(self, layer: str, key: str, value: torch.Tensor) -> None:
-        k = (layer, key)
-        self.sums[k] = value.double() if k not in self.sums else self.sums[k] + value.double()
-
-    def list(self, layer: str, key: str) -> list[float]:
-        return [float(v) for v in self.sums[(layer, key)]]
+def _add(acc: dict[tuple[str, str], torch.Tensor], key: tuple[str, str], value: torch.Tensor) -> None:
+    """Sum float64 counts over batches."""
+    acc[key] = value if key not in acc else acc[key] + value
 
 
 def _synapse_kind(layer: nn.Module) -> str | None:
@@ -150,10 +141,14 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
     if batch_size < 1:
         raise DataError(f"count_activity: batch_size must be ≥ 1, got {batch_size}")
     model, conv = from_nir(graph, dt_s)
-    _, rec_of = chain(graph)
-    names = list(model.node_names)
+    layers, names = list(model), list(model.node_names)
+    rec_of = chain(graph)[1] if any(getattr(m, "w_rec", None) is not None for m in layers) else {}
+    sources = [_spike_source(model, k) for k in range(len(layers))]
+    first_syn = next((k for k, m in enumerate(layers) if not isinstance(m, nn.Flatten)), None)
     n, steps = int(x.shape[0]), int(x.shape[1])
-    acc, fan, meta = _Acc(), {}, {}
+    # (layer, "ops"): (T, 6) sums of StepStats columns; (layer, "spikes"): (T, N); (layer, "mem"): (T,)
+    acc: dict[tuple[str, str], torch.Tensor] = {}
+    fan, ops, meta = {}, {}, {}
     raster: dict[str, list[list[int]]] = {}
     input_binary = static_input = True
     for start in range(0, n, batch_size):
@@ -161,61 +156,73 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
         outs, csr, vpre = instrumented.run(model, xb)
         counts: dict[int, torch.Tensor] = {}  # neuron layer → (T, N) spikes summed over the batch
         ins = [xb, *outs[:-1]]
-        for k, layer in enumerate(model):
+        for k, layer in enumerate(layers):
             name, xin, out = names[k], ins[k], outs[k]
             kind = _synapse_kind(layer)
             if kind is not None:
                 if name not in fan:
                     fan[name] = torch.stack([fanout_map(layer, _shape(xin), False),
                                              fanout_map(layer, _shape(xin), True)], 1)
+                    ops[name] = spike_matrix(fan[name])
                     w = getattr(layer, "weight", None)
                     meta[name] = (kind, names[k - 1] if k else "input", _shape(xin), _shape(out),
-                                  0 if w is None else w.numel(), 0 if w is None else int((w != 0).sum()))
-                src = _spike_source(model, k)
-                st = (spike_stats(counts[src], fan[name]) if src is not None
-                      else input_stats(xin, fan[name], csr=csr if k == 0 else None))
-                for key, val in st._asdict().items():
-                    acc.add(name, key, val)
-                if all(isinstance(m, nn.Flatten) for m in list(model)[:k]) and bool(st.analog.sum()):
-                    input_binary = False  # static-ness matters (and is checked) for analog input only
-                    static_input = static_input and _static(xb)
+                                  0 if w is None else w.numel(), 0 if w is None else int(torch.count_nonzero(w)))
+                src = sources[k]
+                if src is not None:  # spikes: every call AC, one product gives all six columns
+                    st = counts[src] @ ops[name]
+                else:
+                    st = torch.stack(input_stats(xin, fan[name], csr=csr if k == 0 else None), 1)
+                    if k == first_syn and bool(st[:, 5].any()):
+                        input_binary = False  # static-ness matters (and is checked) for analog input only
+                        static_input = static_input and _static(xb)
+                _add(acc, (name, "ops"), st)
             elif isinstance(layer, SpikingNeuron):
-                counts[k] = out.reshape(steps, out.shape[1], -1).sum(1).double()  # exact: ≤ B
-                acc.add(name, "spikes_t", counts[k].sum(1))
-                acc.add(name, "spikes_i", counts[k].sum(0))
-                acc.add(name, "mem", updates_from_vpre(vpre[k], out, layer) if k in vpre
-                        else membrane_updates(layer, xin, out))
+                if k in vpre:
+                    mem, counts[k] = neuron_counts(vpre[k], out, layer)
+                else:
+                    mem = membrane_updates(layer, xin, out)
+                    counts[k] = out.reshape(steps, out.shape[1], -1).sum(1).double()  # exact: ≤ B
+                _add(acc, (name, "spikes"), counts[k])
+                _add(acc, (name, "mem"), mem)
                 if name not in raster:
-                    flat = out[:, 0].reshape(steps, -1)[:, :RASTER_MAX_NEURONS]
-                    raster[name] = [torch.nonzero(row).flatten().tolist() for row in flat]
+                    raster[name] = _raster(out[:, 0].reshape(steps, -1)[:, :RASTER_MAX_NEURONS])
                     meta[name] = (layer.kind, _shape(out))
                 if layer.w_rec is not None:
                     rname = rec_of.get(name, f"{name}_rec")
                     if rname not in fan:
                         fan[rname] = torch.stack([recurrent_fanout(layer.w_rec, False),
                                                   recurrent_fanout(layer.w_rec, True)], 1)
+                        ops[rname] = spike_matrix(fan[rname])
                         w = layer.w_rec
-                        meta[rname] = ("recurrent", name, _shape(out), _shape(out), w.numel(), int((w != 0).sum()))
+                        meta[rname] = ("recurrent", name, _shape(out), _shape(out), w.numel(),
+                                       int(torch.count_nonzero(w)))
                     prev = torch.cat([torch.zeros_like(counts[k][:1]), counts[k][:-1]])
-                    for key, val in spike_stats(prev, fan[rname])._asdict().items():
-                        acc.add(rname, key, val)
+                    _add(acc, (rname, "ops"), prev @ ops[rname])
     synapses, neurons = [], []
-    for name, layer in zip(names, model):
+    for name, layer in zip(names, layers):
         if name in fan:
-            synapses.append(_synapse(name, meta[name], fan[name], acc))
+            synapses.append(_synapse(name, meta[name], fan[name], acc[(name, "ops")]))
         if isinstance(layer, SpikingNeuron):
             kind, shape = meta[name]
             rname = rec_of.get(name, f"{name}_rec") if layer.w_rec is not None else None
             nn_ = int(torch.tensor(shape).prod()) if shape else 1
+            spikes = acc[(name, "spikes")]
             neurons.append(NeuronActivity(
                 name, kind, shape, nn_, 2 if kind == "cuba_lif" else 1, rname,
-                acc.list(name, "spikes_t"), acc.list(name, "spikes_i"), acc.list(name, "mem"),
+                spikes.sum(1).tolist(), spikes.sum(0).tolist(), acc[(name, "mem")].tolist(),
                 raster[name], min(nn_, RASTER_MAX_NEURONS)))
             if rname is not None:
-                synapses.append(_synapse(rname, meta[rname], fan[rname], acc))
+                synapses.append(_synapse(rname, meta[rname], fan[rname], acc[(rname, "ops")]))
     static_input = static_input and not input_binary
     return Activity(n, steps, conv.dt_s, tuple(conv.input_shape), input_binary, static_input, tuple(synapses),
                     tuple(neurons), dict(getattr(graph, "metadata", {}) or {}))
+
+
+def _raster(flat: torch.Tensor) -> list[list[int]]:
+    """Per row of ``flat`` (T, n), the indices of its non-zero entries."""
+    ends = torch.count_nonzero(flat, dim=1).cumsum(0).tolist()
+    cols = torch.nonzero(flat)[:, 1].tolist()  # row-major: row 0's columns first
+    return [cols[a:b] for a, b in zip([0, *ends[:-1]], ends)]
 
 
 def _static(xb: torch.Tensor) -> bool:
@@ -233,9 +240,8 @@ def _spike_source(model, k: int) -> int | None:
     return None
 
 
-def _synapse(name: str, meta: tuple, fan: torch.Tensor, acc: _Acc) -> SynapseActivity:
+def _synapse(name: str, meta: tuple, fan: torch.Tensor, sums: torch.Tensor) -> SynapseActivity:
     kind, source, in_shape, out_shape, weights, nonzero = meta
+    eff_ac, eff_mac, fan_ac, fan_mac, events, analog = sums.t().tolist()  # StepStats' order
     return SynapseActivity(name, kind, source, in_shape, out_shape, weights, nonzero,
-                           int(fan[:, 1].sum()), acc.list(name, "eff_ac"), acc.list(name, "eff_mac"),
-                           acc.list(name, "fan_ac"), acc.list(name, "fan_mac"), acc.list(name, "events"),
-                           acc.list(name, "analog"))
+                           int(fan[:, 1].sum()), eff_ac, eff_mac, fan_ac, fan_mac, events, analog)

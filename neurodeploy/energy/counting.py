@@ -21,8 +21,9 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from neurodeploy.energy import _count_cpp
 from neurodeploy.neurons.functional import neuron_step, zero_state
-from neurodeploy.neurons.kernels import trace_pre_reset
+from neurodeploy.neurons.kernels import get_backend, trace_pre_reset
 from neurodeploy.neurons.modules import SpikingNeuron
 from neurodeploy.neurons.sequential import binary_csr
 
@@ -53,8 +54,9 @@ def fanout_map(layer: nn.Module, in_shape: tuple[int, ...], dense: bool) -> torc
 
 def recurrent_fanout(w_rec: torch.Tensor, dense: bool) -> torch.Tensor:
     """Fanout of the inputs of an ``(out, in)`` weight: column counts of non-zeros (or ``out``)."""
-    w = torch.ones_like(w_rec) if dense else (w_rec != 0).to(w_rec.dtype)
-    return w.double().sum(0)
+    if dense:
+        return torch.full((w_rec.shape[1],), float(w_rec.shape[0]), dtype=torch.float64)
+    return torch.count_nonzero(w_rec.detach(), dim=0).double()
 
 
 class StepStats(NamedTuple):
@@ -100,12 +102,19 @@ def _csr_stats(t: int, b: int, csr: tuple[torch.Tensor, torch.Tensor], fanouts: 
     return StepStats(sums[0], zero, sums[1], zero, events, zero)
 
 
+def spike_matrix(fanouts: torch.Tensor) -> torch.Tensor:
+    """(in, 6) float64 matrix ``S`` such that ``counts @ S`` is the :class:`StepStats` of a layer
+    fed by spikes, as a (T, 6) tensor in field order: columns effective fanout, 0, dense fanout,
+    0, 1 (events), 0 (spikes are 0/1: every call is AC). Integer sums: exact in float64."""
+    s = torch.zeros(fanouts.shape[0], 6, dtype=torch.float64)
+    s[:, 0], s[:, 2], s[:, 4] = fanouts[:, 0], fanouts[:, 1], 1.0
+    return s
+
+
 def spike_stats(counts: torch.Tensor, fanouts: torch.Tensor) -> StepStats:
     """Stats of a layer fed by spikes (0/1 by construction, all AC calls) from ``counts`` (T, in):
     per step and input, the number of samples in which that input spiked (float64)."""
-    zero = torch.zeros(counts.shape[0], dtype=torch.float64)
-    ops = counts @ fanouts.double()
-    return StepStats(ops[:, 0], zero, ops[:, 1], zero, counts.sum(1), zero)
+    return StepStats(*(counts.double() @ spike_matrix(fanouts)).unbind(1))
 
 
 def input_stats(x: torch.Tensor, fanouts: torch.Tensor,
@@ -134,9 +143,46 @@ def input_stats(x: torch.Tensor, fanouts: torch.Tensor,
     return _per_step(t, b, ops, ind.sum(1), analog)
 
 
+def neuron_counts(vpre: torch.Tensor, spikes: torch.Tensor, module: SpikingNeuron
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """NeuroBench membrane updates per step (T,) and spikes per step and neuron (T, N), both
+    float64 and summed over the batch, from a scan's pre-reset potentials ``vpre`` (T, M),
+    M = B·N (may be overwritten), and its spikes (T, B, …) (0/1).
+
+    One pass over both in C++ (:mod:`neurodeploy.energy._count_cpp`) on CPU float32/float64,
+    else :func:`updates_from_vpre` and a sum over the batch (identical counts)."""
+    t, m = vpre.shape
+    b = spikes.shape[1]
+    n = m // b
+    coef = _reset_coefficient(module, spikes.shape[1:], vpre.dtype)
+    module_ = _count_cpp.load() if _compiled_applies(vpre, spikes, coef) else None
+    if module_ is None:
+        return updates_from_vpre(vpre, spikes, module), spikes.reshape(t, b, n).sum(1).double()
+    mem, per_neuron = module_.neuron_counts(vpre, spikes.reshape(t, m), coef, module.reset != "zero", n)
+    return mem, per_neuron
+
+
+def _reset_coefficient(module: SpikingNeuron, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
+    """v_th (subtract reset) or v_reset (zero reset) in ``dtype``: one value, or one per element
+    of a time step (flattened, contiguous) where it varies."""
+    c = module.coefficients()
+    k = (c.v_th if module.reset != "zero" else c.v_reset).detach().to(dtype)
+    if k.numel() == 1:
+        return k.reshape(1)
+    return torch.broadcast_to(k, shape).reshape(-1).contiguous()
+
+
+def _compiled_applies(vpre: torch.Tensor, spikes: torch.Tensor, coef: torch.Tensor) -> bool:
+    return (vpre.device.type == "cpu" and vpre.dtype in (torch.float32, torch.float64)
+            and spikes.dtype == vpre.dtype and coef.device.type == "cpu"
+            and vpre.is_contiguous() and spikes.is_contiguous()
+            and vpre.shape[0] == spikes.shape[0] and vpre[0].numel() == spikes[0].numel()
+            and get_backend() in ("auto", "cpp"))  # NEURODEPLOY_KERNEL=torch: no compiled code
+
+
 def updates_from_vpre(vpre: torch.Tensor, spikes: torch.Tensor, module: SpikingNeuron) -> torch.Tensor:
     """Membrane updates per step (T,) from the pre-reset potentials ``vpre`` (T, M) of a scan
-    (overwritten)."""
+    (overwritten); the pure-PyTorch path of :func:`neuron_counts`."""
     t, m = vpre.shape
     c = module.coefficients()
     shape = spikes.shape[1:]

@@ -1,0 +1,159 @@
+"""C++ (CPU) counts of one spiking layer from its pre-reset membrane ``v'`` and spikes ``z``, in
+one pass over both: NeuroBench membrane updates per step and spikes per step and neuron summed
+over the batch. Built on first use like :mod:`neurodeploy.neurons._scan_cpp` (``make`` prebuilds
+it via ``python -m neurodeploy.neurons.build``); if the build fails, :func:`load` warns once and
+returns ``None``, and :func:`neurodeploy.energy.counting.neuron_counts` uses its pure-PyTorch
+path, which gives identical counts.
+
+Layout: ``vpre`` and ``z`` are (T, M) contiguous, M = B·N (sample-major, N neurons per sample).
+The post-reset membrane is computed with the scan's own arithmetic, operation by operation and
+without fused multiply-adds (``-ffp-contract=off``): ``v' − z·v_th`` (subtract reset) or
+``v' − z·(v' − v_reset)`` (zero reset); since z ∈ {0, 1} every product is exact, so these are
+the scan's post-reset membranes bit for bit. A neuron's membrane counts as updated at step t ≥ 1
+iff its post-reset membrane differs (``!=``) from step t − 1's; at step 0 every neuron counts.
+All counts are integers, summed per thread and then across threads (exact in any order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import warnings
+
+import torch
+
+_CPP = r"""
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <vector>
+
+namespace {
+constexpr int64_t BLOCK = 1024;  // elements per group of samples: its membranes stay in L1 over T
+
+// PE: one coefficient per element (else c[0] for all).
+template <typename s_t, bool SUB, bool PE>
+__attribute__((noinline)) void count_group(
+    const s_t* __restrict__ vpre, const s_t* __restrict__ z, const s_t* __restrict__ c,
+    s_t* __restrict__ prev, int32_t* __restrict__ spk, int64_t* __restrict__ chg,
+    int64_t T, int64_t M, int64_t N, int64_t b0, int64_t b1) {
+  const s_t c0 = c[0];
+  for (int64_t t = 0; t < T; ++t) {
+    const s_t* vt = vpre + t * M;
+    const s_t* zt = z + t * M;
+    int32_t* st = spk + t * N;
+    int64_t changed = 0;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t o = b * N;
+      s_t* pv = prev + (b - b0) * N;
+      for (int64_t i = 0; i < N; ++i) {
+        const s_t vp = vt[o + i];
+        const s_t zz = zt[o + i];
+        const s_t ck = PE ? c[o + i] : c0;
+        const s_t post = SUB ? vp - zz * ck : vp - zz * (vp - ck);
+        changed += post != pv[i];
+        pv[i] = post;
+        st[i] += zz != s_t(0);
+      }
+    }
+    if (t > 0) chg[t] += changed;
+  }
+}
+
+template <typename s_t, bool SUB, bool PE>
+void count_all(const s_t* vpre, const s_t* z, const s_t* c, int32_t* spk, int64_t* chg,
+               int64_t T, int64_t M, int64_t N, int64_t nt) {
+  const int64_t B = N > 0 ? M / N : 0;
+  const int64_t group = std::max<int64_t>(1, BLOCK / std::max<int64_t>(N, 1));
+  at::parallel_for(0, nt, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t lo = B * p / nt, hi = B * (p + 1) / nt;
+      std::vector<s_t> prev(std::min(group, std::max<int64_t>(hi - lo, 1)) * N);
+      for (int64_t g = lo; g < hi; g += group)
+        count_group<s_t, SUB, PE>(vpre, z, c, prev.data(), spk + p * T * N, chg + p * T, T, M,
+                                  N, g, std::min(hi, g + group));
+    }
+  });
+}
+
+#define NDP_BOOL(cond, NAME, ...) \
+  if (cond) { constexpr bool NAME = true; __VA_ARGS__ } else { constexpr bool NAME = false; __VA_ARGS__ }
+}  // namespace
+
+// vpre, z: (T, M) contiguous, same floating dtype; c: v_th (subtract) or v_reset (zero reset),
+// one value or (M,) per element, same dtype; N: neurons per sample (M = B·N).
+// Returns {membrane updates per step (T,) float64, spikes per step and neuron (T, N) float64}.
+std::vector<torch::Tensor> neuron_counts(torch::Tensor vpre, torch::Tensor z, torch::Tensor c,
+                                         bool subtract, int64_t N) {
+  const int64_t T = vpre.size(0), M = vpre.size(1);
+  const int64_t B = N > 0 ? M / N : 0;
+  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>({(int64_t)at::get_num_threads(), B,
+                                                             (M + 16383) / 16384}));
+  auto i32 = vpre.options().dtype(torch::kInt);
+  auto spk = torch::zeros({nt, T, N}, i32);
+  auto chg = torch::zeros({nt, T}, vpre.options().dtype(torch::kLong));
+  AT_DISPATCH_FLOATING_TYPES(vpre.scalar_type(), "neuron_counts", [&] {
+    NDP_BOOL(subtract, SB, NDP_BOOL(c.numel() > 1, PE,
+      count_all<scalar_t, SB, PE>(vpre.data_ptr<scalar_t>(), z.data_ptr<scalar_t>(),
+          c.data_ptr<scalar_t>(), spk.data_ptr<int32_t>(), chg.data_ptr<int64_t>(), T, M, N,
+          nt);))
+  });
+  auto f64 = vpre.options().dtype(torch::kDouble);
+  auto mem = torch::empty({T}, f64);
+  auto spikes = torch::empty({T, N}, f64);
+  const int64_t* cg = chg.data_ptr<int64_t>();
+  const int32_t* sp = spk.data_ptr<int32_t>();
+  double* mp = mem.data_ptr<double>();
+  double* so = spikes.data_ptr<double>();
+  for (int64_t t = 0; t < T; ++t) {
+    int64_t n = 0;
+    for (int64_t p = 0; p < nt; ++p) n += cg[p * T + t];
+    mp[t] = t == 0 ? (double)M : (double)n;  // step 0: every neuron
+  }
+  for (int64_t k = 0; k < T * N; ++k) {
+    int64_t n = 0;
+    for (int64_t p = 0; p < nt; ++p) n += sp[p * T * N + k];
+    so[k] = (double)n;
+  }
+  return {mem, spikes};
+}
+"""
+
+_VERSION = 1
+_lock = threading.Lock()
+_module = None
+_failed = False
+
+
+def load():
+    """The compiled extension module, or ``None`` (after one warning) if it cannot be built."""
+    global _module, _failed
+    if _module is not None or _failed:
+        return _module
+    with _lock:
+        if _module is not None or _failed:
+            return _module
+        try:
+            from torch.utils.cpp_extension import load_inline
+
+            tag = torch.__version__.split("+")[0].replace(".", "_")
+            # one build per environment (torch's cache folder is shared by every venv of a user)
+            env = hashlib.sha256(os.path.dirname(torch.__file__).encode()).hexdigest()[:8]
+            _module = load_inline(
+                name=f"neurodeploy_count_v{_VERSION}_torch{tag}_{env}",
+                cpp_sources=[_CPP],
+                functions=["neuron_counts"],
+                extra_cflags=["-O3", "-ffp-contract=off", "-fopenmp"],
+                extra_ldflags=["-fopenmp"],
+                verbose=False,
+            )
+        except Exception as exc:  # compiler, ninja or headers missing, or a build error
+            _failed = True
+            warnings.warn(
+                "neurodeploy: could not build the C++ energy counters "
+                f"({type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}); "
+                "counting membrane updates and spikes with PyTorch instead (same counts, slower). "
+                "Install a C++ compiler and ninja.",
+                RuntimeWarning, stacklevel=3)
+    return _module
