@@ -5,7 +5,9 @@
 ``reference``
     A Python loop over T of :func:`~neurodeploy.neurons.functional.neuron_step`, recorded by
     autograd step by step (~10 ATen ops per step forward and more backward). Every other backend
-    must match it. Always used with a recurrent weight ``w_rec``.
+    must match it. With a recurrent weight ``w_rec`` every other backend runs
+    :mod:`neurodeploy.neurons.recurrent` instead (one Function, hand-written BPTT through the
+    membrane and the recurrent spikes, PyTorch ops per step); this loop where that does not apply.
 ``cpp``
     One autograd Function whose forward records nothing and whose backward is a hand-written
     reverse scan (BPTT through the membrane). Forward saves only the pre-reset membrane ``v'``
@@ -28,7 +30,7 @@
     tensors, other dtypes, and the fallback when the C++ build fails, with one warning).
 
 ``auto`` (default) uses ``cpp`` for CPU float32/float64 tensors, else ``torch``; it uses
-``reference`` where the fast Function does not apply (``w_rec`` given, coefficients that do not
+``reference`` where the fast Function does not apply (coefficients that do not
 broadcast to one time step's shape, mixed dtypes/devices). Force a backend with the environment
 variable ``NEURODEPLOY_KERNEL=reference|torch|cpp|auto`` or :func:`use_backend` /
 :func:`set_backend` (these take precedence over the variable).
@@ -120,8 +122,10 @@ def run_sequence(x: torch.Tensor, c: Coefficients, surrogate: Surrogate, reset: 
     if backend == "reference" or (noisy is not None and w_rec is not None):
         return reference_sequence(x, c, surrogate, reset, state, w_rec)
     prepared = _prepare(x, c, state)
-    if w_rec is not None:
-        return reference_sequence(x, c, surrogate, reset, state, w_rec)
+    if w_rec is not None:  # one Function with a hand-written backward, PyTorch ops per step
+        from neurodeploy.neurons.recurrent import recurrent_sequence
+        out = None if prepared is None else recurrent_sequence(x, *prepared, w_rec, surrogate, reset)
+        return out if out is not None else reference_sequence(x, c, surrogate, reset, state, w_rec)
     if prepared is None:
         return reference_sequence(x, c, surrogate, reset, state, w_rec)
     coefs, v0, i0 = prepared
