@@ -190,29 +190,34 @@ class _RecurrentScan(torch.autograd.Function):
             k = (1 - vth * s) if subtract else (1 - z) - (vpre - vr) * s
             gz = g_z.reshape(vpre.shape)
             gvin_last = g_v.reshape(vpre.shape[1:])
-            gvp = torch.empty_like(vpre)       # ∂L/∂v'[t]
+            # ∂L/∂v'[t] and ∂L/∂i[t]: all steps kept only for the coefficient gradients,
+            # otherwise two alternating buffers
+            full = vpre.shape if coef_grad else (2, *vpre.shape[1:])
+            gvp = vpre.new_empty(full)
+            gcur = vpre.new_empty(full) if has_i else None
             gu = torch.empty_like(vpre)        # ∂L/∂u[t] (= ∂L/∂x[t])
-            gcur = torch.empty_like(vpre) if has_i else None  # ∂L/∂i[t]
             dz = torch.empty_like(gvin_last)
             last = t_len - 1
-            torch.mul(gz[last], s[last], out=gvp[last])
-            gvp[last].addcmul_(gvin_last, k[last])
+            j = (lambda t: t) if coef_grad else (lambda t: t & 1)  # noqa: E731
+            torch.mul(gz[last], s[last], out=gvp[j(last)])
+            gvp[j(last)].addcmul_(gvin_last, k[last])
             dk = k.mul_(dv)
             for t in range(last, -1, -1):
+                now = j(t)
                 if t < last:
                     torch.addmm(gz[t], gu[t + 1], w, out=dz)
-                    torch.mul(dz, s[t], out=gvp[t])
-                    gvp[t].addcmul_(gvp[t + 1], dk[t])
+                    torch.mul(dz, s[t], out=gvp[now])
+                    gvp[now].addcmul_(gvp[j(t + 1)], dk[t])
                 if has_i:
-                    torch.mul(gvp[t], gvc, out=gcur[t])
+                    torch.mul(gvp[now], gvc, out=gcur[now])
                     if t < last:
-                        gcur[t].addcmul_(gcur[t + 1], di)
+                        gcur[now].addcmul_(gcur[j(t + 1)], di)
                     else:
-                        gcur[t].add_(g_i.reshape(gcur[t].shape))
-                    torch.mul(gcur[t], gic, out=gu[t])
+                        gcur[now].add_(g_i.reshape(gcur[now].shape))
+                    torch.mul(gcur[now], gic, out=gu[t])
                 else:
-                    torch.mul(gvp[t], gvc, out=gu[t])
-            del dk, k
+                    torch.mul(gvp[now], gvc, out=gu[t])
+            del dk, k, s
             n = vpre.shape[-1]
             g_w = gu[1:].reshape(-1, n).t() @ z[:-1].reshape(-1, n) if t_len > 1 \
                 else torch.zeros_like(w)
