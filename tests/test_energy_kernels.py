@@ -55,6 +55,15 @@ def test_compiled_counts_equal_pytorch(dtype, reset, per_neuron, t, b, n):
     assert mem[0] == b * n and (t == 1 or 0 < mem[1:].sum() < (t - 1) * b * n)
 
 
+def test_per_sample_coefficient_counts_in_pytorch():
+    """A coefficient with a batch axis does not fit the per-neuron kernel: the PyTorch path counts."""
+    gen = torch.Generator().manual_seed(3)
+    layer = LIF(LIFParameters(v_reset=0.3 * torch.rand(4, 6, generator=gen)), reset="zero")
+    vpre, z = _trace(5, 4, 6, torch.float32, gen)
+    got = neuron_counts(vpre.clone(), z, layer)
+    assert all(torch.equal(a, b) for a, b in zip(got, _pure(vpre, z, layer)))
+
+
 @compiled
 def test_compiled_counts_threads():
     gen = torch.Generator().manual_seed(0)

@@ -32,9 +32,15 @@ _CPP = r"""
 namespace {
 constexpr int64_t BLOCK = 1024;  // elements per group of samples: its membranes stay in L1 over T
 
-// PE: one coefficient per element (else c[0] for all).
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
+#define NDP_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NDP_CLONES
+#endif
+
+// PE: one coefficient per neuron (else c[0] for all).
 template <typename s_t, bool SUB, bool PE>
-__attribute__((noinline)) void count_group(
+NDP_CLONES __attribute__((noinline)) void count_group(
     const s_t* __restrict__ vpre, const s_t* __restrict__ z, const s_t* __restrict__ c,
     s_t* __restrict__ prev, int32_t* __restrict__ spk, int64_t* __restrict__ chg,
     int64_t T, int64_t M, int64_t N, int64_t b0, int64_t b1) {
@@ -47,15 +53,17 @@ __attribute__((noinline)) void count_group(
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t o = b * N;
       s_t* pv = prev + (b - b0) * N;
+      int32_t row = 0;  // ≤ N per row: 32-bit lanes vectorise with the float ones
       for (int64_t i = 0; i < N; ++i) {
         const s_t vp = vt[o + i];
         const s_t zz = zt[o + i];
-        const s_t ck = PE ? c[o + i] : c0;
+        const s_t ck = PE ? c[i] : c0;
         const s_t post = SUB ? vp - zz * ck : vp - zz * (vp - ck);
-        changed += post != pv[i];
+        row += post != pv[i];
         pv[i] = post;
         st[i] += zz != s_t(0);
       }
+      changed += row;
     }
     if (t > 0) chg[t] += changed;
   }
@@ -82,7 +90,7 @@ void count_all(const s_t* vpre, const s_t* z, const s_t* c, int32_t* spk, int64_
 }  // namespace
 
 // vpre, z: (T, M) contiguous, same floating dtype; c: v_th (subtract) or v_reset (zero reset),
-// one value or (M,) per element, same dtype; N: neurons per sample (M = B·N).
+// one value or (N,) per neuron, same dtype; N: neurons per sample (M = B·N).
 // Returns {membrane updates per step (T,) float64, spikes per step and neuron (T, N) float64}.
 std::vector<torch::Tensor> neuron_counts(torch::Tensor vpre, torch::Tensor z, torch::Tensor c,
                                          bool subtract, int64_t N) {
@@ -120,7 +128,7 @@ std::vector<torch::Tensor> neuron_counts(torch::Tensor vpre, torch::Tensor z, to
 }
 """
 
-_VERSION = 1
+_VERSION = 2
 _lock = threading.Lock()
 _module = None
 _failed = False

@@ -20,6 +20,7 @@ from neurodeploy.energy.counting import (
     membrane_updates,
     neuron_counts,
     recurrent_fanout,
+    reset_coefficient,
     spike_matrix,
 )
 from neurodeploy.errors import DataError
@@ -148,7 +149,7 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
     n, steps = int(x.shape[0]), int(x.shape[1])
     # (layer, "ops"): (T, 6) sums of StepStats columns; (layer, "spikes"): (T, N); (layer, "mem"): (T,)
     acc: dict[tuple[str, str], torch.Tensor] = {}
-    fan, ops, meta = {}, {}, {}
+    fan, ops, meta, coefs = {}, {}, {}, {}
     raster: dict[str, list[list[int]]] = {}
     input_binary = static_input = True
     for start in range(0, n, batch_size):
@@ -178,7 +179,9 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
                 _add(acc, (name, "ops"), st)
             elif isinstance(layer, SpikingNeuron):
                 if k in vpre:
-                    mem, counts[k] = neuron_counts(vpre[k], out, layer)
+                    if k not in coefs:  # constant over batches
+                        coefs[k] = reset_coefficient(layer, out.shape[2:], vpre[k].dtype)
+                    mem, counts[k] = neuron_counts(vpre[k], out, layer, coefs[k])
                 else:
                     mem = membrane_updates(layer, xin, out)
                     counts[k] = out.reshape(steps, out.shape[1], -1).sum(1).double()  # exact: ≤ B

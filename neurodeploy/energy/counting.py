@@ -143,41 +143,44 @@ def input_stats(x: torch.Tensor, fanouts: torch.Tensor,
     return _per_step(t, b, ops, ind.sum(1), analog)
 
 
-def neuron_counts(vpre: torch.Tensor, spikes: torch.Tensor, module: SpikingNeuron
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
+def neuron_counts(vpre: torch.Tensor, spikes: torch.Tensor, module: SpikingNeuron,
+                  coef: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """NeuroBench membrane updates per step (T,) and spikes per step and neuron (T, N), both
     float64 and summed over the batch, from a scan's pre-reset potentials ``vpre`` (T, M),
-    M = B·N (may be overwritten), and its spikes (T, B, …) (0/1).
+    M = B·N (may be overwritten), and its spikes (T, B, …) (0/1). ``coef``: the layer's
+    :func:`reset_coefficient` when already known (it is constant over batches).
 
     One pass over both in C++ (:mod:`neurodeploy.energy._count_cpp`) on CPU float32/float64,
     else :func:`updates_from_vpre` and a sum over the batch (identical counts)."""
     t, m = vpre.shape
     b = spikes.shape[1]
     n = m // b
-    coef = _reset_coefficient(module, spikes.shape[1:], vpre.dtype)
-    module_ = _count_cpp.load() if _compiled_applies(vpre, spikes, coef) else None
-    if module_ is None:
+    if coef is None:
+        coef = reset_coefficient(module, spikes.shape[2:], vpre.dtype)
+    compiled = (coef is not None and vpre.device.type == "cpu" and vpre.dtype in (torch.float32, torch.float64)
+                and spikes.dtype == vpre.dtype and coef.dtype == vpre.dtype and coef.device.type == "cpu"
+                and vpre.is_contiguous() and spikes.is_contiguous() and spikes.shape[0] == t
+                and spikes[0].numel() == m
+                and get_backend() in ("auto", "cpp"))  # NEURODEPLOY_KERNEL=torch: no compiled code
+    lib = _count_cpp.load() if compiled else None
+    if lib is None:
         return updates_from_vpre(vpre, spikes, module), spikes.reshape(t, b, n).sum(1).double()
-    mem, per_neuron = module_.neuron_counts(vpre, spikes.reshape(t, m), coef, module.reset != "zero", n)
+    mem, per_neuron = lib.neuron_counts(vpre, spikes.reshape(t, m), coef, module.reset != "zero", n)
     return mem, per_neuron
 
 
-def _reset_coefficient(module: SpikingNeuron, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
-    """v_th (subtract reset) or v_reset (zero reset) in ``dtype``: one value, or one per element
-    of a time step (flattened, contiguous) where it varies."""
+def reset_coefficient(module: SpikingNeuron, neuron_shape: torch.Size, dtype: torch.dtype
+                      ) -> torch.Tensor | None:
+    """The coefficient of the reset, v_th (subtract reset) or v_reset (zero reset), in ``dtype``:
+    one value (1,), or one per neuron of ``neuron_shape`` (flattened, contiguous); ``None`` if it
+    does not broadcast to one sample's neurons (then :func:`neuron_counts` counts in PyTorch)."""
     c = module.coefficients()
     k = (c.v_th if module.reset != "zero" else c.v_reset).detach().to(dtype)
     if k.numel() == 1:
         return k.reshape(1)
-    return torch.broadcast_to(k, shape).reshape(-1).contiguous()
-
-
-def _compiled_applies(vpre: torch.Tensor, spikes: torch.Tensor, coef: torch.Tensor) -> bool:
-    return (vpre.device.type == "cpu" and vpre.dtype in (torch.float32, torch.float64)
-            and spikes.dtype == vpre.dtype and coef.device.type == "cpu"
-            and vpre.is_contiguous() and spikes.is_contiguous()
-            and vpre.shape[0] == spikes.shape[0] and vpre[0].numel() == spikes[0].numel()
-            and get_backend() in ("auto", "cpp"))  # NEURODEPLOY_KERNEL=torch: no compiled code
+    if k.dim() > len(neuron_shape) or any(a not in (1, b) for a, b in zip(reversed(k.shape), reversed(neuron_shape))):
+        return None
+    return torch.broadcast_to(k, neuron_shape).reshape(-1).contiguous()
 
 
 def updates_from_vpre(vpre: torch.Tensor, spikes: torch.Tensor, module: SpikingNeuron) -> torch.Tensor:
