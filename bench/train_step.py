@@ -4,6 +4,9 @@ Reference workload ("mlp"): MLP 700-256-256-20 with a LIF after every Linear, T=
 5% binary input spikes, loss = cross-entropy of the output spike counts, BPTT, Adam,
 ``torch.set_num_threads(2)``. Conv workload ("conv"): 2×32×32 event frames (5% active), T=16,
 batch 32, Conv(2→16, 3×3)-LIF-SumPool2-Conv(16→32, 3×3)-LIF-SumPool2-Linear(2048→10)-LIF.
+Recurrent workload ("rec", not in the default set): MLP 700-256-20 as "mlp" but the hidden LIF is
+recurrent (x[t] + z[t-1]·W_recᵀ, W_rec 256×256) with reset by subtraction, T=100, batch 64; the
+feed-forward weights are scaled ×30 so that the layers spike (hidden ~4 %, output ~2.5 %).
 
 Candidates, all with identical synaptic layers (same init) applied to all T·B rows at once:
 
@@ -15,6 +18,14 @@ Candidates, all with identical synaptic layers (same init) applied to all T·B r
 * ``norse``: ``norse.torch.LIFBoxCell`` per step; ``snntorch``: ``snn.Leaky`` per step;
   ``spikingjelly``: ``neuron.LIFNode(step_mode="m")``. Missing peers are skipped
   with a printed note.
+
+On "rec" the floor is the feed-forward layers alone (the recurrent product needs the spikes), and
+the peers are those with a recurrent cell: ``snntorch``: ``snn.RLeaky(linear_features=256)`` per
+step (decay and subtract reset, but the reset is applied at the next step, undecayed; its
+recurrent Linear's bias is zeroed); ``norse``: ``LIFRecurrentCell(700→256)`` per step (Norse's
+recurrent LIF is current-based with zero reset, and its input weights, the first Linear's without
+bias, are applied per step, so its activity differs). spikingjelly has no recurrent LIF cell of
+its own and is skipped there.
 
 Timing: all candidates in one process, interleaved round-robin (one step of each per round, order
 rotated every round), ``--warmup`` untimed rounds then ``--steps`` timed rounds; we report the
@@ -29,6 +40,7 @@ Usage::
 
     python bench/train_step.py            # both workloads, 20 timed steps, memory subprocesses
     python bench/train_step.py --quick    # MLP only, 10 timed steps, no memory, no reference loop
+    python bench/train_step.py --workload rec --no-memory   # recurrent hidden layer
 """
 
 from __future__ import annotations
@@ -50,7 +62,10 @@ DT, TAU_MEM_INV = 1e-3, 100.0  # α = 0.1
 WORKLOADS = {
     "mlp": dict(t=100, b=64, shape=(700,), classes=20),
     "conv": dict(t=16, b=32, shape=(2, 32, 32), classes=10),
+    "rec": dict(t=100, b=64, shape=(700,), classes=20),
 }
+HIDDEN = 256  # recurrent workload's hidden layer
+REC_GAIN = 30.0  # recurrent workload's weight scale
 PEERS = {"norse": "norse", "snntorch": "snntorch", "spikingjelly": "spikingjelly"}
 
 
@@ -58,6 +73,12 @@ def synaptic_layers(workload: str) -> list[nn.Module]:
     torch.manual_seed(0)
     if workload == "mlp":
         return [nn.Linear(700, 256), nn.Linear(256, 256), nn.Linear(256, 20)]
+    if workload == "rec":
+        layers = [nn.Linear(700, HIDDEN), nn.Linear(HIDDEN, 20)]
+        with torch.no_grad():  # at the default init nothing spikes: ~4 % hidden, ~2.5 % output
+            for layer in layers:
+                layer.weight.mul_(REC_GAIN)
+        return layers
     from neurodeploy.neurons import SumPool2d
     return [nn.Sequential(nn.Conv2d(2, 16, 3, padding=1)),
             nn.Sequential(SumPool2d(2), nn.Conv2d(16, 32, 3, padding=1)),
@@ -95,8 +116,88 @@ def _stepwise(neuron_step):
     return Stepwise
 
 
+def build_rec(name: str):
+    """(model, parameters) for the recurrent workload: Linear-LIF(recurrent)-Linear-LIF."""
+    syn = synaptic_layers("rec")
+    alpha = DT * TAU_MEM_INV
+    torch.manual_seed(1)
+    w_rec = nn.Parameter(torch.empty(HIDDEN, HIDDEN).uniform_(-HIDDEN ** -0.5, HIDDEN ** -0.5))
+    if name.startswith("neurodeploy"):
+        from neurodeploy.neurons import LIF, SpikingSequential
+        from neurodeploy.neurons.kernels import use_backend
+
+        hidden = LIF(dt_s=DT, reset="subtract", recurrent_features=HIDDEN)
+        with torch.no_grad():
+            hidden.w_rec.copy_(w_rec)
+        model = SpikingSequential(syn[0], hidden, syn[1], LIF(dt_s=DT, reset="subtract")).train()
+        model.sparse_max_density = 0.0
+        backend = "reference" if name == "neurodeploy-reference" else "auto"
+
+        def run(x):
+            with use_backend(backend):
+                return model(x)
+        return run, list(model.parameters())
+    if name == "floor":
+        neurons = [nn.Identity(), nn.Identity()]
+        params = []
+    elif name == "pytorch":
+        def lif(x, state, w=None):
+            v, z = state if state is not None else (torch.zeros_like(x), torch.zeros_like(x))
+            if w is not None:
+                x = x + z @ w.t()
+            v = (1 - alpha) * v + alpha * x
+            z = _Heaviside.apply(v - 1.0)
+            return z, (v - z * 1.0, z)
+        neurons = [_stepwise(lambda x, s: lif(x, s, w_rec))(), _stepwise(lif)()]
+        params = [w_rec]
+    elif name == "snntorch":
+        import snntorch as snn
+        from snntorch import surrogate
+
+        grad = surrogate.fast_sigmoid(slope=10)
+        rec = snn.RLeaky(beta=1 - alpha, linear_features=HIDDEN, spike_grad=grad,
+                         reset_mechanism="subtract")
+        out = snn.Leaky(beta=1 - alpha, spike_grad=grad, reset_mechanism="subtract")
+        with torch.no_grad():
+            rec.recurrent.weight.copy_(w_rec * alpha)  # snnTorch adds input and recurrence unscaled
+            rec.recurrent.bias.zero_()
+        neurons = [_stepwise(lambda x, s: _snn_rleaky(rec, alpha * x, s))(),
+                   _stepwise(lambda x, m: out(alpha * x, out.init_leaky() if m is None else m))()]
+        params = list(rec.parameters()) + list(out.parameters())
+    elif name == "norse":
+        import norse.torch as nt
+
+        cell = nt.LIFRecurrentCell(700, HIDDEN, autapses=True, dt=DT,
+                                   input_weights=nn.Parameter(syn[0].weight.detach().clone()),
+                                   recurrent_weights=nn.Parameter(w_rec.detach().clone()))
+        box = nt.LIFBoxCell(nt.LIFBoxParameters(tau_mem_inv=torch.tensor(TAU_MEM_INV)), dt=DT)
+        first = _stepwise(lambda x, s: cell(x, s))()
+        second = _stepwise(lambda x, s: box(x, s))()
+        model = nn.ModuleList([cell, syn[1]])
+
+        def run(x):
+            return second(rows(syn[1], first(x)))
+        return run, list(model.parameters())
+    else:
+        raise SystemExit(f"candidate {name!r} has no recurrent variant")
+    model = nn.ModuleList(syn + neurons)
+
+    def run(x):
+        for s, n in zip(syn, neurons):
+            x = n(rows(s, x))
+        return x
+    return run, list(model.parameters()) + params
+
+
+def _snn_rleaky(cell, x, state):
+    spk, mem = cell(x, *(state if state is not None else (torch.zeros_like(x), torch.zeros_like(x))))
+    return spk, (spk, mem)
+
+
 def build(name: str, workload: str):
     """(model as a callable on x, parameters) for candidate ``name``."""
+    if workload == "rec":
+        return build_rec(name)
     syn = synaptic_layers(workload)
     alpha = DT * TAU_MEM_INV
     if name == "floor":
@@ -187,7 +288,9 @@ def candidates(quick: bool, workload: str) -> list[str]:
         names.append("neurodeploy-reference")
     names.append("pytorch")
     for peer, module in PEERS.items():
-        if importlib.util.find_spec(module) is None:
+        if workload == "rec" and peer == "spikingjelly":
+            print("note: spikingjelly has no recurrent LIF cell; skipped on rec")
+        elif importlib.util.find_spec(module) is None:
             print(f"note: {peer} is not installed; skipped (pip install neurodeploy[bench])")
         else:
             names.append(peer)
