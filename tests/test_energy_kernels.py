@@ -12,7 +12,7 @@ import torch
 
 from neurodeploy.energy import _count_cpp, count_activity
 from neurodeploy.energy import counting as counting_mod
-from neurodeploy.energy.counting import neuron_counts, updates_from_vpre
+from neurodeploy.energy.counting import neuron_counts, recurrent_fanout, updates_from_vpre
 from neurodeploy.neurons.functional import LIFParameters
 from neurodeploy.neurons.modules import LIF
 
@@ -78,6 +78,20 @@ def test_compiled_counts_threads():
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(a, b) for a, b in zip(one, many))
+
+
+@compiled
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compiled_column_nonzeros_equal_pytorch(dtype):
+    gen = torch.Generator().manual_seed(4)
+    w = torch.randn(37, 129, generator=gen, dtype=dtype)
+    w[torch.rand(w.shape, generator=gen) < 0.4] = 0.0
+    w[0, :3] = torch.tensor([-0.0, float("nan"), float("inf")], dtype=dtype)
+    got = recurrent_fanout(w, dense=False)
+    assert got.dtype == torch.float64
+    assert torch.equal(got, torch.count_nonzero(w, dim=0).double())
+    assert torch.equal(recurrent_fanout(w.t().contiguous().t(), dense=False), got)  # strided: PyTorch
+    assert torch.equal(recurrent_fanout(w[:0], dense=False), torch.zeros(129, dtype=torch.float64))
 
 
 def _graph(reset: str) -> nir.NIRGraph:

@@ -1,9 +1,10 @@
 """C++ (CPU) counts of one spiking layer from its pre-reset membrane ``v'`` and spikes ``z``, in
 one pass over both: NeuroBench membrane updates per step and spikes per step and neuron summed
-over the batch. Built on first use like :mod:`neurodeploy.neurons._scan_cpp` (``make`` prebuilds
+over the batch; and the non-zero weights per input column of a Linear layer (its fanout map). Built on first use like :mod:`neurodeploy.neurons._scan_cpp` (``make`` prebuilds
 it via ``python -m neurodeploy.neurons.build``); if the build fails, :func:`load` warns once and
-returns ``None``, and :func:`neurodeploy.energy.counting.neuron_counts` uses its pure-PyTorch
-path, which gives identical counts.
+returns ``None``, and :func:`neurodeploy.energy.counting.neuron_counts` and
+:func:`~neurodeploy.energy.counting.recurrent_fanout` use their pure-PyTorch paths, which give
+identical counts.
 
 Layout: ``vpre`` and ``z`` are (T, M) contiguous, M = B·N (sample-major, N neurons per sample).
 The post-reset membrane is computed with the scan's own arithmetic, operation by operation and
@@ -85,9 +86,32 @@ void count_all(const s_t* vpre, const s_t* z, const s_t* c, int32_t* spk, int64_
   });
 }
 
+template <typename s_t>
+NDP_CLONES __attribute__((noinline)) void column_counts(const s_t* __restrict__ w,
+                                                        int32_t* __restrict__ cnt, int64_t R, int64_t C) {
+  for (int64_t r = 0; r < R; ++r) {
+    const s_t* row = w + r * C;
+    for (int64_t c = 0; c < C; ++c) cnt[c] += row[c] != s_t(0);
+  }
+}
+
 #define NDP_BOOL(cond, NAME, ...) \
   if (cond) { constexpr bool NAME = true; __VA_ARGS__ } else { constexpr bool NAME = false; __VA_ARGS__ }
 }  // namespace
+
+// Non-zero entries (NaN included, ±0 not) per column of a (R, C) contiguous matrix: (C,) float64.
+// One thread: a layer's weights are small, and a parallel region costs more than it saves.
+torch::Tensor column_nonzeros(torch::Tensor w) {
+  const int64_t R = w.size(0), C = w.size(1);
+  std::vector<int32_t> cnt(C, 0);
+  AT_DISPATCH_FLOATING_TYPES(w.scalar_type(), "column_nonzeros", [&] {
+    column_counts<scalar_t>(w.data_ptr<scalar_t>(), cnt.data(), R, C);
+  });
+  auto out = torch::empty({C}, w.options().dtype(torch::kDouble));
+  double* o = out.data_ptr<double>();
+  for (int64_t c = 0; c < C; ++c) o[c] = (double)cnt[c];
+  return out;
+}
 
 // vpre, z: (T, M) contiguous, same floating dtype; c: v_th (subtract) or v_reset (zero reset),
 // one value or (N,) per neuron, same dtype; N: neurons per sample (M = B·N).
@@ -128,7 +152,7 @@ std::vector<torch::Tensor> neuron_counts(torch::Tensor vpre, torch::Tensor z, to
 }
 """
 
-_VERSION = 2
+_VERSION = 3
 _lock = threading.Lock()
 _module = None
 _failed = False
@@ -151,7 +175,7 @@ def load():
             _module = load_inline(
                 name=f"neurodeploy_count_v{_VERSION}_torch{tag}_{env}",
                 cpp_sources=[_CPP],
-                functions=["neuron_counts"],
+                functions=["neuron_counts", "column_nonzeros"],
                 extra_cflags=["-O3", "-ffp-contract=off", "-fopenmp"],
                 extra_ldflags=["-fopenmp"],
                 verbose=False,
@@ -161,7 +185,7 @@ def load():
             warnings.warn(
                 "neurodeploy: could not build the C++ energy counters "
                 f"({type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}); "
-                "counting membrane updates and spikes with PyTorch instead (same counts, slower). "
+                "counting with PyTorch instead (same counts, slower). "
                 "Install a C++ compiler and ninja.",
                 RuntimeWarning, stacklevel=3)
     return _module

@@ -149,7 +149,7 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
     n, steps = int(x.shape[0]), int(x.shape[1])
     # (layer, "ops"): (T, 6) sums of StepStats columns; (layer, "spikes"): (T, N); (layer, "mem"): (T,)
     acc: dict[tuple[str, str], torch.Tensor] = {}
-    fan, ops, meta, coefs = {}, {}, {}, {}
+    fan, ops, uniform, meta, coefs = {}, {}, {}, {}, {}
     raster: dict[str, list[list[int]]] = {}
     input_binary = static_input = True
     for start in range(0, n, batch_size):
@@ -165,12 +165,18 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
                     fan[name] = torch.stack([fanout_map(layer, _shape(xin), False),
                                              fanout_map(layer, _shape(xin), True)], 1)
                     ops[name] = spike_matrix(fan[name])
+                    # same fanout for every input: binary input's stats are events × one row
+                    uniform[name] = ops[name].shape[0] > 0 and bool((ops[name] == ops[name][:1]).all())
                     w = getattr(layer, "weight", None)
+                    nonzero = (0 if w is None else int(fan[name][:, 0].sum()) if kind == "linear"
+                               else int(torch.count_nonzero(w)))  # Linear: Σ column non-zeros
                     meta[name] = (kind, names[k - 1] if k else "input", _shape(xin), _shape(out),
-                                  0 if w is None else w.numel(), 0 if w is None else int(torch.count_nonzero(w)))
+                                  0 if w is None else w.numel(), nonzero)
                 src = sources[k]
                 if src is not None:  # spikes: every call AC, one product gives all six columns
                     st = counts[src] @ ops[name]
+                elif k == 0 and csr is not None and uniform[name]:  # binary input, all AC
+                    st = csr[0][::xin.shape[1]].diff().double()[:, None] * ops[name][0]
                 else:
                     st = torch.stack(input_stats(xin, fan[name], csr=csr if k == 0 else None), 1)
                     if k == first_syn and bool(st[:, 5].any()):

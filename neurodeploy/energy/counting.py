@@ -56,7 +56,18 @@ def recurrent_fanout(w_rec: torch.Tensor, dense: bool) -> torch.Tensor:
     """Fanout of the inputs of an ``(out, in)`` weight: column counts of non-zeros (or ``out``)."""
     if dense:
         return torch.full((w_rec.shape[1],), float(w_rec.shape[0]), dtype=torch.float64)
-    return torch.count_nonzero(w_rec.detach(), dim=0).double()
+    w = w_rec.detach()
+    lib = _count_cpp.load() if _compiled_ok(w) and w.dim() == 2 and w.is_contiguous() else None
+    return lib.column_nonzeros(w) if lib is not None else torch.count_nonzero(w, dim=0).double()
+
+
+def _compiled_ok(*tensors: torch.Tensor) -> bool:
+    """May the compiled counters take these tensors? (CPU float32/float64 of one dtype, and the
+    backend not forced to PyTorch: ``NEURODEPLOY_KERNEL=torch|reference`` runs no compiled code.)"""
+    dtype = tensors[0].dtype
+    return (dtype in (torch.float32, torch.float64)
+            and all(t.device.type == "cpu" and t.dtype == dtype for t in tensors)
+            and get_backend() in ("auto", "cpp"))
 
 
 class StepStats(NamedTuple):
@@ -157,11 +168,8 @@ def neuron_counts(vpre: torch.Tensor, spikes: torch.Tensor, module: SpikingNeuro
     n = m // b
     if coef is None:
         coef = reset_coefficient(module, spikes.shape[2:], vpre.dtype)
-    compiled = (coef is not None and vpre.device.type == "cpu" and vpre.dtype in (torch.float32, torch.float64)
-                and spikes.dtype == vpre.dtype and coef.dtype == vpre.dtype and coef.device.type == "cpu"
-                and vpre.is_contiguous() and spikes.is_contiguous() and spikes.shape[0] == t
-                and spikes[0].numel() == m
-                and get_backend() in ("auto", "cpp"))  # NEURODEPLOY_KERNEL=torch: no compiled code
+    compiled = (coef is not None and _compiled_ok(vpre, spikes, coef) and vpre.is_contiguous()
+                and spikes.is_contiguous() and spikes.shape[0] == t and spikes[0].numel() == m)
     lib = _count_cpp.load() if compiled else None
     if lib is None:
         return updates_from_vpre(vpre, spikes, module), spikes.reshape(t, b, n).sum(1).double()
