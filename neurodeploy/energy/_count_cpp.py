@@ -1,10 +1,14 @@
-"""C++ (CPU) counts of one spiking layer from its pre-reset membrane ``v'`` and spikes ``z``, in
-one pass over both: NeuroBench membrane updates per step and spikes per step and neuron summed
-over the batch; and the non-zero weights per input column of a Linear layer (its fanout map). Built on first use like :mod:`neurodeploy.neurons._scan_cpp` (``make`` prebuilds
-it via ``python -m neurodeploy.neurons.build``); if the build fails, :func:`load` warns once and
-returns ``None``, and :func:`neurodeploy.energy.counting.neuron_counts` and
+"""C++ (CPU) counters for energy estimation: NeuroBench membrane updates per step and spikes per
+step and neuron (summed over the batch) of one spiking layer, in one pass over its pre-reset
+membrane ``v'`` and spikes ``z``; and the non-zero weights per input column of a Linear layer
+(its fanout map).
+
+Built on first use like :mod:`neurodeploy.neurons._scan_cpp` (``make`` prebuilds it with
+``python -m neurodeploy.neurons.build``; about 20-35 s on 2 cores, then loaded from torch's
+extension cache). If the build fails, :func:`load` warns once and returns ``None``, and
+:func:`neurodeploy.energy.counting.neuron_counts` and
 :func:`~neurodeploy.energy.counting.recurrent_fanout` use their pure-PyTorch paths, which give
-identical counts.
+identical counts (tests/test_energy_kernels.py).
 
 Layout: ``vpre`` and ``z`` are (T, M) contiguous, M = B·N (sample-major, N neurons per sample).
 The post-reset membrane is computed with the scan's own arithmetic, operation by operation and
@@ -31,7 +35,7 @@ _CPP = r"""
 #include <vector>
 
 namespace {
-constexpr int64_t BLOCK = 1024;  // elements per group of samples: its membranes stay in L1 over T
+constexpr int64_t BLOCK = 1024;  // elements per group of samples: their membranes stay in cache over T
 
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
 #define NDP_CLONES __attribute__((target_clones("avx2", "default")))
