@@ -14,9 +14,17 @@ from neurodeploy.energy import _count_cpp, count_activity
 from neurodeploy.energy import counting as counting_mod
 from neurodeploy.energy.counting import neuron_counts, recurrent_fanout, updates_from_vpre
 from neurodeploy.neurons.functional import LIFParameters
+from neurodeploy.neurons.kernels import use_backend
 from neurodeploy.neurons.modules import LIF
 
 compiled = pytest.mark.skipif(_count_cpp.load() is None, reason="needs the C++ energy counters (compiler)")
+
+
+@pytest.fixture(autouse=True)
+def _auto_backend():
+    """Compiled code allowed even under NEURODEPLOY_KERNEL=torch|reference (which turns it off)."""
+    with use_backend("auto"):
+        yield
 
 
 def _layer(reset: str, n: int, per_neuron: bool, gen: torch.Generator) -> LIF:
@@ -142,3 +150,18 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch):
         again = neuron_counts(vpre.clone(), z, layer)  # no second warning
     want = _pure(vpre, z, layer)
     assert all(torch.equal(a, b) for a, b in (*zip(got, want), *zip(again, want)))
+
+
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+def test_backend_torch_runs_no_compiled_counters(monkeypatch, backend):
+    def forbidden():
+        raise AssertionError("compiled counters used under NEURODEPLOY_KERNEL=" + backend)
+    monkeypatch.setattr(_count_cpp, "load", forbidden)
+    gen = torch.Generator().manual_seed(6)
+    layer = _layer("subtract", 6, True, gen)
+    vpre, z = _trace(5, 4, 6, torch.float32, gen)
+    with use_backend(backend):
+        got = neuron_counts(vpre.clone(), z, layer)
+        fan = recurrent_fanout(vpre, dense=False)
+    assert all(torch.equal(a, b) for a, b in zip(got, _pure(vpre, z, layer)))
+    assert torch.equal(fan, torch.count_nonzero(vpre, dim=0).double())
