@@ -385,7 +385,17 @@ torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Te
   return gwt;
 }
 
+// A caller-provided output buffer (the Python side reuses buffers between calls: fresh
+// multi-megabyte allocations page-fault on first touch), or a new tensor when it is empty.
+static torch::Tensor out_like(const torch::Tensor& given, const torch::Tensor& like) {
+  if (!given.defined() || given.numel() == 0) return torch::empty_like(like);
+  TORCH_CHECK(given.sizes() == like.sizes() && given.dtype() == like.dtype() &&
+              given.is_contiguous(), "scan: output buffer does not match");
+  return given;
+}
+
 // x (T, M); v, cur (M,) running state, updated in place to the final state;
+// z_out, vpre_out: output buffers (T, M) or empty (allocate).
 // coefficients (M,) each (di, gi empty without a synaptic current).
 // asgl: 0 Heaviside spikes, 1/2 ASGL noisy spikes (H_α clip / sigmoid; width alpha, mask from
 // seed and probability p); needs save and not save_i.
@@ -393,13 +403,13 @@ torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Te
 std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch::Tensor cur,
     torch::Tensor dv, torch::Tensor lv, torch::Tensor gv, torch::Tensor di, torch::Tensor gi,
     torch::Tensor vth, torch::Tensor vr, bool subtract, bool save, bool save_i, int64_t asgl,
-    double alpha, int64_t seed, double p) {
+    double alpha, int64_t seed, double p, torch::Tensor z_out, torch::Tensor vpre_out) {
   const int64_t T = x.size(0), M = x.size(1);
   const bool has_i = di.numel() > 0;
   TORCH_CHECK(asgl >= 0 && asgl <= 2 && (asgl == 0 || (save && !save_i)),
               "scan_forward: ASGL spikes need save=True, save_i=False");
-  auto z = torch::empty_like(x);
-  auto vpre = save ? torch::empty_like(x) : torch::empty({0}, x.options());
+  auto z = out_like(z_out, x);
+  auto vpre = save ? out_like(vpre_out, x) : torch::empty({0}, x.options());
   auto iseq = (save_i && has_i) ? torch::empty_like(x) : torch::empty({0}, x.options());
   const AsglFwd as = asgl_args(alpha, seed, p);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scan_forward", [&] {
@@ -457,6 +467,7 @@ void pick_kind(Run& run, bool coef_grad, bool zsaved, int64_t kind) {
 // gv, gi (M,): in: grads of the final state; out: grads of the initial state (in place).
 // kind: the surrogate (SURROGATE_KINDS in kernels.py); 0: read sg (T, M). p0..p3: its values.
 // zs: ASGL's analog training spikes (T, M), or empty (binary spikes, recomputed from vpre).
+// gx_out: output buffer (T, M) or empty (allocate).
 // Returns gx (T, M); seven (M,) per-element coefficient grads if coef_grad (decay_v, leak_v,
 // gain_v, decay_i, gain_i, v_th, v_reset), else seven empty tensors; dL/dα (0-dim, ASGL's
 // width p0) or empty; the number of non-zero surrogate values (0-dim int64).
@@ -464,7 +475,7 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor gz, torch::Tensor sg, tor
     torch::Tensor zs, torch::Tensor iseq, torch::Tensor x, torch::Tensor v0, torch::Tensor i0,
     torch::Tensor gv, torch::Tensor gi, torch::Tensor dv, torch::Tensor gvc, torch::Tensor di,
     torch::Tensor gic, torch::Tensor vth, torch::Tensor vr, bool subtract, bool coef_grad,
-    int64_t kind, double p0, double p1, double p2, double p3) {
+    int64_t kind, double p0, double p1, double p2, double p3, torch::Tensor gx_out) {
   const int64_t T = vpre.size(0), M = vpre.size(1);
   const bool has_i = di.numel() > 0;
   const bool zsaved = zs.numel() > 0;
@@ -474,7 +485,7 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor gz, torch::Tensor sg, tor
   TORCH_CHECK(!zsaved || (!coef_grad && (kind == K_ASGL_CLIP || kind == K_ASGL_SIGMOID)),
               "scan_backward: analog spikes need an ASGL kind and no coefficient gradients");
   TORCH_CHECK(kind != K_TENSOR || sg.numel() == T * M, "scan_backward: kind 0 needs sg");
-  auto gx = torch::empty_like(vpre);
+  auto gx = out_like(gx_out, vpre);
   std::vector<torch::Tensor> cg;
   for (int k = 0; k < 7; ++k)
     cg.push_back(coef_grad ? torch::zeros({M}, vpre.options()) : torch::empty({0}, vpre.options()));
@@ -518,7 +529,7 @@ torch::Tensor asgl_mask(int64_t T, int64_t M, int64_t seed, double p) {
 }
 """
 
-_VERSION = 8
+_VERSION = 9
 _lock = threading.Lock()
 _module = None
 _failed = False

@@ -23,8 +23,11 @@
     computed by the C++ forward too, with the gradient to its width α; on other backends and
     with learnable coefficients ASGL runs the reference loop.
     The scans are C++ loops (CPU, float32/float64), built on first use by
-    :mod:`neurodeploy.neurons._scan_cpp` (first-use cost: about 30-60 s of compilation on 2 cores,
-    once per environment; later processes load the cached build in < 1 s).
+    :mod:`neurodeploy.neurons._scan_cpp` (first-use cost: about 40-60 s of compilation on 2 cores,
+    once per environment and CPU; later processes load the cached build in < 1 s). Their large
+    outputs (spikes, saved membrane, input gradient) come from a small pool of buffers reused
+    once nothing holds them (:class:`_BufferPool`, :func:`release_buffers`): fresh
+    multi-megabyte allocations page-fault on first touch, which cost as much as the scan.
 ``torch``
     The same Function with the scans written as PyTorch ops per step (no compiler needed; CUDA
     tensors, other dtypes, and the fallback when the C++ build fails, with one warning).
@@ -45,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -335,6 +339,63 @@ class _Scan(torch.autograd.Function):
         return (*grads, g_alpha, None, None, None, None)
 
 
+class _BufferPool:
+    """Reuses the C++ scans' large output buffers (spikes, saved membrane, input gradient) once
+    nothing else holds them.
+
+    A training step allocates the same (T, M) outputs at every call. glibc serves allocations
+    of several MB with fresh pages (mmap, or heap memory it has trimmed back), and the first
+    touch of each 4 KiB page faults: ~2 ms for a (100, 64·256) float32 tensor, more than the
+    scan itself (measured ~4900 faults per step on the reference MLP workload, 80 for the
+    matmul floor). Buffers are handed out as views; one is free again when its storage's use
+    count is back to the value it had right after allocation (only the pool's tensor holds it).
+    At most ``max_bytes`` are kept, least recently used dropped first; :func:`release_buffers`
+    empties the pool. Buffers under ``min_bytes`` come from the allocator as usual. Off (plain
+    allocations) where ``torch._C._storage_Use_Count`` does not exist.
+    """
+
+    def __init__(self, max_bytes: int = 512 << 20, min_bytes: int = 1 << 20):
+        self.max_bytes, self.min_bytes = max_bytes, min_bytes
+        self.entries: list[tuple[torch.Tensor, int]] = []  # (buffer, use count when free)
+        self.lock = threading.Lock()
+        self.enabled = hasattr(torch._C, "_storage_Use_Count")
+
+    @staticmethod
+    def _uses(t: torch.Tensor) -> int:
+        return torch._C._storage_Use_Count(t.untyped_storage()._cdata)
+
+    def take(self, like: torch.Tensor) -> torch.Tensor | None:
+        """A free contiguous CPU buffer shaped like ``like`` (a new view), or None (too small,
+        pool off): the caller then allocates as usual."""
+        nbytes = like.numel() * like.element_size()
+        if not self.enabled or nbytes < self.min_bytes or like.device.type != "cpu":
+            return None
+        with self.lock:
+            for n, (buf, free_uses) in enumerate(self.entries):
+                if buf.shape == like.shape and buf.dtype == like.dtype and self._uses(buf) == free_uses:
+                    self.entries.append(self.entries.pop(n))  # most recently used last
+                    return buf.view(buf.shape)
+            buf = torch.empty(like.shape, dtype=like.dtype)
+            self.entries.append((buf, self._uses(buf)))
+            total = sum(b.numel() * b.element_size() for b, _ in self.entries)
+            while total > self.max_bytes and len(self.entries) > 1:
+                old, _ = self.entries.pop(0)
+                total -= old.numel() * old.element_size()
+            return buf.view(buf.shape)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+
+
+_POOL = _BufferPool()
+
+
+def release_buffers() -> None:
+    """Drop the scans' reusable output buffers (memory returns to the allocator)."""
+    _POOL.clear()
+
+
 class _CppImpl:
     """Adapter: the compiled scans of :mod:`neurodeploy.neurons._scan_cpp`."""
 
@@ -358,9 +419,12 @@ class _CppImpl:
         else:  # a fresh mask per call, reproducible under torch.manual_seed
             mode, alpha, p = noisy[0], float(noisy[1]), noisy[2]
             seed = int(torch.randint(-2**62, 2**62, (), dtype=torch.int64))
+        z_out, vpre_out = _POOL.take(x), (_POOL.take(x) if save else None)
         z, vpre, iseq = self.m.scan_forward(x, v, e if cur is None else cur, dv, lv, gv,
                                             e if di is None else di, e if gi is None else gi,
-                                            vth, vr, subtract, save, save_i, mode, alpha, seed, p)
+                                            vth, vr, subtract, save, save_i, mode, alpha, seed, p,
+                                            e if z_out is None else z_out,
+                                            e if vpre_out is None else vpre_out)
         return z, (vpre if save else None), (iseq if iseq.numel() else None)
 
     def backward(self, gz, sg, vpre, zs, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
@@ -370,7 +434,7 @@ class _CppImpl:
         kind, (p0, p1, p2, p3) = inline if inline is not None else (0, (0.0, 0.0, 0.0, 0.0))
         out = self.m.scan_backward(gz, o(sg), vpre, o(zs), o(iseq), o(x), o(v0), o(i0), gv,
                                    o(gi), dv, gvc, o(di), o(gic), vth, vr, subtract, coef_grad,
-                                   kind, p0, p1, p2, p3)
+                                   kind, p0, p1, p2, p3, o(_POOL.take(vpre)))
         g_alpha = out[8] if zs is not None else None
         return (out[:8] if coef_grad else [out[0]] + [None] * 7), g_alpha, out[9]
 
