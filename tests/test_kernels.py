@@ -402,3 +402,16 @@ def test_buffer_pool_is_bounded():
     held = [pool.take(like) for _ in range(5)]  # all held: five allocations, three kept
     assert len(pool.entries) == 3 and len({h.data_ptr() for h in held}) == 5
     assert pool.take(torch.empty(10)) is None  # small: the allocator's business
+
+
+def test_builds_run_this_environments_ninja(monkeypatch):
+    """torch runs ``ninja`` from PATH even to load a cached build; without the venv's own
+    ninja first, a venv that is not activated finds none or another version (rebuilds)."""
+    import os
+
+    import ninja
+
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with _scan_cpp.ninja_on_path():
+        assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR
+    assert os.environ["PATH"] == "/usr/bin:/bin"

@@ -28,6 +28,8 @@ import warnings
 
 import torch
 
+from neurodeploy.neurons._scan_cpp import ninja_on_path
+
 _CPP = r"""
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -176,14 +178,15 @@ def load():
             tag = torch.__version__.split("+")[0].replace(".", "_")
             # one build per environment (torch's cache folder is shared by every venv of a user)
             env = hashlib.sha256(os.path.dirname(torch.__file__).encode()).hexdigest()[:8]
-            _module = load_inline(
-                name=f"neurodeploy_count_v{_VERSION}_torch{tag}_{env}",
-                cpp_sources=[_CPP],
-                functions=["neuron_counts", "column_nonzeros"],
-                extra_cflags=["-O3", "-ffp-contract=off", "-fopenmp"],
-                extra_ldflags=["-fopenmp"],
-                verbose=False,
-            )
+            with ninja_on_path():
+                _module = load_inline(
+                    name=f"neurodeploy_count_v{_VERSION}_torch{tag}_{env}",
+                    cpp_sources=[_CPP],
+                    functions=["neuron_counts", "column_nonzeros"],
+                    extra_cflags=["-O3", "-ffp-contract=off", "-fopenmp"],
+                    extra_ldflags=["-fopenmp"],
+                    verbose=False,
+                )
         except Exception as exc:  # compiler, ninja or headers missing, or a build error
             _failed = True
             warnings.warn(

@@ -19,6 +19,7 @@ surrogate formulas; no arithmetic is reordered).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -548,6 +549,28 @@ def _cpu_tag() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:6]
 
 
+@contextlib.contextmanager
+def ninja_on_path():
+    """This environment's ``ninja`` first on PATH while torch builds or loads an extension.
+
+    torch runs ``ninja`` from PATH even to load a cached build: from a virtual environment that
+    is not activated it finds none (no compiled kernels) or the system's, and two ninja versions
+    alternating rebuild the cached extension every time (measured: 20-60 s per process start).
+    The ``ninja`` package is a dependency, so its binary is always there."""
+    try:
+        import ninja
+        bin_dir = ninja.BIN_DIR
+    except (ImportError, AttributeError):
+        yield
+        return
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = bin_dir + os.pathsep + old
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
 def _build(native: bool):
     from torch.utils.cpp_extension import load_inline
 
@@ -556,18 +579,19 @@ def _build(native: bool):
     # and a build with another torch's include paths would be redone at every switch.
     env = hashlib.sha256(os.path.dirname(torch.__file__).encode()).hexdigest()[:8]
     arch = f"n{_cpu_tag()}" if native else "portable"
-    return load_inline(
-        name=f"neurodeploy_scan_v{_VERSION}_torch{tag}_{env}_{arch}",
-        cpp_sources=[_CPP],
-        functions=["scan_forward", "scan_backward", "asgl_mask", "binary_csr", "csr_linear",
-                   "csr_linear_wgrad"],
-        # -march=native: vectorised exp and selects in the surrogate formulas (AVX2/AVX-512
-        # where present); still no FMA contraction, so results do not depend on the CPU.
-        extra_cflags=["-O3", "-ffp-contract=off", "-fno-trapping-math",
-                      *(["-march=native"] if native else []), "-fopenmp"],
-        extra_ldflags=["-fopenmp"],
-        verbose=False,
-    )
+    with ninja_on_path():
+        return load_inline(
+            name=f"neurodeploy_scan_v{_VERSION}_torch{tag}_{env}_{arch}",
+            cpp_sources=[_CPP],
+            functions=["scan_forward", "scan_backward", "asgl_mask", "binary_csr", "csr_linear",
+                       "csr_linear_wgrad"],
+            # -march=native: vectorised exp and selects in the surrogate formulas (AVX2/AVX-512
+            # where present); still no FMA contraction, so results do not depend on the CPU.
+            extra_cflags=["-O3", "-ffp-contract=off", "-fno-trapping-math",
+                          *(["-march=native"] if native else []), "-fopenmp"],
+            extra_ldflags=["-fopenmp"],
+            verbose=False,
+        )
 
 
 def load():
