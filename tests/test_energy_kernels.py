@@ -137,8 +137,8 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch):
 
     def broken(**kw):
         raise RuntimeError("no compiler")
-    monkeypatch.setattr(_count_cpp, "_module", None)
-    monkeypatch.setattr(_count_cpp, "_failed", False)
+    monkeypatch.setattr(_count_cpp.EXTENSION, "module", None)
+    monkeypatch.setattr(_count_cpp.EXTENSION, "failed", False)
     monkeypatch.setattr(ext, "load_inline", broken)
     gen = torch.Generator().manual_seed(2)
     layer = _layer("zero", 6, True, gen)

@@ -346,8 +346,8 @@ def test_build_failure_warns_once_and_falls_back(monkeypatch):
     def broken(**kw):
         tries.append(kw["extra_cflags"])
         raise RuntimeError("no compiler")
-    monkeypatch.setattr(_scan_cpp, "_module", None)
-    monkeypatch.setattr(_scan_cpp, "_failed", False)
+    monkeypatch.setattr(_scan_cpp.EXTENSION, "module", None)
+    monkeypatch.setattr(_scan_cpp.EXTENSION, "failed", False)
     monkeypatch.setattr(ext, "load_inline", broken)
     c = _coefs("lif")
     x = _input(10, 2, 3, "lif")
@@ -412,6 +412,8 @@ def test_builds_run_this_environments_ninja(monkeypatch):
     import ninja
 
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
-    with _scan_cpp.ninja_on_path():
+    from neurodeploy.neurons._extension import ninja_on_path
+
+    with ninja_on_path():
         assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR
     assert os.environ["PATH"] == "/usr/bin:/bin"

@@ -21,14 +21,7 @@ All counts are integers, summed per thread and then across threads (exact in any
 
 from __future__ import annotations
 
-import hashlib
-import os
-import threading
-import warnings
-
-import torch
-
-from neurodeploy.neurons._scan_cpp import ninja_on_path
+from neurodeploy.neurons._extension import InlineExtension
 
 _CPP = r"""
 #include <torch/extension.h>
@@ -159,40 +152,13 @@ std::vector<torch::Tensor> neuron_counts(torch::Tensor vpre, torch::Tensor z, to
 """
 
 _VERSION = 3
-_lock = threading.Lock()
-_module = None
-_failed = False
+
+EXTENSION = InlineExtension(
+    f"neurodeploy_count_v{_VERSION}", _CPP, ["neuron_counts", "column_nonzeros"],
+    what="energy counters",
+    fallback="counting with PyTorch instead (same counts, slower). Install a C++ compiler.")
 
 
 def load():
     """The compiled extension module, or ``None`` (after one warning) if it cannot be built."""
-    global _module, _failed
-    if _module is not None or _failed:
-        return _module
-    with _lock:
-        if _module is not None or _failed:
-            return _module
-        try:
-            from torch.utils.cpp_extension import load_inline
-
-            tag = torch.__version__.split("+")[0].replace(".", "_")
-            # one build per environment (torch's cache folder is shared by every venv of a user)
-            env = hashlib.sha256(os.path.dirname(torch.__file__).encode()).hexdigest()[:8]
-            with ninja_on_path():
-                _module = load_inline(
-                    name=f"neurodeploy_count_v{_VERSION}_torch{tag}_{env}",
-                    cpp_sources=[_CPP],
-                    functions=["neuron_counts", "column_nonzeros"],
-                    extra_cflags=["-O3", "-ffp-contract=off", "-fopenmp"],
-                    extra_ldflags=["-fopenmp"],
-                    verbose=False,
-                )
-        except Exception as exc:  # compiler, ninja or headers missing, or a build error
-            _failed = True
-            warnings.warn(
-                "neurodeploy: could not build the C++ energy counters "
-                f"({type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}); "
-                "counting with PyTorch instead (same counts, slower). "
-                "Install a C++ compiler and ninja.",
-                RuntimeWarning, stacklevel=3)
-    return _module
+    return EXTENSION.load()

@@ -19,14 +19,7 @@ surrogate formulas; no arithmetic is reordered).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import platform
-import threading
-import warnings
-
-import torch
+from neurodeploy.neurons._extension import InlineExtension
 
 _CPP = r"""
 #include <torch/extension.h>
@@ -531,90 +524,16 @@ torch::Tensor asgl_mask(int64_t T, int64_t M, int64_t seed, double p) {
 """
 
 _VERSION = 9
-_lock = threading.Lock()
-_module = None
-_failed = False
 
-
-def _cpu_tag() -> str:
-    """Short hash of this CPU's model and features: ``-march=native`` builds are per CPU, and a
-    home directory (torch's extension cache) may be shared by machines with different CPUs."""
-    text = platform.machine() + platform.processor()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            text += "".join(sorted({ln for ln in f if ln.startswith(("flags", "model name",
-                                                                     "Features", "CPU part"))}))
-    except OSError:
-        pass
-    return hashlib.sha256(text.encode()).hexdigest()[:6]
-
-
-@contextlib.contextmanager
-def ninja_on_path():
-    """This environment's ``ninja`` first on PATH while torch builds or loads an extension.
-
-    torch runs ``ninja`` from PATH even to load a cached build: from a virtual environment that
-    is not activated it finds none (no compiled kernels) or the system's, and two ninja versions
-    alternating rebuild the cached extension every time (measured: 20-60 s per process start).
-    The ``ninja`` package is a dependency, so its binary is always there."""
-    try:
-        import ninja
-        bin_dir = ninja.BIN_DIR
-    except (ImportError, AttributeError):
-        yield
-        return
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = bin_dir + os.pathsep + old
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = old
-
-
-def _build(native: bool):
-    from torch.utils.cpp_extension import load_inline
-
-    tag = torch.__version__.split("+")[0].replace(".", "_")
-    # One build per environment: torch's cache folder is shared by every venv of a user,
-    # and a build with another torch's include paths would be redone at every switch.
-    env = hashlib.sha256(os.path.dirname(torch.__file__).encode()).hexdigest()[:8]
-    arch = f"n{_cpu_tag()}" if native else "portable"
-    with ninja_on_path():
-        return load_inline(
-            name=f"neurodeploy_scan_v{_VERSION}_torch{tag}_{env}_{arch}",
-            cpp_sources=[_CPP],
-            functions=["scan_forward", "scan_backward", "asgl_mask", "binary_csr", "csr_linear",
-                       "csr_linear_wgrad"],
-            # -march=native: vectorised exp and selects in the surrogate formulas (AVX2/AVX-512
-            # where present); still no FMA contraction, so results do not depend on the CPU.
-            extra_cflags=["-O3", "-ffp-contract=off", "-fno-trapping-math",
-                          *(["-march=native"] if native else []), "-fopenmp"],
-            extra_ldflags=["-fopenmp"],
-            verbose=False,
-        )
+EXTENSION = InlineExtension(
+    f"neurodeploy_scan_v{_VERSION}", _CPP,
+    ["scan_forward", "scan_backward", "asgl_mask", "binary_csr", "csr_linear", "csr_linear_wgrad"],
+    what="neuron scan",
+    fallback="using the pure-PyTorch scan instead (same results, slower). Install a C++ "
+             "compiler, or set NEURODEPLOY_KERNEL=torch to silence this.",
+    extra_cflags=("-fno-trapping-math",), native=True)
 
 
 def load():
     """The compiled extension module, or ``None`` (after one warning) if it cannot be built."""
-    global _module, _failed
-    if _module is not None or _failed:
-        return _module
-    with _lock:
-        if _module is not None or _failed:
-            return _module
-        errors = []
-        for native in (True, False):  # this CPU's vector units; then a portable build
-            try:
-                _module = _build(native)
-                break
-            except Exception as exc:  # compiler, ninja or headers missing, or a build error
-                text = str(exc).strip()
-                errors.append(f"{type(exc).__name__}: {text.splitlines()[-1] if text else ''}")
-        else:
-            _failed = True
-            warnings.warn(
-                f"neurodeploy: could not build the C++ neuron scan ({errors[-1]}); "
-                "using the pure-PyTorch scan instead (same results, slower). Install a C++ "
-                "compiler and ninja, or set NEURODEPLOY_KERNEL=torch to silence this.",
-                RuntimeWarning, stacklevel=3)
-    return _module
+    return EXTENSION.load()
