@@ -4,6 +4,7 @@ simulator and in Norse's independent NIR importer (``norse.torch.from_nir``)."""
 import logging
 
 import nir
+import numpy as np
 import pytest
 import torch
 
@@ -108,8 +109,26 @@ def test_unsupported_nodes_and_branches_are_named():
         nodes={"input": nir.Input(input_type=[2]), "a": nir.Linear(weight=w), "b": nir.Linear(weight=w),
                "output": nir.Output(output_type=[2])},
         edges=[("input", "a"), ("input", "b"), ("a", "output"), ("b", "output")], metadata={"dt_s": 1e-3})
-    with pytest.raises(UnsupportedNodeError, match="node 'input' branches"):
+    with pytest.raises(UnsupportedNodeError, match=r"node 'input' \(Input\): branch \(inputs \[\], "
+                                                   r"outputs \['a', 'b'\]\)"):
         from_nir(g)
+
+
+def test_every_consumer_walks_graphs_the_same_way(tmp_path):
+    """One walker (neurodeploy.ir.graph.chain): a node off the chain, which the simulator used
+    to ignore silently, is refused by the simulator and the Loihi exporter alike."""
+    from neurodeploy.exporters.loihi import TARGET as LOIHI
+    from neurodeploy.ir.graph import chain
+
+    model = _model()
+    g = to_nir(model, (2, 6, 6), time_steps=4)
+    order, rec = chain(g)
+    assert order[0] == "input" and order[-1] == "output" and rec == {}
+    g.nodes["stray"] = nir.Linear(weight=np.ones((2, 2), dtype=np.float32))
+    for consume in (from_nir, lambda graph: LOIHI.export(graph, tmp_path / "x.net", {})):
+        with pytest.raises(UnsupportedNodeError, match=r"node 'stray' \(Linear\): not on the chain "
+                                                       r"from the Input node; remove it"):
+            consume(g)
 
 
 def test_r_and_w_in_fold_exactly_into_the_weights():

@@ -24,7 +24,8 @@ from neurodeploy.energy.counting import (
     spike_matrix,
 )
 from neurodeploy.errors import DataError
-from neurodeploy.ir.from_nir import chain, from_nir
+from neurodeploy.ir.from_nir import from_nir
+from neurodeploy.ir.graph import chain
 from neurodeploy.neurons.modules import SpikingNeuron, SumPool2d
 from neurodeploy.sim.float_sim import prepare_input
 

@@ -46,6 +46,7 @@ from neurodeploy.errors import (
 from neurodeploy.exporters.base import ExportResult, Target
 from neurodeploy.exporters.loihi_check import LayerHW, check_layers
 from neurodeploy.hw_profiles.schema import Profile, load_profile
+from neurodeploy.ir.graph import chain, unsupported
 
 FORMAT_VERSION = 1
 OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy")
@@ -92,73 +93,44 @@ def _arr(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def _unsupported(name: str, node, why: str, fix: str) -> UnsupportedNodeError:
-    return UnsupportedNodeError(f"node {name!r} ({type(node).__name__}): {why}; {fix}")
-
-
 # ---------------------------------------------------------------- graph → chain of stages
 def _chain(graph: nir.NIRGraph) -> list[tuple[list[str], str, str | None]]:
-    """Return [(synapse-side node names, neuron name, recurrent node name or None), …]."""
+    """Return [(synapse-side node names, neuron name, recurrent node name or None), …]: the
+    shared walk (:func:`neurodeploy.ir.graph.chain`) grouped into netx layers."""
     nodes = graph.nodes
-    for name, node in nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            raise _unsupported(name, node, "nested graphs have no netx equivalent",
-                               "flatten the graph into one level first")
-    edges = [tuple(e) for e in graph.edges]
-    rec: dict[str, str] = {}
-    for a, b in edges:
-        if (isinstance(nodes.get(b), (nir.Affine, nir.Linear)) and (b, a) in edges
-                and isinstance(nodes.get(a), NEURONS)):
-            rec[a] = b
-    fwd = [(a, b) for a, b in edges if not (rec.get(a) == b or rec.get(b) == a)]
-    succ: dict[str, list[str]] = {n: [] for n in nodes}
-    pred: dict[str, list[str]] = {n: [] for n in nodes}
-    for a, b in fwd:
-        succ[a].append(b)
-        pred[b].append(a)
-    for name in nodes:
-        if len(succ[name]) > 1 or len(pred[name]) > 1:
-            raise _unsupported(name, nodes[name], f"branch (inputs {pred[name]}, outputs {succ[name]})",
-                               "netx supports only a sequential chain; remove branches/skips")
-    starts = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
-    if len(starts) != 1:
-        raise UnsupportedNodeError(f"graph needs exactly one Input node, found {starts}")
-    order, cur = [], starts[0]
-    while succ[cur]:
-        cur = succ[cur][0]
-        order.append(cur)
-    if not order or not isinstance(nodes[order[-1]], nir.Output):
+    order, rec = chain(graph)
+    for neuron, r in rec.items():
+        if not (isinstance(nodes[neuron], NEURONS) and isinstance(nodes[r], (nir.Affine, nir.Linear))):
+            raise unsupported(r, nodes[r], f"loop with {neuron!r}",
+                               "netx supports only an Affine/Linear self-loop of a LIF/CubaLIF/IF")
+    if not isinstance(nodes[order[-1]], nir.Output):
         raise UnsupportedNodeError("the chain from the Input node does not end in an Output node")
-    seen = set(order) | {starts[0]} | set(rec.values())
-    for name in nodes:
-        if name not in seen:
-            raise _unsupported(name, nodes[name], "not on the input → output chain",
-                               "remove it or connect it into the chain")
+    order = order[1:]
     stages, pending = [], []
     for name in order[:-1]:
         node = nodes[name]
         if isinstance(node, nir.Flatten):
             if any(isinstance(nodes[p], SYNAPSES) for p in pending):
-                raise _unsupported(name, node, "Flatten between a synapse and its neuron",
+                raise unsupported(name, node, "Flatten between a synapse and its neuron",
                                    "place Flatten before the Affine/Linear node")
             pending.append(name)
         elif isinstance(node, SYNAPSES):
             if any(isinstance(nodes[p], SYNAPSES) for p in pending):
-                raise _unsupported(name, node, f"follows {pending[-1]!r} without a spiking neuron between",
+                raise unsupported(name, node, f"follows {pending[-1]!r} without a spiking neuron between",
                                    "non-spiking hidden layers have no netx equivalent; add a neuron")
             pending.append(name)
         elif isinstance(node, NEURONS):
             if not any(isinstance(nodes[p], SYNAPSES) for p in pending):
-                raise _unsupported(name, node, "neuron without a preceding Affine/Linear/Conv2d/pool",
+                raise unsupported(name, node, "neuron without a preceding Affine/Linear/Conv2d/pool",
                                    "netx layers are synapse + neuron; add a weight layer before it")
             stages.append((pending, name, rec.get(name)))
             pending = []
         else:
-            raise _unsupported(name, node, "no netx mapping",
+            raise unsupported(name, node, "no netx mapping",
                                "supported: Affine, Linear, Conv2d, Flatten, SumPool2d, AvgPool2d, "
                                "LIF, CubaLIF, IF (+ recurrent Affine/Linear self loop)")
     if pending:
-        raise _unsupported(pending[-1], nodes[pending[-1]], "graph ends without a spiking neuron",
+        raise unsupported(pending[-1], nodes[pending[-1]], "graph ends without a spiking neuron",
                            "a non-spiking readout is not supported; end with LIF/CubaLIF/IF")
     return stages
 
@@ -169,7 +141,7 @@ def _input_shape(graph: nir.NIRGraph, first) -> tuple[int, ...]:
     if raw is None or np.asarray(raw).size == 0:
         meta = graph.metadata.get("input_shape")
         if meta is None:
-            raise _unsupported("input", node, "the Input node has no shape", "give nir.Input an input_type")
+            raise unsupported("input", node, "the Input node has no shape", "give nir.Input an input_type")
         return tuple(int(s) for s in meta)
     shape = tuple(int(s) for s in np.asarray(raw).reshape(-1))
     if isinstance(first, (nir.Affine, nir.Linear)) and len(shape) == 2 and shape[0] == 1:
@@ -185,14 +157,14 @@ def _pair(x, name, node) -> tuple[int, int]:
         return int(a[0]), int(a[0])
     if a.size == 2:
         return int(a[0]), int(a[1])
-    raise _unsupported(name, node, f"2-D parameter expected, got {x!r}", "use a 2-D conv/pool")
+    raise unsupported(name, node, f"2-D parameter expected, got {x!r}", "use a 2-D conv/pool")
 
 
 # ---------------------------------------------------------------- neuron constants
 def _uniform(arr: np.ndarray, what: str, name: str, node) -> float:
     lo, hi = float(arr.min()), float(arr.max())
     if hi - lo > 1e-6 * max(abs(hi), abs(lo), 1e-30):
-        raise _unsupported(name, node, f"per-neuron {what} ({lo:g} … {hi:g})",
+        raise unsupported(name, node, f"per-neuron {what} ({lo:g} … {hi:g})",
                            f"netx has one {what} per layer; retrain with a shared {what}")
     return lo
 
@@ -204,9 +176,9 @@ def _neuron(name, node, shape, dt, reset):
         return np.broadcast_to(_arr(default if v is None else v), shape).astype(np.float64)
 
     if reset not in (None, "zero"):
-        raise _unsupported(name, node, f"reset {reset!r}", "Loihi CUBA resets v to 0; retrain with reset='zero'")
+        raise unsupported(name, node, f"reset {reset!r}", "Loihi CUBA resets v to 0; retrain with reset='zero'")
     if np.any(p("v_reset") != 0):
-        raise _unsupported(name, node, "v_reset != 0", "Loihi CUBA resets v to 0; retrain with v_reset=0")
+        raise unsupported(name, node, "v_reset != 0", "Loihi CUBA resets v to 0; retrain with v_reset=0")
     v_th = _uniform(p("v_threshold"), "v_threshold", name, node)
     r = p("r", 1.0)
 
@@ -254,7 +226,7 @@ def _synapse(name, node, cur):
             elif pad == "same" and stride == (1, 1) and all(k % 2 for k in w.shape[2:]):
                 pad = tuple(d * (k - 1) // 2 for d, k in zip(dil, w.shape[2:]))
             else:
-                raise _unsupported(name, node, f"padding {pad!r}", "use integer padding")
+                raise unsupported(name, node, f"padding {pad!r}", "use integer padding")
         pad = _pair(pad, name, node)
         b = _arr(node.bias) if node.bias is not None else None
     else:
@@ -275,7 +247,7 @@ def _per_channel(arr: np.ndarray, name: str, node, what: str) -> np.ndarray:
         return arr
     flat = arr.reshape(arr.shape[0], -1)
     if np.ptp(flat, axis=1).max() > 1e-9 * max(np.abs(flat).max(), 1e-30):
-        raise _unsupported(name, node, f"{what} varies over (H, W)", f"use a per-channel {what}")
+        raise unsupported(name, node, f"{what} varies over (H, W)", f"use a per-channel {what}")
     return flat[:, 0]
 
 
@@ -287,7 +259,7 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
         if isinstance(nodes[sname], nir.Flatten):
             node = nodes[sname]
             if int(node.start_dim) not in (0, 1) or int(node.end_dim) != -1:
-                raise _unsupported(sname, node, f"partial flatten (start_dim={node.start_dim}, "
+                raise unsupported(sname, node, f"partial flatten (start_dim={node.start_dim}, "
                                    f"end_dim={node.end_dim})", "flatten all of (C, H, W)")
             cur = (int(np.prod(cur)),)
             out.append(NetLayer("flatten", cur, name=sname))
@@ -310,11 +282,11 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     w_rec = None
     if rname is not None:
         if kind != "dense":
-            raise _unsupported(rname, nodes[rname], "recurrence on a conv layer", "use a dense layer")
+            raise unsupported(rname, nodes[rname], "recurrence on a conv layer", "use a dense layer")
         rw = _arr(nodes[rname].weight)
         if rw.shape != (cur[0], cur[0]) or (isinstance(nodes[rname], nir.Affine)
                                             and nodes[rname].bias is not None and np.any(_arr(nodes[rname].bias))):
-            raise _unsupported(rname, nodes[rname], f"recurrent weight {rw.shape} or non-zero bias",
+            raise unsupported(rname, nodes[rname], f"recurrent weight {rw.shape} or non-zero bias",
                                f"use an ({cur[0]}, {cur[0]}) Linear/Affine with zero bias")
         w_rec = gain[:, None] * rw
         kind = "dense_rec"
@@ -322,7 +294,7 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     bias_max = profile.limit("bias_mant_max") or 4095
     wmax = max(np.abs(w_eff).max(), 0.0 if w_rec is None else np.abs(w_rec).max())
     if wmax == 0:
-        raise _unsupported(syn, nodes[syn], "all weights are zero", "Lava cannot load an all-zero layer")
+        raise unsupported(syn, nodes[syn], "all weights are zero", "Lava cannot load an all-zero layer")
     cands = [WEIGHT_MAX / wmax]
     if v_th > 0:
         cands.append(thr_max / v_th)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from neurodeploy.errors import ConfigError, UnsupportedNodeError
+from neurodeploy.ir.graph import chain
 from neurodeploy.neurons import (
     IF,
     LIF,
@@ -63,44 +64,6 @@ def conventions(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | Non
     shape = tuple(int(d) for d in np.asarray(inputs[0].input_type["input"]).ravel()) if inputs else ()
     t = meta.get("time_steps")
     return GraphConventions(dt, rst, shape, int(t) if t is not None else None)
-
-
-def chain(graph: nir.NIRGraph) -> tuple[list[str], dict[str, str]]:
-    """Execution order of the forward chain and ``{neuron: recurrent synapse node}``.
-
-    A recurrent synapse is a node ``r`` with edges ``n → r → n``. Anything else that branches
-    (two successors, skips, nested graphs) is unsupported.
-    """
-    for name, node in graph.nodes.items():
-        if isinstance(node, nir.NIRGraph):
-            raise UnsupportedNodeError(f"node {name!r} is a nested NIRGraph; flatten the graph first")
-    succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
-    for a, b in graph.edges:
-        succ[a].append(b)
-    rec: dict[str, str] = {}
-    for n, outs in succ.items():
-        for r in outs:
-            if n in succ.get(r, []) and r != n:
-                rec[n] = r
-    rec_nodes = set(rec.values())
-    starts = [n for n, node in graph.nodes.items() if isinstance(node, nir.Input)]
-    if len(starts) != 1:
-        raise UnsupportedNodeError(f"graph must have exactly one Input node, found {len(starts)}")
-    order, cur, seen = [], starts[0], set()
-    while True:
-        if cur in seen:
-            raise UnsupportedNodeError(f"node {cur!r} is reached twice: only chains are supported")
-        seen.add(cur)
-        order.append(cur)
-        nxt = [b for b in succ[cur] if b not in rec_nodes or rec.get(cur) != b]
-        nxt = [b for b in nxt if b != rec.get(cur)]
-        if not nxt:
-            break
-        if len(nxt) > 1:
-            raise UnsupportedNodeError(f"node {cur!r} branches to {nxt}: only chains (plus recurrent "
-                                       "self-loops) are supported")
-        cur = nxt[0]
-    return order, rec
 
 
 def _t(a) -> torch.Tensor:
