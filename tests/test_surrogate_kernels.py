@@ -172,3 +172,22 @@ def test_asgl_falls_back_to_the_loop_with_learnable_coefficients(monkeypatch):
     with use_backend("cpp"):
         run_sequence(x, c, sur, "zero")
     assert calls
+
+
+def test_unfused_surrogate_without_a_kernel_form_runs_the_reference_loop(monkeypatch):
+    """The surrogate interface's contract: ``fused = False`` and no ``noisy_form`` (a user's own
+    training forward) → every backend runs the loop, which calls its ``spike_train``."""
+    @dataclass(frozen=True)
+    class Halved(Triangle):
+        fused = False
+
+        def spike_train(self, u):
+            return 0.5 * super().spike_train(u)
+
+    c, x = _case("lif", torch.float32)
+    calls = []
+    real = kernels.reference_sequence
+    monkeypatch.setattr(kernels, "reference_sequence", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with use_backend("cpp"):
+        z, _ = run_sequence(x, c, Halved(), "zero")
+    assert calls and set(torch.unique(z.detach()).tolist()) <= {0.0, 0.5}

@@ -123,7 +123,7 @@ def run_sequence(x: torch.Tensor, c: Coefficients, surrogate: Surrogate, reset: 
     # A training forward that is not the Heaviside step (ASGL's noisy spikes): only the C++
     # scan computes it, without coefficient gradients; everything else runs the loop.
     noisy = _noisy_form(surrogate)
-    if backend == "reference" or (noisy is not None and w_rec is not None):
+    if backend == "reference" or noisy is False or (noisy is not None and w_rec is not None):
         return reference_sequence(x, c, surrogate, reset, state, w_rec)
     prepared = _prepare(x, c, state)
     if w_rec is not None:  # one Function with a hand-written backward, PyTorch ops per step
@@ -200,14 +200,15 @@ def inline_surrogate(surrogate: Surrogate) -> tuple[int, tuple[float, float, flo
 
 
 def _noisy_form(surrogate):
-    """ASGL-style training forward ``(form, α, p)`` when it applies now (training mode with
-    autograd recording), else None (the forward is the Heaviside step)."""
+    """How the training forward runs now: None (Heaviside: every backend), ``(form, α, p)``
+    (a noisy forward the C++ scan computes), or ``False`` (only the reference loop can:
+    ``fused = False`` without a form the scan knows)."""
     if getattr(surrogate, "fused", True) or not is_training(surrogate):
         return None
-    form, alpha, p = surrogate.noisy_form()
-    if form not in _NOISY_FORMS:
-        raise ConfigError(f"surrogate {surrogate.name!r}: unknown noisy forward {form!r}")
-    return _NOISY_FORMS[form], alpha, p
+    noisy = surrogate.noisy_form()
+    if noisy is None or noisy[0] not in _NOISY_FORMS:
+        return False
+    return _NOISY_FORMS[noisy[0]], noisy[1], noisy[2]
 
 
 def _prepare(x, c: Coefficients, state):

@@ -18,8 +18,8 @@ Training vs evaluation
     True (default): the forward is Heaviside and the backward is ``derivative(u)``, so a fast
     kernel may compute the forward itself and call ``derivative`` on the saved membrane.
     False: the training forward differs from Heaviside (ASGL's noisy spikes); a kernel must
-    compute that forward itself (the C++ scan does, from ``noisy_form()``) or fall back to the
-    per-step reference loop, which calls :func:`spike`.
+    compute that forward itself (the C++ scan does where ``noisy_form()`` describes it) or
+    fall back to the per-step reference loop, which calls :func:`spike`.
 
 ``kernel_form()``
     ``(formula, values)``: the name of a formula the C++ backward scan evaluates inline
@@ -122,6 +122,12 @@ class Surrogate:
 
     def kernel_form(self) -> tuple[str, tuple[float, ...]] | None:
         """Inline formula name and its current values (see module docstring), or None."""
+        return None
+
+    def noisy_form(self) -> tuple[str, torch.Tensor, float] | None:
+        """For ``fused = False``: ``(H form, width tensor, p)`` of an ASGL-style noisy forward
+        the C++ scan can compute (see :mod:`neurodeploy.surrogates.asgl`), or None: only the
+        per-step reference loop (which calls ``spike_train``) computes this training forward."""
         return None
 
     def spike_train(self, u: torch.Tensor) -> torch.Tensor:
