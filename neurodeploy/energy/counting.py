@@ -23,7 +23,7 @@ from torch import nn
 
 from neurodeploy.energy import _count_cpp
 from neurodeploy.neurons.functional import neuron_step, zero_state
-from neurodeploy.neurons.kernels import get_backend, trace_pre_reset
+from neurodeploy.neurons.kernels import broadcasts_to, get_backend, trace_pre_reset
 from neurodeploy.neurons.modules import SpikingNeuron
 from neurodeploy.neurons.sequential import binary_csr
 
@@ -122,12 +122,6 @@ def spike_matrix(fanouts: torch.Tensor) -> torch.Tensor:
     return s
 
 
-def spike_stats(counts: torch.Tensor, fanouts: torch.Tensor) -> StepStats:
-    """Stats of a layer fed by spikes (0/1 by construction, all AC calls) from ``counts`` (T, in):
-    per step and input, the number of samples in which that input spiked (float64)."""
-    return StepStats(*(counts.double() @ spike_matrix(fanouts)).unbind(1))
-
-
 def input_stats(x: torch.Tensor, fanouts: torch.Tensor,
                 csr: tuple[torch.Tensor, torch.Tensor] | None = None) -> StepStats:
     """Statistics of one synaptic layer's input ``x`` (T, B, …) given ``fanouts`` (in, 2):
@@ -186,7 +180,7 @@ def reset_coefficient(module: SpikingNeuron, neuron_shape: torch.Size, dtype: to
     k = (c.v_th if module.reset != "zero" else c.v_reset).detach().to(dtype)
     if k.numel() == 1:
         return k.reshape(1)
-    if k.dim() > len(neuron_shape) or any(a not in (1, b) for a, b in zip(reversed(k.shape), reversed(neuron_shape))):
+    if not broadcasts_to(k.shape, neuron_shape):
         return None
     return torch.broadcast_to(k, neuron_shape).reshape(-1).contiguous()
 

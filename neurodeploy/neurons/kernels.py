@@ -227,7 +227,7 @@ def _prepare(x, c: Coefficients, state):
             k = k.to(device=x.device, dtype=x.dtype)  # a scalar operand computes in x's dtype
         if k.dtype != x.dtype or k.device != x.device:
             return None
-        if k.dim() and not _broadcasts_to(k.shape, shape):
+        if k.dim() and not broadcasts_to(k.shape, shape):
             return None
         coefs.append(k)
     if (coefs[3] is None) != (coefs[4] is None):
@@ -243,7 +243,7 @@ def _prepare(x, c: Coefficients, state):
     return coefs, v0, i0
 
 
-def _broadcasts_to(small: torch.Size, shape: torch.Size) -> bool:
+def broadcasts_to(small: torch.Size, shape: torch.Size) -> bool:
     """Does a tensor of ``small`` shape broadcast to exactly ``shape``? (torch.broadcast_shapes
     is a slow Python reference implementation; this runs per layer call on the hot path.)"""
     if len(small) > len(shape):
