@@ -99,6 +99,15 @@ def rows(layer, x):
     return y.reshape(t, b, *y.shape[1:])
 
 
+def layered(syn, neurons):
+    """(run, parameters) of each synaptic layer on all T·B rows followed by its neuron module."""
+    def run(x):
+        for s, n in zip(syn, neurons):
+            x = n(rows(s, x))
+        return x
+    return run, list(nn.ModuleList(syn + neurons).parameters())
+
+
 class _Heaviside(torch.autograd.Function):  # plain PyTorch: SuperSpike surrogate
     @staticmethod
     def forward(ctx, u):
@@ -187,13 +196,8 @@ def build_rec(name: str):
         return run, list(model.parameters())
     else:
         raise SystemExit(f"candidate {name!r} has no recurrent variant")
-    model = nn.ModuleList(syn + neurons)
-
-    def run(x):
-        for s, n in zip(syn, neurons):
-            x = n(rows(s, x))
-        return x
-    return run, list(model.parameters()) + params
+    run, model_params = layered(syn, neurons)
+    return run, model_params + params
 
 
 def _snn_rleaky(cell, x, state):
@@ -251,23 +255,16 @@ def build(name: str, workload: str):
         from spikingjelly.activation_based import functional, neuron
 
         neurons = [neuron.LIFNode(tau=1 / alpha, step_mode="m") for _ in syn]
-        model = nn.ModuleList(syn + neurons)
+        run, params = layered(syn, neurons)
+        stateful = nn.ModuleList(neurons)
 
-        def run(x):
-            functional.reset_net(model)
-            for s, n in zip(syn, neurons):
-                x = n(rows(s, x))
-            return x
-        return run, list(model.parameters())
+        def run_reset(x):
+            functional.reset_net(stateful)
+            return run(x)
+        return run_reset, params
     else:
         raise SystemExit(f"unknown candidate {name!r}")
-    model = nn.ModuleList(syn + neurons)
-
-    def run(x):
-        for s, n in zip(syn, neurons):
-            x = n(rows(s, x))
-        return x
-    return run, list(model.parameters())
+    return layered(syn, neurons)
 
 
 def make_step(name: str, workload: str):
