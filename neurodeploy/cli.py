@@ -64,10 +64,12 @@ def nir_reading_options(f):
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Shortcut for -s data.data_dir=DIR (real datasets).")
 @click.option("--init", "init", type=click.Path(exists=True), help="Start from a run directory, .pt or .nir graph (fine-tuning); shortcut for -s train.init=PATH.")
 @click.option("--target", type=click.Choice(["none", "loihi"]), help="Hardware-aware fine-tuning: train through the target's quantisation (-s train.target=…).")
+@nir_reading_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--help-config", is_flag=True, help="List every config key with its default and meaning, then exit.")
-def train(config, out, overrides, epochs, seed, data_dir, init, target, resume, quiet, help_config):
+def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, reset, dialect, input_scale,
+          resume, quiet, help_config):
     """Train a spiking network from a TOML CONFIG (default: built-in defaults).
 
     Writes OUT/config.json, OUT/last.pt, OUT/best.pt (best test accuracy) and OUT/metrics.jsonl.
@@ -89,6 +91,15 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, resume, 
         sets.append(f"train.init={json.dumps(str(init))}")
     if target is not None:
         sets.append(f"train.target={json.dumps(target)}")
+    # --dt/--reset/--dialect/--input-scale describe a --init NIR file (train.init_*).
+    if dt_s is not None:
+        sets.append(f"train.init_dt_s={dt_s!r}")
+    if reset is not None:
+        sets.append(f"train.init_reset={json.dumps(reset)}")
+    if dialect != "neurodeploy":
+        sets.append(f"train.init_dialect={json.dumps(dialect)}")
+    if input_scale != 1.0:
+        sets.append(f"train.init_input_scale={input_scale!r}")
     if resume:
         if not out:
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
@@ -129,8 +140,9 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
 
     tgt = get_target(target)
     src = load_source(source, checkpoint, dialect, dt_s, reset, input_scale)
-    out_path = Path(out) if out else Path(source).with_suffix(tgt.suffix) if Path(source).is_file() \
-        else Path(source) / f"model{tgt.suffix}"
+    out_path = Path(out) if out else _default_export_path(Path(source), tgt.suffix)
+    if Path(source).is_file() and out_path.resolve() == Path(source).resolve():
+        raise ConfigError(f"export: -o {out_path} is the source file itself; choose another output name")
     options = {"dt_s": dt_s} if dt_s is not None else {}
     if check_only:
         options["check_only"] = True
@@ -151,6 +163,15 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
         with atomic_path(str(result.path) + ".source.nir") as tmp:
             nir.write(str(tmp), src.graph)
     click.echo(f"wrote {result.path}" + "".join(f", {p}" for p in result.extra_paths))
+
+
+def _default_export_path(source: Path, suffix: str) -> Path:
+    """RUN/model<suffix> for a run directory; SOURCE's name with the target's suffix for a file,
+    or <stem>.export<suffix> when that would be the source itself (e.g. a .nir exported to NIR)."""
+    if not source.is_file():
+        return source / f"model{suffix}"
+    out = source.with_suffix(suffix)
+    return source.with_suffix(f".export{suffix}") if out.suffix == source.suffix else out
 
 
 # --------------------------------------------------------------------------- verify
@@ -292,7 +313,8 @@ def profiles_show(name):
 @click.argument("path", required=False, type=click.Path())
 @click.option("--targets", is_flag=True, help="List export targets.")
 @click.option("--surrogates", is_flag=True, help="List surrogate gradients.")
-def inspect(path, targets, surrogates):
+@nir_reading_options
+def inspect(path, targets, surrogates, dt_s, reset, dialect, input_scale):
     """Summarise a run directory (config, metrics, diagnostics) or a NIR file (nodes, metadata)."""
     if targets:
         from neurodeploy.exporters import TARGETS
@@ -320,7 +342,7 @@ def inspect(path, targets, surrogates):
             rates = ", ".join(f"{r:.3f}" for r in m.get("firing_rates", []))
             extra = "".join(f"  {k}={v}" for k, v in m.items() if k.startswith("diag"))
             con.print(f"  epoch {m['epoch'] + 1:3d}  loss {m['train_loss']:.3f}  test {m['test_accuracy']:.2%}  rates [{rates}]{extra}")
-    src = load_source(p)
+    src = load_source(p, "last", dialect, dt_s, reset, input_scale)
     con.print("nodes:")
     for name, node in src.graph.nodes.items():
         shape = getattr(node, "weight", None)

@@ -261,7 +261,7 @@ def build_onnx(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None
         "time_steps": "" if conv.time_steps is None else conv.time_steps,
         "input_shape": list(conv.input_shape),
         "output_shape": list(layers.out_shape),
-        "dataset_input_shape": list(meta.get("input_shape", conv.input_shape)),
+        "dataset_input_shape": meta.get("input_shape", conv.input_shape),
         "layers": [n for n, _, _ in layers.items],
         "state": specs,
     }
@@ -270,9 +270,16 @@ def build_onnx(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None
                               producer_name="neurodeploy", producer_version=neurodeploy.__version__,
                               doc_string="Spiking network exported by neurodeploy; see metadata_props.")
     proto.ir_version = IR_VERSION
-    helper.set_model_props(proto, {k: json.dumps(v) if k in _JSON_KEYS else str(v) for k, v in props.items()})
+    helper.set_model_props(proto, {k: json.dumps(v, default=_json_plain) if k in _JSON_KEYS else str(v) for k, v in props.items()})
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _json_plain(value: Any) -> Any:
+    """numpy arrays and scalars (NIR files read back hold them, e.g. metadata input_shape) as JSON."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def onnx_metadata(model: onnx.ModelProto | str | os.PathLike) -> dict[str, Any]:

@@ -92,6 +92,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "augment_shift_px": F(int, 0, "random shift of event frames by up to ±N pixels in training", min=0, max=8),
         "target": F(str, "none", "hardware-aware fine-tuning: 'loihi' trains through the Loihi quantisation", choices=("none", "loihi")),
         "init": F(str, "", "start from this run directory, .pt checkpoint or .nir graph (fine-tuning)"),
+        "init_dialect": F(str, "neurodeploy", "writer of a train.init NIR file (docs/interop.md; CLI --dialect)"),
+        "init_dt_s": F(float, 0.0, "time step in seconds of a train.init NIR file that does not record it "
+                       "(0 = from its metadata; CLI --dt)", min=0.0),
+        "init_reset": F(str, "", "reset mode of a train.init NIR file that does not record it "
+                        "('' = metadata, else zero; CLI --reset)", choices=("", "zero", "subtract")),
+        "init_input_scale": F(float, 1.0, "input scale folded into a train.init NIR file's first layer "
+                              "(CLI --input-scale)", min=0.0),
         "device": F(str, "cpu", "torch device (cpu, cuda, auto)"),
     },
 }

@@ -128,9 +128,28 @@ def _model_from_graph(graph, cfg: dict, input_shape: tuple[int, ...]) -> Spiking
 
     s = cfg["surrogate"]
     model, conv = from_nir(graph, surrogate=make_surrogate(s["name"], **s["params"]))
+    if not cfg["model"]["bias"]:
+        _keep_bias_free(model)
     if len(conv.input_shape) == 1 and len(input_shape) > 1:
         model = SpikingSequential(nn.Flatten(), *model)
     return model.train()
+
+
+def _keep_bias_free(model: nn.Module) -> None:
+    """``model.bias = false`` with a NIR init graph: NIR's Conv2d (and some writers' Affine) always
+    carries a bias, so all-zero biases are removed (exact) and non-zero ones are kept but frozen
+    (the network stays the same; it is not given trainable biases it did not have)."""
+    for name, layer in model.named_modules():
+        bias = getattr(layer, "bias", None)
+        if not isinstance(layer, (nn.Linear, nn.Conv2d)) or bias is None:
+            continue
+        if bool((bias == 0).all()):
+            layer.register_parameter("bias", None)
+        else:
+            bias.requires_grad_(False)
+            warnings.warn(f"train.init: layer {name} has a non-zero bias in the init graph while "
+                          "[model] bias = false: it is kept fixed (set -s model.bias=true to train it)",
+                          stacklevel=3)
 
 
 def model_from_checkpoint(ckpt: dict) -> SpikingSequential:
@@ -212,7 +231,9 @@ class Trainer:
 
         p = Path(source)
         if p.suffix == ".nir":
-            graph = read_nir(p)
+            t = self.cfg["train"]
+            graph = read_nir(p, t["init_dialect"], t["init_dt_s"] or None, t["init_reset"] or None,
+                             t["init_input_scale"])
             self.init_graph = _graph_bytes(graph)
             return None
         init = load_checkpoint(p, "last")
