@@ -292,3 +292,27 @@ def test_probe_finds_layout_faults(tmp_path):
     for fault in ("labels overlap", "label cut by chart edge", "page scrolls sideways", "cut at viewport",
                   "overlaps", "image not rendered"):
         assert fault in problems, (fault, problems)
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_trained_run_report_in_chromium(trained_run, tmp_path, capsys):
+    """`neurodeploy energy RUN --format html`: a real run (digits MLP), three profiles, the
+    accuracy card equals the run's last test accuracy, the layout holds at both widths."""
+    from neurodeploy.cli import main
+    from neurodeploy.train.checkpoint import read_metrics
+
+    stem = tmp_path / "energy"
+    args = ["energy", str(trained_run), "-n", "32", "--format", "html", "--format", "json", "-o", str(stem)]
+    for p in ("cmos45-fp32", "cmos45-int8", "loihi2"):
+        args += ["--profile", p]
+    assert main(args) == 0, capsys.readouterr().err
+    d = json.loads(stem.with_suffix(".json").read_text())
+    acc = read_metrics(trained_run)[-1]["test_accuracy"]
+    for width in WIDTHS:
+        f = probe(stem.with_suffix(".html"), width, tmp_path)
+        assert f["problems"] == [], f"trained run at {width} px: " + "\n".join(f["problems"])
+        assert f["accuracy"] == f"{acc * 100:.1f} %" and f["imgs"] == 4 and f["svgs"] == 4
+        div = {"pJ": 1, "nJ": 1e3, "µJ": 1e6, "mJ": 1e9}[f["unit"]]
+        assert 1 <= max(t["ann_pj"] for t in d["totals"].values() if t["ann_pj"]) / div < 1000
+        screenshot(stem.with_suffix(".html"), width, f["height"] + 20, tmp_path)

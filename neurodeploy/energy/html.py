@@ -124,9 +124,11 @@ a{color:#1f5f99}
  table.stack td.n,table.stack td.l{display:flex;justify-content:space-between;gap:1em}
  table.stack td.n::before,table.stack td.l::before{content:attr(data-label);color:var(--muted);text-align:left}
  table.stack td.src{min-width:0}
+ table.stack td:first-child{font-weight:600}
 }
 tr.total td{font-weight:600;border-top:2px solid #aab3bc}
 td.src{font-size:.88em;min-width:14em}
+#profiles-table td:first-child{white-space:nowrap}
 .unknown{color:#a03000;font-style:italic}
 cite{font-style:normal;color:var(--muted)}
 """
@@ -214,7 +216,7 @@ def references(profile: dict) -> list[str]:
                 and re.search(r"(19|20)\d\d", src[:i])]
         ref = src[:min(cuts)] if cuts else src
         year = re.search(r"(19|20)\d\d", ref)
-        author = re.search(r"[A-Z][\w-]+", ref)
+        author = re.search(r"\b[A-Z][a-z][\w-]*", ref)  # a surname, not an acronym (SRAM, ISSCC)
         if not year or not author:
             continue  # "assumed equal to …", "definition of this profile": not a publication
         key = (author.group(0), year.group(0))
@@ -389,7 +391,7 @@ def _png(fig, alt: str) -> str:
 
 def _raster_fig(report: EnergyReport):
     k = max(len(report.neurons), 1)
-    fig, axes = plt.subplots(k, 1, figsize=(5.6, 0.8 + 1.3 * k), squeeze=False, sharex=True)
+    fig, axes = plt.subplots(k, 1, figsize=(4.8, 0.8 + 1.3 * k), squeeze=False, sharex=True)
     for i, (ax, n) in enumerate(zip(axes[:, 0], report.neurons)):
         ts = [t for t, idx in enumerate(n["raster_sample0"]) for _ in idx]
         ids = [j for idx in n["raster_sample0"] for j in idx]
@@ -402,26 +404,26 @@ def _raster_fig(report: EnergyReport):
             ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlim(-0.5, report.time_steps - 0.5)
-        ax.set_ylabel(f"{_short(n['name'], 14)}\nneuron", fontsize=9)
-        ax.tick_params(labelsize=9)
-    axes[-1, 0].set_xlabel("time step", fontsize=10)
+        ax.set_ylabel(f"{_short(n['name'], 14)}\nneuron", fontsize=11)
+        ax.tick_params(labelsize=10)
+    axes[-1, 0].set_xlabel("time step", fontsize=11)
     fig.tight_layout()
     return fig
 
 
 def _hist_fig(report: EnergyReport):
-    fig, ax = plt.subplots(figsize=(5.6, 2.9))
+    fig, ax = plt.subplots(figsize=(4.8, 2.9))
     for i, n in enumerate(report.neurons):
         ax.hist(n["rate_per_neuron"], bins=20, range=(0, 1), histtype="step", linewidth=1.6,
                 color=_PALETTE[i % len(_PALETTE)], label=_short(n["name"], 14))
-    ax.set_xlabel("firing rate of a neuron (spikes per time step)", fontsize=10)
-    ax.set_ylabel("neurons", fontsize=10)
+    ax.set_xlabel("firing rate of a neuron (spikes per time step)", fontsize=11)
+    ax.set_ylabel("neurons", fontsize=11)
     if max((n["neurons"] for n in report.neurons), default=0) > 200:
         ax.set_yscale("log")  # a few active neurons next to hundreds of silent ones
     else:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.tick_params(labelsize=9)
-    ax.legend(fontsize=9, frameon=False)
+    ax.tick_params(labelsize=10)
+    ax.legend(fontsize=10, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -437,15 +439,15 @@ def _training_figs(rows: tuple[dict, ...]) -> list[tuple[object, str, str]]:
         mine = [k for k in keys if pick(k)]
         if not mine:
             continue
-        fig, ax = plt.subplots(figsize=(5.6, 2.9))
+        fig, ax = plt.subplots(figsize=(4.8, 2.9))
         for i, k in enumerate(mine):
             ax.plot(epochs, [r[k] * scale if isinstance(r.get(k), (int, float)) else float("nan") for r in rows],
                     marker=".", label=k.replace("_", " "), color=_PALETTE[i % len(_PALETTE)])
-        ax.set_xlabel("epoch", fontsize=10)
-        ax.set_ylabel(ylabel, fontsize=10)
+        ax.set_xlabel("epoch", fontsize=11)
+        ax.set_ylabel(ylabel, fontsize=11)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=9)
-        ax.legend(fontsize=9, frameon=False)
+        ax.tick_params(labelsize=10)
+        ax.legend(fontsize=10, frameon=False)
         fig.tight_layout()
         out.append((fig, f"Training curves: {', '.join(k.replace('_', ' ') for k in mine)} per epoch",
                     f"{what.capitalize()} per epoch, from the run's metrics."))
