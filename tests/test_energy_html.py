@@ -29,6 +29,7 @@ METRICS = [{"epoch": e, "train_loss": 2.0 / (e + 1), "test_accuracy": 0.5 + 0.1 
 PROFILE_SETS = {
     1: ("cmos45-fp32",),
     2: ("cmos45-fp32", "cmos45-int8"),
+    3: ("cmos45-fp32-sram", "cmos45-int8", "loihi1"),  # memory convention, long layer names
     4: ("cmos45-fp32", "cmos45-int8", "truenorth", "loihi2"),  # truenorth lacks a MAC cost, loihi2 all costs
 }
 WIDTHS = (1280, 420)
@@ -37,11 +38,19 @@ needs_chromium = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium not installed (scripts/browser.sh installs Debian's; CI runs it)")
 
 
-def report(k: int, x=None, convention="fanout", metrics=METRICS):
-    """A report from real counts of the tiny IF network; 4 profiles use analog input (so MACs)."""
+def report(k: int, x=None, convention=None, metrics=METRICS):
+    """A report from real counts of the tiny IF network; 4 profiles use analog input (so MACs);
+    3 profiles use the memory convention (many count columns) and long layer names."""
     x = x if x is not None else (X_ANALOG if k == 4 else X_BIN)
-    return energy_report(activity(x), [load_profile(p) for p in PROFILE_SETS[k]], convention=convention,
-                         metrics=metrics, meta={"source": "tiny IF network"})
+    convention = convention or ("memory" if k == 3 else "fanout")
+    r = energy_report(activity(x), [load_profile(p) for p in PROFILE_SETS[k]], convention=convention,
+                      metrics=metrics, meta={"source": "tiny IF network"})
+    if k == 3:
+        long = {n: f"encoder.block{i}.{'synapse' if 'linear' in n else 'neuron'}_population_{n}"
+                for i, n in enumerate(["0_linear", "1_if", "2_linear", "3_if"])}
+        r = dataclasses.replace(r, layers=tuple(dict(x, name=long[x["name"]]) for x in r.layers),
+                                neurons=tuple(dict(x, name=long[x["name"]]) for x in r.neurons))
+    return r
 
 
 # ----------------------------------------------------------------------------- static checks
@@ -93,7 +102,8 @@ def test_unit_choice(pj, unit):
 
 
 @pytest.mark.parametrize(("v", "text"), [(0, "0"), (36.6, "36.6"), (0.995, "0.995"), (1.0, "1"),
-                                         (1234.4, "1,234"), (0.01234, "0.0123"), (2.5e-5, "2.5×10⁻⁵")])
+                                         (1234.4, "1,234"), (0.01234, "0.0123"), (2.5e-5, "2.5×10⁻⁵"),
+                                         (-0.5, "-0.5"), (float("nan"), "not a number"), (float("inf"), "∞")])
 def test_number_format(v, text):
     assert num(v) == text
 

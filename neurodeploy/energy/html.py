@@ -15,27 +15,29 @@ Layout (one file, no external resource, readable from 420 px to wide screens):
   cost's source, assumptions.
 
 Every energy in the page uses one unit, chosen per report (pJ, nJ, µJ or mJ) so that the largest
-total lies in [1, 1000); a table header or axis title always names it.
+total lies in [1, 1000); a table header or axis title always names it. The charts themselves are
+drawn in :mod:`neurodeploy.energy.charts`.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
 import re
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from neurodeploy.energy.report import EnergyReport  # noqa: E402
+from neurodeploy.energy.charts import (
+    hbar_svg,
+    hist_fig,
+    lines_svg,
+    num,
+    png,
+    raster_fig,
+    short,
+    training_figs,
+)
+from neurodeploy.energy.report import EnergyReport
 
 SNN_COLOR, ANN_COLOR = "#1f77b4", "#e07b00"
-_PALETTE = ("#1f77b4", "#e07b00", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 _UNITS = ((1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ"), (1.0, "pJ"))
 
 _ASGL = ("Wang et al., “Adaptive Smoothing Gradient Learning for Spiking Neural Networks” (ASGL), "
@@ -71,7 +73,7 @@ _CONVENTIONS = {
 }
 #: jargon in convention/profile texts → plain words with the reference
 _PLAIN = (("seed 004 (ASGL, appendix B.2)", _ASGL), ("seed 004 (ASGL B.2)", _ASGL),
-          ("seed 004, eq. 30", "ASGL, eq. 30"))
+          ("seed 004, eq. 30", "ASGL, eq. 30"), ("totals marked None", "totals shown as unknown"))
 #: operation category → plain header
 _CATEGORY = {
     "ac": "synaptic accumulates (AC)", "mac": "multiply-accumulates (MAC)",
@@ -101,7 +103,7 @@ p,li{max-width:75em;overflow-wrap:anywhere}
 .card{border:1px solid var(--line);border-radius:8px;padding:10px 14px;background:var(--soft);min-width:0}
 .card .k{font-size:.85em}.card .v{font-size:1.7em;font-weight:600;line-height:1.3}
 .card .src{font-size:.82em;overflow-wrap:anywhere}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:18px;margin:1em 0;
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,420px),1fr));gap:18px;margin:1em 0;
  align-items:start}
 figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:10px 12px;min-width:0}
 figure svg{display:block;width:100%;max-width:540px;height:auto;margin:0 auto}
@@ -152,24 +154,6 @@ def energy_unit(report: EnergyReport) -> tuple[float, str]:
     return 1.0, "pJ"
 
 
-_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-
-
-def num(v: float) -> str:
-    """Three significant digits, no exponent above 0.001 (1234 → '1,234', 0.01234 → '0.0123')."""
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 0.001:
-        digits = max(0, 2 - math.floor(math.log10(a)))
-        s = f"{v:.{digits}f}"
-        return s.rstrip("0").rstrip(".") if "." in s else s
-    e = math.floor(math.log10(a))
-    m = v / 10 ** e
-    return f"{m:.2g}×10{str(e).translate(_SUP)}"
-
 
 def count(v: float | None) -> str:
     """An operation count: integers with thousands separators, fractions to 3 significant digits."""
@@ -200,10 +184,9 @@ def _first_sentence(text: str) -> str:
 
 
 def _short_name(description: str) -> str:
-    """A profile's description up to its first parenthesis, colon or sentence end."""
-    text = _plain(description)
-    cut = min((i for i in (text.find(" ("), text.find(": "), text.find("; "), text.find(". ")) if i > 0),
-              default=len(text))
+    """A profile's description without parentheses, up to its first colon or sentence end."""
+    text = re.sub(r"\s*\([^)]*\)", "", _plain(description))
+    cut = min((i for i in (text.find(": "), text.find("; "), text.find(". ")) if i > 0), default=len(text))
     return text[:cut].rstrip(".")
 
 
@@ -243,216 +226,6 @@ def test_accuracy(report: EnergyReport) -> tuple[float, int | None] | None:
     return None
 
 
-# ----------------------------------------------------------------------------- inline SVG charts
-def _text_w(s: str, size: float = 12.0) -> float:
-    """Rough width of ``s`` in px at ``size`` (sans-serif average advance ≈ 0.56 em)."""
-    return len(s) * size * 0.56
-
-
-def _ticks(vmax: float, width_px: float, label_w=lambda v: 40.0, integer: bool = False) -> list[float]:
-    """Round tick values 0 … ≥ vmax, at most as many as fit in ``width_px`` without touching."""
-    if vmax <= 0 or not math.isfinite(vmax):
-        return [0.0, 1.0]
-    for n in (5, 4, 3, 2, 1):
-        raw = vmax / n
-        mag = 10 ** math.floor(math.log10(raw))
-        step = next(s * mag for s in (1, 2, 2.5, 5, 10) if s * mag >= raw * (1 - 1e-12))
-        step = max(1.0, math.ceil(step)) if integer else step
-        ticks = [round(i * step, 12) for i in range(int(math.ceil(vmax / step - 1e-9)) + 1)]
-        if len(ticks) < 2:
-            ticks = [0.0, step]
-        space = width_px / (len(ticks) - 1)
-        if max(label_w(t) for t in ticks) + 8 <= space:
-            return ticks
-    return [0.0, ticks[-1]]
-
-
-def _svg_open(w: float, h: float, title: str, desc: str, ident: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w:.0f} {h:.0f}" width="{w:.0f}" '
-            f'height="{h:.0f}" role="img" aria-labelledby="{ident}-t {ident}-d" '
-            f'font-family="system-ui,-apple-system,Segoe UI,Roboto,DejaVu Sans,Arial,sans-serif" font-size="12">'
-            f'<title id="{ident}-t">{_e(title)}</title><desc id="{ident}-d">{_e(desc)}</desc>')
-
-
-def _legend(items: list[tuple[str, str]], width: float, y0: float) -> tuple[str, float]:
-    """Legend entries laid out left to right, wrapping; returns (svg, height used)."""
-    out, x, y = [], 0.0, y0
-    for label, color in items:
-        w = 16 + _text_w(label) + 14
-        if x and x + w > width:
-            x, y = 0.0, y + 18
-        out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="11" height="11" fill="{color}"/>'
-                   f'<text x="{x + 15:.1f}" y="{y + 10:.1f}">{_e(label)}</text>')
-        x += w
-    return "".join(out), y - y0 + 18
-
-
-def _short(label: str, limit: int = 22) -> str:
-    return label if len(label) <= limit else label[:limit - 1] + "…"
-
-
-def hbar_svg(labels: list[str], series: list[tuple[str, str, list[float | None]]], axis_title: str,
-             title: str, ident: str, fmt=num) -> str:
-    """Horizontal grouped bars: one group per label, one bar per series (``None`` = unknown)."""
-    width = 400.0
-    shown = [_short(s) for s in labels]
-    label_w = min(160.0, 10 + max((_text_w(s) for s in shown), default=20))
-    vals = [v for _, _, vs in series for v in vs if v is not None]
-    texts = [fmt(v) if v is not None else "unknown" for _, _, vs in series for v in vs]
-    value_w = 8 + max((_text_w(t, 11) for t in texts), default=30)
-    plot_w = width - label_w - value_w
-    ticks = _ticks(max(vals, default=0.0), plot_w, lambda v: _text_w(fmt(v), 11))
-    scale = plot_w / ticks[-1]
-    legend, lh = _legend([(n, c) for n, c, _ in series], width, 2) if len(series) > 1 else ("", 0)
-    top = lh + 8
-    k = len(series)
-    bar_h, inner, gap = 13.0, 2.0, 12.0
-    group_h = k * bar_h + (k - 1) * inner
-    axis_y = top + len(labels) * (group_h + gap)
-    height = axis_y + 40
-    desc = "; ".join(f"{lab}: " + ", ".join(f"{n} {fmt(vs[i]) if vs[i] is not None else 'unknown'}"
-                                             for n, _, vs in series) for i, lab in enumerate(labels))
-    out = [_svg_open(width, height, title, f"{axis_title}. {desc}", ident), legend]
-    for t in ticks:
-        x = label_w + t * scale
-        out.append(f'<line x1="{x:.1f}" y1="{top - 4:.1f}" x2="{x:.1f}" y2="{axis_y:.1f}" stroke="#e3e7eb"/>'
-                   f'<text x="{x:.1f}" y="{axis_y + 14:.1f}" text-anchor="middle" font-size="11" '
-                   f'fill="#444">{_e(fmt(t))}</text>')
-    out.append(f'<line x1="{label_w:.1f}" y1="{top - 4:.1f}" x2="{label_w:.1f}" y2="{axis_y:.1f}" stroke="#666"/>')
-    for i, (lab, short) in enumerate(zip(labels, shown)):
-        y = top + i * (group_h + gap)
-        out.append(f'<text x="{label_w - 6:.1f}" y="{y + group_h / 2 + 4:.1f}" text-anchor="end">'
-                   f'<title>{_e(lab)}</title>{_e(short)}</text>')
-        for j, (name, color, vs) in enumerate(series):
-            v, by = vs[i], y + j * (bar_h + inner)
-            if v is None:
-                out.append(f'<text x="{label_w + 4:.1f}" y="{by + 10:.1f}" font-size="11" fill="#a03000" '
-                           f'font-style="italic">unknown</text>')
-                continue
-            w = max(v * scale, 0.0)
-            out.append(f'<rect x="{label_w:.1f}" y="{by:.1f}" width="{w:.2f}" height="{bar_h}" fill="{color}">'
-                       f'<title>{_e(f"{lab}, {name}: {fmt(v)}")}</title></rect>'
-                       f'<text x="{label_w + w + 4:.1f}" y="{by + 10:.1f}" font-size="11">{_e(fmt(v))}</text>')
-    out.append(f'<text x="{label_w + plot_w / 2:.1f}" y="{axis_y + 32:.1f}" text-anchor="middle" '
-               f'fill="#333">{_e(axis_title)}</text></svg>')
-    return "".join(out)
-
-
-def lines_svg(series: list[tuple[str, list[float]]], x_title: str, y_title: str, title: str, ident: str) -> str:
-    """Line chart of ``series`` over their index (time step), y from 0."""
-    width, left, right = 400.0, 52.0, 14.0
-    legend, lh = _legend([(n, _PALETTE[i % len(_PALETTE)]) for i, (n, _) in enumerate(series)], width, 2)
-    top, plot_h = lh + 10, 170.0
-    axis_y = top + plot_h
-    height = axis_y + 42
-    plot_w = width - left - right
-    n = max((len(v) for _, v in series), default=1)
-    ymax = max((x for _, v in series for x in v), default=0.0)
-    yt = _ticks(ymax, plot_h, lambda v: 16.0)
-    xt = [float(t) for t in _ticks(max(n - 1, 1), plot_w, lambda v: _text_w(f"{v:g}", 11), integer=True)
-          if t <= max(n - 1, 1)]
-    xs = plot_w / max(n - 1, 1)
-    ys = plot_h / yt[-1]
-    desc = "; ".join(f"{name}: " + ", ".join(num(x) for x in v[:50]) + (" …" if len(v) > 50 else "")
-                     for name, v in series)
-    out = [_svg_open(width, height, title, f"{y_title} per {x_title}. {desc}", ident), legend]
-    for t in yt:
-        y = axis_y - t * ys
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#e3e7eb"/>'
-                   f'<text x="{left - 5}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#444">{_e(num(t))}</text>')
-    for t in xt:
-        x = left + t * xs
-        out.append(f'<text x="{x:.1f}" y="{axis_y + 14:.1f}" text-anchor="middle" font-size="11" '
-                   f'fill="#444">{t:g}</text>')
-    out.append(f'<line x1="{left}" y1="{axis_y}" x2="{width - right}" y2="{axis_y}" stroke="#666"/>')
-    for i, (name, v) in enumerate(series):
-        pts = " ".join(f"{left + k * xs:.1f},{axis_y - y * ys:.1f}" for k, y in enumerate(v))
-        color = _PALETTE[i % len(_PALETTE)]
-        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{pts}">'
-                   f'<title>{_e(name)}</title></polyline>')
-        if len(v) <= 40:
-            out += [f'<circle cx="{left + k * xs:.1f}" cy="{axis_y - y * ys:.1f}" r="2.2" fill="{color}"/>'
-                    for k, y in enumerate(v)]
-    out.append(f'<text x="{left + plot_w / 2:.1f}" y="{axis_y + 32:.1f}" text-anchor="middle" fill="#333">'
-               f'{_e(x_title)}</text>'
-               f'<text transform="translate(12 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-               f'font-size="11" fill="#333">{_e(y_title)}</text></svg>')
-    return "".join(out)
-
-
-# ----------------------------------------------------------------------------- matplotlib figures
-def _png(fig, alt: str) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode()
-    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
-
-
-def _raster_fig(report: EnergyReport):
-    k = max(len(report.neurons), 1)
-    fig, axes = plt.subplots(k, 1, figsize=(4.8, 0.8 + 1.3 * k), squeeze=False, sharex=True)
-    for i, (ax, n) in enumerate(zip(axes[:, 0], report.neurons)):
-        ts = [t for t, idx in enumerate(n["raster_sample0"]) for _ in idx]
-        ids = [j for idx in n["raster_sample0"] for j in idx]
-        size = max(4.0, min(60.0, 2000.0 / max(n["raster_neurons"], 1)))  # marks visible, never a blob
-        ax.scatter(ts, ids, s=size, marker="|", color=_PALETTE[i % len(_PALETTE)], linewidths=1.2)
-        ax.set_ylim(-0.5, n["raster_neurons"] - 0.5)
-        if n["raster_neurons"] <= 4:
-            ax.set_yticks(range(n["raster_neurons"]))
-        else:
-            ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlim(-0.5, report.time_steps - 0.5)
-        ax.set_ylabel(f"{_short(n['name'], 14)}\nneuron", fontsize=11)
-        ax.tick_params(labelsize=10)
-    axes[-1, 0].set_xlabel("time step", fontsize=11)
-    fig.tight_layout()
-    return fig
-
-
-def _hist_fig(report: EnergyReport):
-    fig, ax = plt.subplots(figsize=(4.8, 2.9))
-    for i, n in enumerate(report.neurons):
-        ax.hist(n["rate_per_neuron"], bins=20, range=(0, 1), histtype="step", linewidth=1.6,
-                color=_PALETTE[i % len(_PALETTE)], label=_short(n["name"], 14))
-    ax.set_xlabel("firing rate of a neuron (spikes per time step)", fontsize=11)
-    ax.set_ylabel("neurons", fontsize=11)
-    if max((n["neurons"] for n in report.neurons), default=0) > 200:
-        ax.set_yscale("log")  # a few active neurons next to hundreds of silent ones
-    else:
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.tick_params(labelsize=10)
-    ax.legend(fontsize=10, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def _training_figs(rows: tuple[dict, ...]) -> list[tuple[object, str, str]]:
-    """(figure, alt text, caption) for the losses and for the accuracies (in %) per epoch."""
-    keys = sorted({k for r in rows for k, v in r.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "seconds")})
-    epochs = [r.get("epoch", i) for i, r in enumerate(rows)]
-    out = []
-    for what, ylabel, pick, scale in (("loss", "loss", lambda k: "loss" in k, 1.0),
-                                      ("accuracy", "accuracy (%)", lambda k: "accuracy" in k, 100.0)):
-        mine = [k for k in keys if pick(k)]
-        if not mine:
-            continue
-        fig, ax = plt.subplots(figsize=(4.8, 2.9))
-        for i, k in enumerate(mine):
-            ax.plot(epochs, [r[k] * scale if isinstance(r.get(k), (int, float)) else float("nan") for r in rows],
-                    marker=".", label=k.replace("_", " "), color=_PALETTE[i % len(_PALETTE)])
-        ax.set_xlabel("epoch", fontsize=11)
-        ax.set_ylabel(ylabel, fontsize=11)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.tick_params(labelsize=10)
-        ax.legend(fontsize=10, frameon=False)
-        fig.tight_layout()
-        out.append((fig, f"Training curves: {', '.join(k.replace('_', ' ') for k in mine)} per epoch",
-                    f"{what.capitalize()} per epoch, from the run's metrics."))
-    return out
-
 
 # ----------------------------------------------------------------------------- HTML pieces
 def _table(head: list[str], rows: list[list], numeric_from: int = 1, ident: str = "",
@@ -476,10 +249,12 @@ def _table(head: list[str], rows: list[list], numeric_from: int = 1, ident: str 
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
-def _energy_cell(pj: float | None, div: float, attrs: str = "") -> str:
+def _energy_cell(pj: float | None, div: float, known: float = 0.0) -> str:
+    """An energy in the report's unit; unknown (a cost missing) shows its known part as a bound."""
     if pj is None:
-        return f'<span class="unknown"{attrs}>unknown</span>'
-    return f'<span{attrs} data-pj="{pj!r}">{num(pj / div)}</span>'
+        bound = f" (≥ {num(known / div)})" if known else ""
+        return f'<span class="unknown" title="a needed cost is missing from the profile">unknown{bound}</span>'
+    return f'<span data-pj="{pj!r}">{num(pj / div)}</span>'
 
 
 def _convention_html(report: EnergyReport) -> str:
@@ -548,13 +323,22 @@ def _energy_section(report: EnergyReport, div: float, unit: str) -> list[str]:
             tail.append(name)
             continue
         cols.append(name)
-        snn = [r["energy_pj"][name]["snn"] for r in report.layers]
-        ann = [r["energy_pj"][name]["ann"] if r["ann"] else 0.0 for r in report.layers]
-        to_u = lambda vs: [None if v is None else v / div for v in vs]  # noqa: E731
-        svg = hbar_svg(names, [("SNN", SNN_COLOR, to_u(snn)), ("ANN", ANN_COLOR, to_u(ann))],
-                       f"{unit} per inference", f"Energy per layer, profile {name}", f"energy-{i}")
-        unknown = report.totals[name]["unknown_costs"]
-        note = (f" “unknown”: the profile has no cost {', '.join(_COST.get(c, c) for c in unknown)}."
+        series = []
+        for side, color in (("snn", SNN_COLOR), ("ann", ANN_COLOR)):
+            vals, low = [], []
+            for r in report.layers:
+                e = r["energy_pj"][name]
+                known = e[side] is not None or not r[side]
+                vals.append((e[side] or 0.0) / div if known else (e[f"{side}_known"] / div or None))
+                low.append(not known)
+            series.append((side.upper(), color, vals, low))
+        unknown = ", ".join(_COST.get(c, c) for c in report.totals[name]["unknown_costs"])
+        if all(v is None for _, _, vs, _ in series for v in vs):
+            figs.append(f'<figure class="nocost" id="fig-energy-{i}"><p><b>{_e(name)}</b></p><p>No layer\'s '
+                        f'energy is known under this profile: it has no cost {_e(unknown)}.</p></figure>')
+            continue
+        svg = hbar_svg(names, series, f"{unit} per inference", f"Energy per layer, profile {name}", f"energy-{i}")
+        note = (f" “≥”: known part only and “unknown”: nothing known, as the profile has no cost {unknown}."
                 if unknown else "")
         figs.append(f'<figure id="fig-energy-{i}">{svg}<figcaption><b>{_e(name)}</b>: energy per layer '
                     f'per inference, SNN vs ANN, in {unit}.{_e(note)}</figcaption></figure>')
@@ -568,12 +352,13 @@ def _energy_section(report: EnergyReport, div: float, unit: str) -> list[str]:
             row = [_e(r["name"]), _e(r["kind"])]
             for c in cols:
                 e = r["energy_pj"][c]
-                row += [_energy_cell(e["snn"], div), _energy_cell(e["ann"], div) if r["ann"] else "—"]
+                row += [_energy_cell(e["snn"], div, e["snn_known"]),
+                        _energy_cell(e["ann"], div, e["ann_known"]) if r["ann"] else "—"]
             rows.append(row)
         tot = ["Total per inference", ""]
         for c in cols:
             t = report.totals[c]
-            tot += [_energy_cell(t["snn_pj"], div), _energy_cell(t["ann_pj"], div)]
+            tot += [_energy_cell(t["snn_pj"], div, t["snn_pj_known"]), _energy_cell(t["ann_pj"], div, t["ann_pj_known"])]
         rows.append(tot)
         out += ["<h3>Energy per layer and inference</h3>",
                 _table(head, rows, numeric_from=2, ident="energy-table", group_head=group, total_last=True)]
@@ -599,7 +384,7 @@ def _firing_section(report: EnergyReport) -> list[str]:
     names = [n["name"] for n in report.neurons]
     bars = hbar_svg(names, [("firing rate", SNN_COLOR, [n["firing_rate"] for n in report.neurons])],
                     "spikes per neuron per time step", "Mean firing rate per spiking layer", "rate-layer")
-    lines = lines_svg([(_short(n["name"], 18), n["rate_per_step"]) for n in report.neurons], "time step",
+    lines = lines_svg([(short(n["name"], 18), n["rate_per_step"]) for n in report.neurons], "time step",
                       "spikes per neuron", "Firing rate per time step", "rate-step")
     partial = any(n["raster_neurons"] < n["neurons"] for n in report.neurons)
     raster_alt = ("Spike raster of the first test sample: one mark per spike, time step on the x axis, "
@@ -608,9 +393,9 @@ def _firing_section(report: EnergyReport) -> list[str]:
     figs = [f'<figure id="fig-rate-layer">{bars}<figcaption>Mean firing rate per spiking layer.</figcaption></figure>',
             f'<figure id="fig-rate-step">{lines}<figcaption>Firing rate per time step, averaged over '
             f'samples and neurons.</figcaption></figure>',
-            f'<figure id="fig-raster">{_png(_raster_fig(report), raster_alt)}<figcaption>Spikes of the first '
+            f'<figure id="fig-raster">{png(raster_fig(report), raster_alt)}<figcaption>Spikes of the first '
             f'sample{" (first neurons of each layer only)" if partial else ""}.</figcaption></figure>',
-            f'<figure id="fig-hist">{_png(_hist_fig(report), hist_alt)}<figcaption>How the neurons\' firing '
+            f'<figure id="fig-hist">{png(hist_fig(report), hist_alt)}<figcaption>How the neurons\' firing '
             f'rates are distributed (silent neurons in the leftmost bin).</figcaption></figure>']
     head = ["Layer", "Kind", "Neurons", "Firing rate (spikes / neuron / step)", "Activation sparsity",
             "Silent neurons (never fire)", "Saturated neurons (fire every step)", "Spikes per inference"]
@@ -623,10 +408,10 @@ def _firing_section(report: EnergyReport) -> list[str]:
 
 def _details(report: EnergyReport) -> list[str]:
     out = []
-    figs = _training_figs(report.training) if report.training else []
+    figs = training_figs(report.training) if report.training else []
     if figs:
         out += ['<section id="training"><h2>Training</h2><div class="grid">',
-                *[f'<figure id="fig-training-{i}">{_png(fig, alt)}<figcaption>{_e(cap)}</figcaption></figure>'
+                *[f'<figure id="fig-training-{i}">{png(fig, alt)}<figcaption>{_e(cap)}</figcaption></figure>'
                   for i, (fig, alt, cap) in enumerate(figs)], "</div></section>"]
     if report.convention_metrics:
         rows = [[_e(k.replace("_", " ")), _e(f"{v:.10g}") if isinstance(v, float) else _e(v)]
