@@ -326,3 +326,17 @@ def test_trained_run_report_in_chromium(trained_run, tmp_path, capsys):
         div = {"pJ": 1, "nJ": 1e3, "µJ": 1e6, "mJ": 1e9}[f["unit"]]
         assert 1 <= max(t["ann_pj"] for t in d["totals"].values() if t["ann_pj"]) / div < 1000
         screenshot(stem.with_suffix(".html"), width, f["height"] + 20, tmp_path)
+
+
+def test_partly_and_wholly_unknown_costs(tmp_path):
+    """A missing cost never draws a silently low bar: known parts are '≥' bounds, and a profile
+    whose costs price none of the counted operations says so instead of drawing empty axes."""
+    page = to_html(report(3))
+    assert "unknown (≥ " in page and ">≥ " in page and "known part only" in page
+    toml = tmp_path / "neuron-only.toml"
+    toml.write_text('name = "neuron-only"\ndescription = "A chip that publishes only a neuron update cost."\n'
+                    '[costs.e_neuron_update_pj]\nvalue = 1.0\nsource = "test"\nkind = "measured"\n')
+    r = energy_report(activity(X_BIN), [load_profile("cmos45-fp32"), load_profile(str(toml))])
+    page = to_html(r)
+    assert "No layer's energy is known under this profile: it has no cost per accumulate (AC)" in page
+    assert page.count("<svg") == 3  # cmos45-fp32's chart and the two firing charts, none for neuron-only

@@ -103,14 +103,17 @@ def short(label: str, limit: int = 22) -> str:
 
 def hbar_svg(labels: list[str], series: list[tuple], axis_title: str, title: str, ident: str, fmt=num) -> str:
     """Horizontal grouped bars: one group per label, one bar per series ``(name, color, values)``
-    or ``(name, color, values, lower_bound)``. A value ``None`` is written "unknown"; a value
-    flagged in ``lower_bound`` is a known part only: a pale bar labelled "≥ value"."""
+    or ``(name, color, values, lower_bound)``. A value ``None`` is written "unknown", a string as
+    itself (no bar); a value flagged in ``lower_bound`` is a known part only: a pale bar labelled
+    "≥ value"."""
     width = 400.0
     series = [(s[0], s[1], s[2], s[3] if len(s) > 3 else [False] * len(s[2])) for s in series]
-    label = lambda v, low: "unknown" if v is None else ("≥ " if low else "") + fmt(v)  # noqa: E731
+    def label(v, low) -> str:
+        return "unknown" if v is None else v if isinstance(v, str) else ("≥ " if low else "") + fmt(v)
+
     shown = [short(s) for s in labels]
     label_w = min(160.0, 10 + max((_text_w(s) for s in shown), default=20))
-    vals = [v for _, _, vs, _ in series for v in vs if v is not None]
+    vals = [v for _, _, vs, _ in series for v in vs if isinstance(v, (int, float))]
     texts = [label(v, low) for _, _, vs, lows in series for v, low in zip(vs, lows)]
     value_w = 8 + max((_text_w(t, 11) for t in texts), default=30)
     plot_w = width - label_w - value_w
@@ -138,6 +141,9 @@ def hbar_svg(labels: list[str], series: list[tuple], axis_title: str, title: str
                    f'<title>{_e(lab)}</title>{_e(cut)}</text>')
         for j, (name, color, vs, lows) in enumerate(series):
             v, low, by = vs[i], lows[i], y + j * (bar_h + inner)
+            if isinstance(v, str):  # e.g. "—": no such layer on this side
+                out.append(f'<text x="{label_w + 4:.1f}" y="{by + 10:.1f}" font-size="11" fill="#666">{_e(v)}</text>')
+                continue
             if v is None or (low and not v):
                 out.append(f'<text x="{label_w + 4:.1f}" y="{by + 10:.1f}" font-size="11" fill="#a03000" '
                            f'font-style="italic">unknown</text>')

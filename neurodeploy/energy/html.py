@@ -127,8 +127,11 @@ a{color:#1f5f99}
  table.stack td.n::before,table.stack td.l::before{content:attr(data-label);color:var(--muted);text-align:left}
  table.stack td.src{min-width:0}
  table.stack td:first-child{font-weight:600}
+ table:not(.stack) td:first-child{max-width:9em}
+ th,td{padding:4px 6px}
 }
 tr.total td{font-weight:600;border-top:2px solid #aab3bc}
+table:not(.stack) td:first-child{max-width:18em}
 td.src{font-size:.88em;min-width:14em}
 #profiles-table td:first-child{white-space:nowrap}
 .unknown{color:#a03000;font-style:italic}
@@ -166,6 +169,11 @@ def count(v: float | None) -> str:
 
 def _e(s: object) -> str:
     return html.escape(str(s), quote=True)
+
+
+def _name(layer: str) -> str:
+    """A layer name for a table cell: may wrap after '.', '_', '/' or '-' (long dotted names)."""
+    return re.sub(r"([._/-])", r"\1<wbr>", _e(layer))
 
 
 def _dt(dt_s: float) -> str:
@@ -329,11 +337,14 @@ def _energy_section(report: EnergyReport, div: float, unit: str) -> list[str]:
             for r in report.layers:
                 e = r["energy_pj"][name]
                 known = e[side] is not None or not r[side]
-                vals.append((e[side] or 0.0) / div if known else (e[f"{side}_known"] / div or None))
+                if not r[side]:
+                    vals.append("—")  # e.g. a neuron layer has no ANN counterpart (ReLU is free)
+                else:
+                    vals.append(e[side] / div if known else (e[f"{side}_known"] / div or None))
                 low.append(not known)
             series.append((side.upper(), color, vals, low))
         unknown = ", ".join(_COST.get(c, c) for c in report.totals[name]["unknown_costs"])
-        if all(v is None for _, _, vs, _ in series for v in vs):
+        if not any(isinstance(v, float) for _, _, vs, _ in series for v in vs):
             figs.append(f'<figure class="nocost" id="fig-energy-{i}"><p><b>{_e(name)}</b></p><p>No layer\'s '
                         f'energy is known under this profile: it has no cost {_e(unknown)}.</p></figure>')
             continue
@@ -349,7 +360,7 @@ def _energy_section(report: EnergyReport, div: float, unit: str) -> list[str]:
         head = ["Layer", "Kind", *[f"{s} ({unit})" for _ in cols for s in ("SNN", "ANN")]]
         rows = []
         for r in report.layers:
-            row = [_e(r["name"]), _e(r["kind"])]
+            row = [_name(r["name"]), _e(r["kind"])]
             for c in cols:
                 e = r["energy_pj"][c]
                 row += [_energy_cell(e["snn"], div, e["snn_known"]),
@@ -369,7 +380,7 @@ def _energy_section(report: EnergyReport, div: float, unit: str) -> list[str]:
     ann_cats = [c for c in _CATEGORY if any(r["ann"].get(c) for r in report.layers)]
     head = ["Layer", "Kind", *[f"SNN {_CATEGORY.get(c, c)}" for c in cats],
             *[f"ANN {_CATEGORY.get(c, c)}" for c in ann_cats]]
-    rows = [[_e(r["name"]), _e(r["kind"]), *[count(r["snn"].get(c, 0.0)) for c in cats],
+    rows = [[_name(r["name"]), _e(r["kind"]), *[count(r["snn"].get(c, 0.0)) for c in cats],
              *[count(r["ann"].get(c, 0.0)) for c in ann_cats]] for r in report.layers]
     rows.append(["Total per inference", "", *[count(report.op_totals["snn"].get(c, 0.0)) for c in cats],
                  *[count(report.op_totals["ann"].get(c, 0.0)) for c in ann_cats]])
@@ -399,7 +410,7 @@ def _firing_section(report: EnergyReport) -> list[str]:
             f'rates are distributed (silent neurons in the leftmost bin).</figcaption></figure>']
     head = ["Layer", "Kind", "Neurons", "Firing rate (spikes / neuron / step)", "Activation sparsity",
             "Silent neurons (never fire)", "Saturated neurons (fire every step)", "Spikes per inference"]
-    rows = [[_e(n["name"]), _e(n["kind"]), f'{n["neurons"]:,}', num(n["firing_rate"]),
+    rows = [[_name(n["name"]), _e(n["kind"]), f'{n["neurons"]:,}', num(n["firing_rate"]),
              num(n["activation_sparsity"]), f'{n["dead"]:,}', f'{n["saturated"]:,}',
              num(n["spikes_per_inference"])] for n in report.neurons]
     return ['<section id="firing"><h2>Firing</h2>', f'<div class="grid">{"".join(figs)}</div>',
