@@ -8,7 +8,7 @@ in a :class:`~neurodeploy.registry.Registry` (entry-point group
 
 All counts are per inference (per sample, over all T steps). The ANN baseline is the same
 architecture with ReLU activations evaluated **once** per inference (not T times): every
-Linear/Conv2d/recurrent connection is one MAC, zero weights included (seed 004, eq. 30), bias not
+Linear/Conv2d/recurrent connection is one MAC, zero weights included (Wang et al., ASGL, eq. 30), bias not
 counted; a SumPool2d window element is one addition priced as an AC.
 """
 
@@ -86,7 +86,7 @@ def _fanout_snn(a: Activity, s: SynapseActivity) -> dict[str, float]:
 def fanout(a: Activity) -> Counts:
     snn = {s.name: _fanout_snn(a, s) for s in a.synapses}
     return Counts(snn, _dense_ann(a), (
-        "seed 004 (ASGL, appendix B.2): N_AC = Σ_t Σ_l Σ_i fanout_i·s_i[t], fanout counting every "
+        "Wang et al., ASGL (ICML 2023), appendix B.2: N_AC = Σ_t Σ_l Σ_i fanout_i·s_i[t], fanout counting every "
         "connection (zero weights included), bias not counted",
         "a step whose input is not in {−1, 0, 1} (analog, e.g. direct-coded first layer or after "
         "SumPool2d) costs Σ_i fanout_i MACs (dense, every step)",
@@ -187,7 +187,7 @@ def _prod(shape: tuple[int, ...]) -> int:
 
 
 for _name, _desc, _fn in (
-    ("fanout", "seed 004 (ASGL B.2): fanout × spikes as ACs; analog input as dense MACs", fanout),
+    ("fanout", "fanout × spikes as accumulates (AC), analog input as dense multiply-accumulates (MAC); Wang et al., ASGL (ICML 2023), appendix B.2", fanout),
     ("neurobench", "NeuroBench 2.3 effective synaptic operations (zero weights skipped)", neurobench),
     ("rate-flops", "Spikformer-style: firing rate × T × dense FLOPs", rate_flops),
     ("memory", "Lemaire-style: fanout ops + neuron updates + weight/state memory words", memory),

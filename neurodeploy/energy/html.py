@@ -71,9 +71,6 @@ _CONVENTIONS = {
                "Lemaire et al., “An analytical estimation of spiking neural networks energy "
                "efficiency”, ICONIP 2022"),
 }
-#: jargon in convention/profile texts → plain words with the reference
-_PLAIN = (("seed 004 (ASGL, appendix B.2)", _ASGL), ("seed 004 (ASGL B.2)", _ASGL),
-          ("seed 004, eq. 30", "ASGL, eq. 30"), ("totals marked None", "totals shown as unknown"))
 #: operation category → plain header
 _CATEGORY = {
     "ac": "synaptic accumulates (AC)", "mac": "multiply-accumulates (MAC)",
@@ -140,12 +137,6 @@ cite{font-style:normal;color:var(--muted)}
 
 
 # ----------------------------------------------------------------------------- numbers and words
-def _plain(text: str) -> str:
-    for old, new in _PLAIN:
-        text = text.replace(old, new)
-    return text
-
-
 def energy_unit(report: EnergyReport) -> tuple[float, str]:
     """(pJ per unit, unit name) for the whole report: the largest total lies in [1, 1000)."""
     vals = [abs(v) for t in report.totals.values() for k in ("snn_pj_known", "ann_pj_known")
@@ -184,7 +175,6 @@ def _dt(dt_s: float) -> str:
 
 
 def _first_sentence(text: str) -> str:
-    text = _plain(text)
     for sep in (". ", "; "):
         if sep in text:
             text = text.split(sep, 1)[0]
@@ -193,7 +183,7 @@ def _first_sentence(text: str) -> str:
 
 def _short_name(description: str) -> str:
     """A profile's description without parentheses, up to its first colon or sentence end."""
-    text = re.sub(r"\s*\([^)]*\)", "", _plain(description))
+    text = re.sub(r"\s*\([^)]*\)", "", description)
     cut = min((i for i in (text.find(": "), text.find("; "), text.find(". ")) if i > 0), default=len(text))
     return text[:cut].rstrip(".")
 
@@ -202,7 +192,7 @@ def references(profile: dict) -> list[str]:
     """The distinct publications a profile's costs cite (author, title, venue, year), in order."""
     out, seen = [], set()
     for q in profile["costs"].values():
-        src = _plain(q["source"])
+        src = q["source"]
         cuts = [i for i in (src.find(": "), src.find(" ("), src.find("; ")) if i > 0
                 and re.search(r"(19|20)\d\d", src[:i])]
         ref = src[:min(cuts)] if cuts else src
@@ -266,7 +256,7 @@ def _energy_cell(pj: float | None, div: float, known: float = 0.0) -> str:
 
 
 def _convention_html(report: EnergyReport) -> str:
-    title, what, ref = _CONVENTIONS.get(report.convention, (report.convention, _plain(report.convention_description), ""))
+    title, what, ref = _CONVENTIONS.get(report.convention, (report.convention, report.convention_description, ""))
     cite = f" <cite>Reference: {_e(ref)}.</cite>" if ref else ""
     return (f'<p id="convention"><b>How operations are counted — {_e(title)}</b> '
             f'(<code>{_e(report.convention)}</code>): {_e(what)}.{cite}</p>')
@@ -437,14 +427,14 @@ def _details(report: EnergyReport) -> list[str]:
         for k, q in p["costs"].items():
             unit = "mW" if k.endswith("_mw") else "pJ"
             rows.append([f"<b>{_e(p['name'])}</b>", _e(f"{unit} {_COST.get(k, k)}"), _e(f"{q['value']:g}"),
-                         _e(q["kind"]), (_e(_plain(q["source"])), 'class="src"')])
+                         _e(q["kind"]), (_e(q["source"]), 'class="src"')])
     out += ['<section id="profiles"><h2>Profiles and the sources of their costs</h2>',
             _table(["Profile", "Cost", "Value", "Kind", "Source"], rows, numeric_from=2, numeric_to=3,
                    ident="profiles-table", stack=True),
-            "<ul>" + "".join(f"<li><b>{_e(p['name'])}</b>: {_e(_plain(p['description']))}</li>"
+            "<ul>" + "".join(f"<li><b>{_e(p['name'])}</b>: {_e(p['description'])}</li>"
                              for p in report.profiles) + "</ul></section>",
             '<section id="assumptions"><h2>Assumptions</h2><ul>'
-            + "".join(f"<li>{_e(_plain(a))}</li>" for a in report.assumptions) + "</ul></section>"]
+            + "".join(f"<li>{_e(a)}</li>" for a in report.assumptions) + "</ul></section>"]
     return out
 
 

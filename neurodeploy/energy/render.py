@@ -38,10 +38,15 @@ def _profiles(report: EnergyReport) -> list[str]:
     return [p["name"] for p in report.profiles]
 
 
+#: operation category → short plain column name (terminal and Markdown)
+_OPS = {"ac": "accumulates (AC)", "mac": "mult-accumulates (MAC)", "neuron_update": "neuron updates",
+        "spikes": "spikes routed"}
+
+
 def _rows(report: EnergyReport) -> tuple[list[str], list[list[str]]]:
     """Header and rows shared by the terminal and Markdown tables."""
     cats = sorted(c for c, v in report.op_totals["snn"].items() if v) or ["ac"]
-    head = ["layer", "kind", *[f"SNN {c}" for c in cats], "ANN MACs"]
+    head = ["layer", "kind", *[f"SNN {_OPS.get(c, c.replace('_', ' '))}" for c in cats], "ANN MACs"]
     for p in _profiles(report):
         head += [f"SNN {p}", f"ANN {p}"]
     rows = []

@@ -168,7 +168,7 @@ def energy_report(activity: Activity, profiles: list[Profile], convention: str =
         if any(CATEGORY_COSTS[c][1] and p.limit(CATEGORY_COSTS[c][1]) is None for c in used):
             assumptions.append(f"profile {p.name}: memory words of {DEFAULT_WORD_BITS} bits (no bit width given)")
     if any(t["snn_unknown"] or t["ann_unknown"] for t in totals.values()):
-        assumptions.append("costs missing from a profile are unknown, not zero: totals marked None")
+        assumptions.append("costs missing from a profile are unknown, not zero: their totals are reported as unknown")
     assumptions.append("static power × latency is not included")
     op_totals = {"snn": _cat_totals(counts.snn), "ann": _cat_totals(ann)}
     return EnergyReport(
