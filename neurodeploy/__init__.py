@@ -4,7 +4,8 @@ Python API (docs/python-api.md), loaded on first use so that ``import neurodeplo
 ``--help`` stay cheap (no torch): ``train``, ``load``, ``to_nir``, ``export``, ``verify``,
 ``energy``, their results ``Run``, ``ExportResult``, ``VerifyReport``, ``EnergyReport``; the Norse
 bridge ``from_norse``, ``to_norse``, ``run_norse``; our layers ``SpikingSequential``, ``LIF``,
-``CubaLIF``, ``IF``, ``CubaLI``, ``SumPool2d`` and their parameter tuples.
+``CubaLIF``, ``IF``, ``CubaLI``, ``SumPool2d`` and their parameter tuples. ``neurodeploy.train``
+and ``neurodeploy.energy`` are also subpackages; calling them calls the API function.
 """
 
 __version__ = "0.1.0"
@@ -26,6 +27,10 @@ __all__ = ["NeurodeployError", "__version__", *sorted(_LAZY)]
 
 
 def __getattr__(name: str):
+    if name in ("train", "energy"):  # subpackages that are also the API functions (neurodeploy/_callable.py)
+        import importlib
+
+        return importlib.import_module(f"neurodeploy.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'neurodeploy' has no attribute {name!r}")

@@ -179,10 +179,14 @@ def as_spiking_sequential(model, input_shape: tuple[int, ...] | None = None, sur
         mode = model.training
         model.eval()
         try:
-            a, b = model(x), seq(x)
+            a = model(x)
+            try:
+                b = seq(x)
+            except RuntimeError:  # the children do not even chain
+                b = None
         finally:
             model.train(mode)
-    if not isinstance(a, torch.Tensor) or a.shape != b.shape or not torch.equal(a, b):
+    if b is None or not isinstance(a, torch.Tensor) or a.shape != b.shape or not torch.equal(a, b):
         raise UnsupportedNodeError(f"{type(model).__name__}: its forward is not the chain of its children in "
                                    "registration order (outputs differ on random input); write it as "
                                    "neurodeploy.SpikingSequential(...) or nn.Sequential")
