@@ -50,7 +50,7 @@ exported = nd.export(run, "loihi", out / "model.net")
 print(f"wrote {exported.path}")
 report = nd.verify(exported, samples=8 if args.smoke else 64, lava=False)
 print(f"verify: passed={report.passed}")
-energy = nd.energy(run, samples=16 if args.smoke else 256, profiles=("loihi2", "cmos45-fp32"),
+energy = nd.energy(run, samples=16 if args.smoke else 256, profiles=("loihi1", "cmos45-int8"),
                    out=out / "energy", formats=("json",))
 for name in energy.profiles:
     print(f"{name}: {energy.snn_pj(name)} pJ per inference")
