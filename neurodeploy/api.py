@@ -276,6 +276,8 @@ def load(path: str | Path, *, dialect: str = "neurodeploy", dt_s: float | None =
     from neurodeploy.errors import CheckpointError
 
     p = Path(path)
+    if p.suffix == ".pt" and p.is_file() and (p.parent / "config.json").is_file():
+        p = p.parent  # a run's checkpoint: its run
     if p.is_dir():
         from neurodeploy.train.checkpoint import load_checkpoint, read_metrics
 

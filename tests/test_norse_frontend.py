@@ -163,3 +163,32 @@ def test_trained_norse_model_comes_back_with_our_spikes(norse_run, small_data):
     z_nir = run_norse(reread, x.reshape(x.shape[0], x.shape[1], -1))
     mismatch = float((z_nir != z_ours).float().mean())
     assert mismatch == 0.0, f"{mismatch:.2e} of output bins differ"
+
+
+def test_li_readout_model_trains_resumes_and_comes_back(tmp_path, small_data):
+    """A Norse net with an LICell readout: trained on Σ_t v, resumed from its checkpoint (the
+    architecture spec), returned as Norse with the same membrane traces."""
+    from unittest import mock
+
+    from neurodeploy.api import train
+    from neurodeploy.train.config import load_config
+    from neurodeploy.train.trainer import Trainer
+
+    torch.manual_seed(0)
+    model = _strong(norse.SequentialState(nn.Flatten(), nn.Linear(648, 16, bias=False), norse.LIFCell(),
+                                          nn.Linear(16, 10, bias=False), norse.LICell()), 8.0)
+    with mock.patch("neurodeploy.data.registry.load_data", return_value=small_data):
+        run = train(model=model, out=tmp_path / "run", epochs=1, data__time_steps=8)
+    cfg = load_config(None, ["train.epochs=2"])
+    Trainer(cfg, run.path, resume=True, progress=False, data=small_data).fit()
+    from neurodeploy.api import load
+
+    run = load(run.path / "last.pt")
+    assert run.epochs == 2 and run.model_kind == "model"
+    x = small_data.test.frames[:16].float().transpose(0, 1)
+    with torch.no_grad():
+        v_ours = run.model()(x)
+    back = run.to_norse()
+    assert type(back[-1]).__name__ == "LICell"
+    torch.testing.assert_close(run_norse(back, x), v_ours, rtol=1e-5, atol=1e-5)
+    assert run.to_nir().metadata["readout"] == "membrane-sum"
