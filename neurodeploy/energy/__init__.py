@@ -17,3 +17,7 @@ __all__ = [
     "SynapseActivity", "count_activity", "energy_report", "neurobench_metrics", "render_table",
     "to_markdown", "write_report",
 ]
+
+from neurodeploy._callable import make_callable  # noqa: E402
+
+make_callable(__name__)  # neurodeploy.energy(...) is neurodeploy.api.energy (docs/python-api.md)

@@ -13,7 +13,15 @@ import torch
 from torch import nn
 
 from neurodeploy.errors import UnsupportedNodeError
-from neurodeploy.neurons import IF, LIF, CubaLIF, SpikingNeuron, SpikingSequential, SumPool2d
+from neurodeploy.neurons import (
+    IF,
+    LIF,
+    CubaLI,
+    CubaLIF,
+    SpikingNeuron,
+    SpikingSequential,
+    SumPool2d,
+)
 
 FORMAT_VERSION = 1
 
@@ -32,10 +40,20 @@ def _neuron_node(layer: SpikingNeuron, shape: tuple[int, ...]) -> nir.NIRNode:
     if isinstance(layer, CubaLIF):
         return nir.CubaLIF(tau_syn=_np(1.0 / p.tau_syn_inv, shape), tau_mem=_np(1.0 / p.tau_mem_inv, shape),
                            r=ones, v_leak=_np(p.v_leak, shape), v_threshold=_np(p.v_th, shape),
-                           v_reset=_np(p.v_reset, shape), w_in=ones.copy())
+                           v_reset=_np(p.v_reset, shape), w_in=_w_in(layer, shape))
+    if isinstance(layer, CubaLI):
+        return nir.CubaLI(tau_syn=_np(1.0 / p.tau_syn_inv, shape), tau_mem=_np(1.0 / p.tau_mem_inv, shape),
+                          r=ones, v_leak=_np(p.v_leak, shape), w_in=_w_in(layer, shape))
     if isinstance(layer, IF):
         return nir.IF(r=ones / layer.dt_s, v_threshold=_np(p.v_th, shape), v_reset=_np(p.v_reset, shape))
     raise UnsupportedNodeError(f"layer {type(layer).__name__} has no NIR mapping")
+
+
+def _w_in(layer: SpikingNeuron, shape: tuple[int, ...]) -> np.ndarray:
+    """1, or τ_syn/dt for a current-jump neuron (input added to i without β, Norse's LIFCell)."""
+    if not getattr(layer, "current_jump", False):
+        return np.ones(shape, dtype=np.float32)
+    return _np(1.0 / (layer.dt_s * layer.p.tau_syn_inv), shape)
 
 
 def _synapse_node(layer: nn.Module, in_shape: tuple[int, ...], name: str) -> nir.NIRNode:
@@ -51,11 +69,15 @@ def _synapse_node(layer: nn.Module, in_shape: tuple[int, ...], name: str) -> nir
                           padding=layer.padding, dilation=layer.dilation, groups=layer.groups, bias=bias)
     if isinstance(layer, nn.Flatten):
         return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+    if isinstance(layer, nn.AvgPool2d) and layer.padding in (0, (0, 0)) and not layer.ceil_mode:
+        k = np.broadcast_to(np.asarray(layer.kernel_size), (2,)).copy()
+        s = np.broadcast_to(np.asarray(layer.stride), (2,)).copy()
+        return nir.AvgPool2d(kernel_size=k, stride=s, padding=np.array([0, 0]))
     if isinstance(layer, SumPool2d):
         k, s = layer.kernel_size, layer.stride
         return nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]), padding=np.array([0, 0]))
     raise UnsupportedNodeError(f"layer {name} ({type(layer).__name__}) has no NIR mapping; supported: "
-                               "Linear, Conv2d, Flatten, SumPool2d, LIF, CubaLIF, IF")
+                               "Linear, Conv2d, Flatten, SumPool2d, AvgPool2d, LIF, CubaLIF, IF, CubaLI (readout)")
 
 
 def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps: int,
@@ -83,6 +105,8 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
     for i in range(start, len(layers)):
         layer = layers[i]
         name = f"{i}_{getattr(layer, 'kind', type(layer).__name__.lower())}"
+        if isinstance(layer, CubaLI) and i != len(layers) - 1:
+            raise UnsupportedNodeError(f"layer {name}: the non-spiking readout CubaLI must be the last layer")
         if isinstance(layer, SpikingNeuron):
             nodes[name] = _neuron_node(layer, shapes[i])
             if layer.w_rec is not None:
@@ -102,7 +126,7 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
         "time_steps": int(time_steps),
         "input_shape": [int(d) for d in input_shape],
         "input_encoding": input_encoding,
-        "readout": "spike-count",
+        "readout": "membrane-sum" if isinstance(layers[-1], CubaLI) else "spike-count",
         **(extra_metadata or {}),
     }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)

@@ -54,6 +54,14 @@ class CubaLIFParameters(NamedTuple):
     v_reset: torch.Tensor | float = 0.0
 
 
+class CubaLIParameters(NamedTuple):
+    """Current-based leaky integrator, no threshold (NIR CubaLI; Norse ``LIParameters``)."""
+
+    tau_syn_inv: torch.Tensor | float = 200.0  # 1/s
+    tau_mem_inv: torch.Tensor | float = 100.0  # 1/s
+    v_leak: torch.Tensor | float = 0.0
+
+
 class IFParameters(NamedTuple):
     """Non-leaky integrate-and-fire: each input adds to v (NIR IF with dt·r = 1)."""
 

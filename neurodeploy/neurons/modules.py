@@ -15,7 +15,9 @@ from torch import nn
 from neurodeploy.errors import ConfigError
 from neurodeploy.neurons.functional import (
     RESET_MODES,
+    Coefficients,
     CubaLIFParameters,
+    CubaLIParameters,
     IFParameters,
     LIFParameters,
     coefficients,
@@ -95,11 +97,79 @@ class LIF(SpikingNeuron):
 
 
 class CubaLIF(SpikingNeuron):
-    """Current-based LIF: ``i ← i + β(−i + x)``, ``v ← v + α(v_leak − v + i)`` (NIR CubaLIF, Loihi CUBA)."""
+    """Current-based LIF: ``i ← i + β(−i + x)``, ``v ← v + α(v_leak − v + i)`` (NIR CubaLIF, Loihi CUBA).
+
+    ``current_jump=True``: the input jumps into the current without the factor β,
+    ``i ← (1 − β)·i + x`` (Norse's ``LIFCell``; NIR CubaLIF with ``w_in = τ_syn/dt``). The gain
+    is exactly 1 (not β·(1/β)), so the step equals Norse's to float rounding of the leak terms.
+    """
 
     kind = "cuba_lif"
     _param_type = CubaLIFParameters
     _learnable_tau = ("tau_mem_inv", "tau_syn_inv")
+
+    def __init__(self, p=None, *, current_jump: bool = False, autapses: bool = True, **kwargs):
+        super().__init__(p, **kwargs)
+        self.current_jump = bool(current_jump)
+        self.autapses = bool(autapses)
+        if not self.autapses and self.w_rec is not None:
+            with torch.no_grad():
+                self.w_rec.fill_diagonal_(0.0)
+
+    def coefficients(self):
+        c = super().coefficients()
+        return c._replace(gain_i=torch.ones_like(c.gain_i)) if self.current_jump else c
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w_rec = self.w_rec
+        if w_rec is not None and not self.autapses:  # diagonal held at 0, no gradient (Norse autapses=False)
+            w_rec = w_rec * (1 - torch.eye(w_rec.shape[0], dtype=w_rec.dtype, device=w_rec.device))
+        z, _ = run_sequence(x, self.coefficients(), self.surrogate, self.reset, w_rec=w_rec)
+        return z
+
+    def extra_repr(self) -> str:
+        return (super().extra_repr() + (", current_jump" if self.current_jump else "")
+                + (", no autapses" if not self.autapses else ""))
+
+
+class CubaLI(SpikingNeuron):
+    """Non-spiking leaky readout (NIR CubaLI; Norse ``LICell`` with ``current_jump=True``):
+    ``i ← (1 − β)·i + g·x`` (g = β, or 1 with ``current_jump``), ``v ← v + α(v_leak − v + i)``;
+    returns the membrane ``v`` (T, B, …) instead of spikes. Only as the last layer: the trainer's
+    readout then sums ``v`` over time (cross-entropy on Σ_t v). Runs a per-step autograd loop
+    (a readout is small); ``reset`` and ``v_th`` are unused."""
+
+    kind = "cuba_li"
+    _param_type = CubaLIParameters
+    _learnable_tau = ("tau_mem_inv", "tau_syn_inv")
+
+    def __init__(self, p=None, *, current_jump: bool = False, **kwargs):
+        super().__init__(p, **kwargs)
+        if self.w_rec is not None:
+            raise ConfigError("CubaLI: a non-spiking readout cannot be recurrent")
+        self.current_jump = bool(current_jump)
+
+    def coefficients(self):
+        alpha = self.dt_s * self.tau_mem_inv
+        beta = self.dt_s * self.tau_syn_inv
+        gain_i = torch.ones_like(beta) if self.current_jump else beta
+        inf = torch.full_like(alpha, float("inf"))
+        return Coefficients(1 - alpha, alpha * self.v_leak, alpha, 1 - beta, gain_i, inf, torch.zeros_like(alpha))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.coefficients()
+        i = torch.zeros_like(x[0])
+        v = torch.zeros_like(x[0])
+        out = []
+        for t in range(x.shape[0]):
+            i = c.decay_i * i + c.gain_i * x[t]
+            v = c.decay_v * v + c.leak_v + c.gain_v * i
+            out.append(v)
+        return torch.stack(out)
+
+    def extra_repr(self) -> str:
+        fields = ", ".join(f"{k}={float(getattr(self, k).detach().mean()):g}" for k in self._param_type._fields)
+        return f"{fields}, dt_s={self.dt_s:g}" + (", current_jump" if self.current_jump else "")
 
 
 class IF(SpikingNeuron):
@@ -126,3 +196,4 @@ class SumPool2d(nn.Module):
 
 
 NEURON_TYPES: dict[str, type[SpikingNeuron]] = {"lif": LIF, "cuba_lif": CubaLIF, "if": IF}
+"""The spiking neurons a ``[model] neuron`` config names (the readout :class:`CubaLI` is not one)."""

@@ -152,9 +152,21 @@ def _keep_bias_free(model: nn.Module) -> None:
                           stacklevel=3)
 
 
+def _model_from_spec(spec: dict, state: dict, cfg: dict) -> SpikingSequential:
+    """A model given to the trainer directly (``neurodeploy.train(model=…)``), rebuilt from the
+    architecture its checkpoint records (:mod:`neurodeploy.neurons.spec`)."""
+    from neurodeploy.neurons.spec import model_from_spec
+    from neurodeploy.surrogates import make_surrogate
+
+    s = cfg["surrogate"]
+    return model_from_spec(spec, state, lambda: make_surrogate(s["name"], **s["params"]))
+
+
 def model_from_checkpoint(ckpt: dict) -> SpikingSequential:
     """Rebuild the trained model (CPU, eval mode) from a loaded checkpoint."""
     cfg = validate(ckpt["config"], "checkpoint config")
+    if ckpt.get("model_spec"):
+        return _model_from_spec(ckpt["model_spec"], ckpt["model_state"], cfg).eval()
     if ckpt.get("init_graph"):
         model = _model_from_graph(_graph_from_bytes(ckpt["init_graph"]), cfg, tuple(ckpt["input_shape"]))
     else:
@@ -170,7 +182,7 @@ class Trainer:
     """Train ``cfg`` into ``run_dir``; ``resume=True`` continues from ``run_dir/last.pt``."""
 
     def __init__(self, cfg: dict, run_dir: str | Path, resume: bool = False, progress: bool = True,
-                 data: LoadedData | None = None):
+                 data: LoadedData | None = None, model: nn.Module | None = None):
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.start_epoch = 0
@@ -188,12 +200,20 @@ class Trainer:
             torch.set_num_threads(t["threads"])
         self.device = _device(t["device"])
         self.init_graph: bytes | None = ckpt.get("init_graph") if ckpt is not None else None
+        self.model_spec: dict | None = ckpt.get("model_spec") if ckpt is not None else None
         init_state = None
         if t["init"] and ckpt is None:
             init_state = self._init_from(t["init"])
         self.data = data or load_data(cfg["data"])
         torch.manual_seed(t["seed"])
-        if self.init_graph is not None:
+        if model is not None:  # neurodeploy.train(model=…): the architecture is recorded as a spec
+            from neurodeploy.neurons.spec import model_spec
+
+            self.model_spec = model_spec(model)
+            self.model = model.to(self.device).train()
+        elif self.model_spec is not None:
+            self.model = _model_from_spec(self.model_spec, ckpt["model_state"], cfg).to(self.device)
+        elif self.init_graph is not None:
             self.model = _model_from_graph(_graph_from_bytes(self.init_graph), cfg,
                                            self.data.input_shape).to(self.device)
         else:
@@ -268,6 +288,7 @@ class Trainer:
             "callbacks": {cb.name: cb.state_dict() for cb in self.callbacks},
             "input_shape": list(self.data.input_shape), "classes": self.data.classes,
             "dataset": self.data.name, "init_graph": self.init_graph,
+            "model_spec": self.model_spec,
         }
 
     def fit(self, stop_after: int | None = None) -> TrainResult:

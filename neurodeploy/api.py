@@ -1,0 +1,444 @@
+"""The Python API: the functions behind the CLI, with typed results for notebooks and scripts.
+
+``train`` → :class:`Run`, ``load`` → :class:`Run` or a ``nir.NIRGraph``, ``to_nir`` →
+``nir.NIRGraph``, ``export`` → :class:`ExportResult`, ``verify`` → :class:`VerifyReport`,
+``energy`` → :class:`EnergyReport`. Every result is a frozen dataclass with ``to_json()`` and a
+notebook ``_repr_html_``; every user-fixable problem raises a
+:class:`~neurodeploy.errors.NeurodeployError`. They call what the CLI calls
+(``pipeline.load_source``, ``pipeline.eval_samples``, the target registry, ``count_activity`` /
+``energy_report``, ``Trainer``). Guide: docs/python-api.md.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neurodeploy.errors import ConfigError, NeurodeployError, UnsupportedNodeError
+
+
+# --------------------------------------------------------------------------- results
+def _html_table(title: str, rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+                   f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    return f"<div><b>{html.escape(title)}</b><table>{body}</table></div>"
+
+
+class _Result:
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """The result as JSON (paths as strings)."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def _rows(self) -> list[tuple[str, Any]]:
+        return list(self.to_dict().items())
+
+    def _repr_html_(self) -> str:
+        return _html_table(type(self).__name__, self._rows())
+
+
+@dataclass(frozen=True)
+class Run(_Result):
+    """A training run directory: its config, per-epoch metrics and accuracies (test split)."""
+
+    path: Path
+    config: dict
+    epochs: int
+    best_accuracy: float
+    last_accuracy: float
+    metrics: tuple[dict, ...] = ()
+    model_kind: str = "config"  # "config", "nir-init", "model" (given to train(model=…))
+
+    def model(self, which: str = "last"):
+        """The trained ``SpikingSequential`` (CPU, eval mode) of checkpoint ``which`` (last/best)."""
+        from neurodeploy.train.checkpoint import load_checkpoint
+        from neurodeploy.train.trainer import model_from_checkpoint
+
+        return model_from_checkpoint(load_checkpoint(self.path, which))
+
+    def to_norse(self, which: str = "last"):
+        """The trained model as a ``norse.torch.SequentialState`` (see ``neurodeploy.ir.norse_bridge``)."""
+        from neurodeploy.ir.norse_bridge import to_norse
+
+        return to_norse(self.model(which))
+
+    def to_nir(self, which: str = "last"):
+        """The trained model as a NIR graph (metadata: dt, reset, dataset)."""
+        from neurodeploy.pipeline import graph_from_run
+
+        return graph_from_run(self.path, which).graph
+
+    def _rows(self):
+        return [("path", self.path), ("epochs", self.epochs), ("best test accuracy", f"{self.best_accuracy:.2%}"),
+                ("last test accuracy", f"{self.last_accuracy:.2%}"), ("model", self.model_kind),
+                ("dataset", self.config.get("data", {}).get("dataset"))]
+
+
+@dataclass(frozen=True)
+class ExportResult(_Result):
+    """What ``export`` wrote: the artefact, side files, and the target's summary."""
+
+    target: str
+    path: Path | None
+    extra_paths: tuple[Path, ...] = ()
+    source_graph: Path | None = None  # <artefact>.source.nir, what verify() reads by default
+    summary: dict = field(default_factory=dict)
+
+    def _rows(self):
+        return [("target", self.target), ("path", self.path), ("extra", ", ".join(map(str, self.extra_paths))),
+                ("source graph", self.source_graph)] + [(k, v) for k, v in self.summary.items()
+                                                         if not isinstance(v, (dict, list))][:12]
+
+
+@dataclass(frozen=True)
+class VerifyReport(_Result):
+    """``passed`` and the verifier's raw result (per layer / per initial state)."""
+
+    artefact: Path
+    kind: str  # "loihi" or "onnx"
+    passed: bool
+    result: dict = field(default_factory=dict)
+
+    def _rows(self):
+        rows = [("artefact", self.artefact), ("kind", self.kind), ("passed", self.passed)]
+        return rows + [(k, json.dumps(v, default=str)[:200]) for k, v in self.result.items()]
+
+
+@dataclass(frozen=True)
+class EnergyReport(_Result):
+    """Energy per inference for each profile under one counting convention; ``report`` is the
+    full :class:`neurodeploy.energy.EnergyReport` (layers, neurons, assumptions)."""
+
+    convention: str
+    profiles: tuple[str, ...]
+    totals: dict
+    samples: int
+    report: Any = None
+    paths: tuple[Path, ...] = ()
+
+    def to_dict(self) -> dict:
+        out = {"convention": self.convention, "profiles": list(self.profiles), "samples": self.samples,
+               "totals": self.totals, "paths": [str(p) for p in self.paths]}
+        if self.report is not None:
+            out["report"] = self.report.to_dict()
+        return json.loads(json.dumps(out, default=str))
+
+    def snn_pj(self, profile: str) -> float | None:
+        """Estimated SNN energy per inference in pJ for ``profile`` (None if a cost is unknown)."""
+        return (self.totals.get(profile) or {}).get("snn_pj")
+
+    def _rows(self):
+        rows = [("convention", self.convention), ("samples", self.samples)]
+        for name in self.profiles:
+            t = self.totals.get(name) or {}
+            rows.append((name, f"SNN {t.get('snn_pj')} pJ, ANN {t.get('ann_pj')} pJ, ratio {t.get('ratio')}"))
+        return rows
+
+
+# --------------------------------------------------------------------------- helpers
+def _is_norse(model) -> bool:
+    return any(type(m).__module__.startswith("norse.") for m in model.modules())
+
+
+def as_spiking_sequential(model, input_shape: tuple[int, ...] | None = None, surrogate=None):
+    """Our ``SpikingSequential`` for ``model``: itself, a Norse model converted exactly
+    (:func:`neurodeploy.ir.norse_bridge.from_norse`), an ``nn.Sequential`` of our layers, or a
+    user ``nn.Module`` whose children (in registration order) form the chain its ``forward``
+    computes — checked on random input of ``input_shape``; refused if the outputs differ."""
+    import torch
+    from torch import nn
+
+    from neurodeploy.neurons import SpikingNeuron, SpikingSequential
+
+    if isinstance(model, SpikingSequential):
+        return model
+    if _is_norse(model):
+        from neurodeploy.ir.norse_bridge import from_norse
+
+        return from_norse(model, surrogate=surrogate)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"expected a torch nn.Module, a Norse model or a run, got {type(model).__name__}")
+    seq = SpikingSequential(*model.children())
+    if not any(isinstance(m, SpikingNeuron) for m in seq):
+        raise UnsupportedNodeError(f"{type(model).__name__}: no neurodeploy neuron layer (LIF, CubaLIF, IF, "
+                                   "CubaLI) among its direct children")
+    if isinstance(model, nn.Sequential):
+        return seq
+    if input_shape is None:
+        raise ConfigError(f"{type(model).__name__}: pass input_shape (one time step, no batch) so that its "
+                          "forward can be checked against the chain of its children")
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand((8, 2, *input_shape), generator=gen) < 0.3).float()
+    with torch.no_grad():
+        mode = model.training
+        model.eval()
+        try:
+            a = model(x)
+            try:
+                b = seq(x)
+            except RuntimeError:  # the children do not even chain
+                b = None
+        finally:
+            model.train(mode)
+    if b is None or not isinstance(a, torch.Tensor) or a.shape != b.shape or not torch.equal(a, b):
+        raise UnsupportedNodeError(f"{type(model).__name__}: its forward is not the chain of its children in "
+                                   "registration order (outputs differ on random input); write it as "
+                                   "neurodeploy.SpikingSequential(...) or nn.Sequential")
+    return seq
+
+
+def _config(config, data, epochs, overrides: dict) -> dict:
+    from neurodeploy.train.config import load_config, validate
+
+    if config is None or isinstance(config, (str, Path)):
+        cfg = load_config(config, [])
+    elif isinstance(config, dict):
+        cfg = validate(copy.deepcopy(config), "train(config=…)")
+    else:
+        raise ConfigError(f"train: config must be a TOML path, a dict or None, got {type(config).__name__}")
+    for key, value in overrides.items():
+        section, _, name = key.replace("__", ".").partition(".")
+        if not name:
+            raise ConfigError(f"train: override {key!r} must name SECTION__KEY (e.g. train__lr=1e-3)")
+        cfg.setdefault(section, {})[name] = value
+    if isinstance(data, str):
+        cfg["data"]["dataset"] = data
+    elif isinstance(data, dict):
+        cfg["data"].update(data)
+    elif data is not None:
+        raise ConfigError(f"train: data must be a dataset name or a dict of [data] keys, got {type(data).__name__}")
+    if epochs is not None:
+        cfg["train"]["epochs"] = epochs
+    return validate(cfg, "train()")
+
+
+# --------------------------------------------------------------------------- functions
+def train(config: str | Path | dict | None = None, *, model=None, data: str | dict | None = None,
+          out: str | Path | None = None, epochs: int | None = None, progress: bool = False,
+          **overrides) -> Run:
+    """Train and return the :class:`Run` (``neurodeploy train``).
+
+    ``config``: TOML path, dict of sections or None (defaults). ``model``: a Norse
+    ``SequentialState`` (converted exactly, trained with our surrogates and kernels; get it back
+    with ``run.to_norse()``), a ``SpikingSequential``/``nn.Sequential`` of our layers, or an
+    ``nn.Module`` chaining them; every neuron gets the ``[surrogate]`` section's surrogate, the
+    ``[model]`` section is then unused. ``data``: dataset name or ``[data]`` dict. ``overrides``:
+    ``section__key=value`` (e.g. ``train__lr=1e-3``, ``surrogate__name="adali"``).
+    """
+    from neurodeploy.data.registry import load_data
+    from neurodeploy.train.trainer import Trainer
+
+    cfg = _config(config, data, epochs, overrides)
+    out = Path(out) if out is not None else Path("runs") / (Path(config).stem if isinstance(config, (str, Path)) else "default")
+    loaded = None
+    seq = None
+    if model is not None:
+        from neurodeploy.neurons import SpikingNeuron
+        from neurodeploy.surrogates import make_surrogate
+
+        s = cfg["surrogate"]
+        loaded = load_data(cfg["data"])
+        seq = copy.deepcopy(as_spiking_sequential(model, loaded.input_shape))
+        for layer in seq:
+            if isinstance(layer, SpikingNeuron):
+                layer.surrogate = make_surrogate(s["name"], **s["params"])
+        _check_input(seq, loaded)
+    trainer = Trainer(cfg, out, progress=progress, data=loaded, model=seq)
+    trainer.fit()
+    return load(out)
+
+
+def _check_input(seq, loaded) -> None:
+    import torch
+
+    x = torch.zeros(1, 1, *loaded.input_shape)
+    try:
+        with torch.no_grad():
+            y = seq(x)
+    except RuntimeError as exc:
+        raise ConfigError(f"train: the model does not accept this dataset's input (one step: "
+                          f"{tuple(loaded.input_shape)}): {str(exc).splitlines()[0]}") from None
+    if y.shape[-1] != loaded.classes or y.dim() != 3:
+        raise ConfigError(f"train: the model's output per step is {tuple(y.shape[2:])}; the dataset has "
+                          f"{loaded.classes} classes: end with {loaded.classes} output neurons")
+
+
+def load(path: str | Path, *, dialect: str = "neurodeploy", dt_s: float | None = None,
+         reset: str | None = None, input_scale: float = 1.0):
+    """A run directory → :class:`Run`; a ``.nir`` file → ``nir.NIRGraph`` (other writers' files
+    normalised by ``dialect``/``dt_s``/``reset``/``input_scale``, as ``--dialect`` etc.)."""
+    from neurodeploy.errors import CheckpointError
+
+    p = Path(path)
+    if p.suffix == ".pt" and p.is_file() and (p.parent / "config.json").is_file():
+        p = p.parent  # a run's checkpoint: its run
+    if p.is_dir():
+        from neurodeploy.train.checkpoint import load_checkpoint, read_metrics
+
+        ckpt = load_checkpoint(p, "last")
+        metrics = tuple(read_metrics(p))
+        accs = [m["test_accuracy"] for m in metrics]
+        kind = "model" if ckpt.get("model_spec") else ("nir-init" if ckpt.get("init_graph") else "config")
+        return Run(p, ckpt["config"], len(metrics), max(accs) if accs else float("nan"),
+                   accs[-1] if accs else float("nan"), metrics, kind)
+    if p.suffix == ".nir" or p.is_file():
+        from neurodeploy.pipeline import read_nir
+
+        return read_nir(p, dialect, dt_s, reset, input_scale)
+    raise CheckpointError(f"{p} does not exist: pass a run directory or a .nir file")
+
+
+def to_nir(model, input_shape: tuple[int, ...] | None = None, *, time_steps: int = 0,
+           metadata: dict | None = None):
+    """NIR graph of ``model``: a :class:`Run`, a run directory, a ``SpikingSequential``, a Norse
+    model, or an ``nn.Module`` chaining our layers (``input_shape``: one step, no batch; required
+    except for runs). Metadata records dt, reset, readout and ``time_steps``."""
+    if isinstance(model, Run):
+        return model.to_nir()
+    if isinstance(model, (str, Path)):
+        return load(model).to_nir() if Path(model).is_dir() else load(model)
+    if input_shape is None:
+        raise ConfigError("to_nir: pass input_shape (one time step without batch, e.g. (2, 18, 18) or (700,))")
+    from neurodeploy.ir import to_nir as _to_nir
+
+    seq = as_spiking_sequential(model, tuple(input_shape))
+    return _to_nir(seq, tuple(input_shape), time_steps=time_steps, extra_metadata=metadata)
+
+
+def _source(source, which: str, dialect: str, dt_s, reset, input_scale):
+    """(graph, Source or None) for a path, a Run or a NIR graph."""
+    import nir
+
+    from neurodeploy.pipeline import load_source
+
+    if isinstance(source, Run):
+        source = source.path
+    if isinstance(source, nir.NIRGraph):
+        return source, None
+    if isinstance(source, (str, Path)):
+        src = load_source(source, which, dialect, dt_s, reset, input_scale)
+        return src.graph, src
+    raise ConfigError(f"expected a run directory, .nir path, Run or nir.NIRGraph, got {type(source).__name__}; "
+                      "convert a model with neurodeploy.to_nir(model, input_shape) first")
+
+
+def _default_path(source, suffix: str) -> Path:
+    if isinstance(source, Run):
+        source = source.path
+    if not isinstance(source, (str, Path)):
+        raise ConfigError("export: pass path=… for a source that is not a file or run directory")
+    p = Path(source)
+    if not p.is_file():
+        return p / f"model{suffix}"
+    return p.with_suffix(f".export{suffix}") if p.suffix == suffix else p.with_suffix(suffix)
+
+
+def export(source, target: str = "nir", path: str | Path | None = None, *, which: str = "last",
+           dialect: str = "neurodeploy", dt_s: float | None = None, reset: str | None = None,
+           input_scale: float = 1.0, **options) -> ExportResult:
+    """Export ``source`` (run directory, ``.nir``, :class:`Run` or ``nir.NIRGraph``) to ``target``
+    (``neurodeploy export``). ``options`` go to the target (``profile``, ``allow_lossy``,
+    ``check_only``, ``unroll`` …; unknown names raise). Writes ``<path>.source.nir`` beside a
+    non-NIR artefact so that :func:`verify` needs nothing else."""
+    import nir
+
+    from neurodeploy.atomic import atomic_path
+    from neurodeploy.exporters import get_target
+
+    tgt = get_target(target)
+    graph, _ = _source(source, which, dialect, dt_s, reset, input_scale)
+    out = Path(path) if path is not None else _default_path(source, tgt.suffix)
+    if isinstance(source, (str, Path)) and Path(source).is_file() and out.resolve() == Path(source).resolve():
+        raise ConfigError(f"export: path {out} is the source file itself; choose another output name")
+    opts = dict(options)
+    if dt_s is not None:
+        opts.setdefault("dt_s", dt_s)
+    result = tgt.export(graph, out, opts)
+    side = None
+    if tgt.name != "nir" and not opts.get("check_only"):
+        side = Path(str(result.path) + ".source.nir")
+        with atomic_path(side) as tmp:
+            nir.write(str(tmp), graph)
+    return ExportResult(tgt.name, None if opts.get("check_only") else Path(result.path),
+                        tuple(Path(p) for p in result.extra_paths), side,
+                        json.loads(json.dumps(result.summary if isinstance(result.summary, dict) else {}, default=str)))
+
+
+def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None = None,
+           data_dir: str | None = None, samples: int = 64, lava: bool | None = None,
+           dialect: str = "neurodeploy", dt_s: float | None = None, reset: str | None = None,
+           input_scale: float = 1.0) -> VerifyReport:
+    """Check that ``artefact`` (.net or .onnx) computes what its source computes (``neurodeploy
+    verify``); ``source`` defaults to ``<artefact>.source.nir``. Does not raise on a failed check:
+    read ``passed``."""
+    from neurodeploy.pipeline import eval_samples, sidecar_graph
+
+    path = Path(artefact.path) if isinstance(artefact, ExportResult) else Path(artefact)
+    if not path.is_file():
+        raise ConfigError(f"verify: {path} does not exist")
+    if source is not None:
+        graph, src = _source(source, "last", dialect, dt_s, reset, input_scale)
+    else:
+        graph, src = sidecar_graph(path), None
+    meta = getattr(graph, "metadata", {}) or {}
+    data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
+    x, y = eval_samples(data_cfg, data, data_dir, samples)
+    if path.suffix == ".net":
+        from neurodeploy.sim.verify_loihi import verify_loihi
+
+        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava)
+        ok = bool((res.get("emulator_vs_lava") or {"exact": True})["exact"])
+        kind = "loihi"
+    elif path.suffix == ".onnx":
+        from neurodeploy.sim.verify_onnx import verify_onnx
+
+        xt = x.transpose(0, 1)
+        res = {mode: verify_onnx(path, graph, xt, initial_state=mode) for mode in ("zero", "random")}
+        ok = all(r["passed"] for r in res.values())
+        kind = "onnx"
+    else:
+        raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
+    return VerifyReport(path, kind, ok, json.loads(json.dumps(res, default=str)))
+
+
+def energy(source, data: str | None = None, *, profiles: tuple[str, ...] | list[str] = ("cmos45-fp32",),
+           convention: str = "fanout", samples: int = 256, data_dir: str | None = None,
+           out: str | Path | None = None, formats: tuple[str, ...] = (), dialect: str = "neurodeploy",
+           dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0) -> EnergyReport:
+    """Count activity of ``source`` (run directory, ``.nir``, :class:`Run` or graph) on ``data``
+    (default: its own test split) and price it with each of ``profiles`` (``neurodeploy energy``).
+    ``out`` + ``formats`` (json/md/html) also write report files."""
+    from neurodeploy.energy import count_activity, energy_report, write_report
+    from neurodeploy.hw_profiles import load_profile
+    from neurodeploy.pipeline import eval_samples
+    from neurodeploy.train.checkpoint import read_metrics
+
+    graph, src = _source(source, "last", dialect, dt_s, reset, input_scale)
+    meta = getattr(graph, "metadata", {}) or {}
+    data_cfg = src.data_cfg if src else (json.loads(meta["data_config"]) if "data_config" in meta else None)
+    x, _ = eval_samples(data_cfg, data, data_dir, samples)
+    activity = count_activity(graph, x, dt_s=dt_s)
+    if isinstance(profiles, str):
+        profiles = (profiles,)
+    profs = [load_profile(p) for p in profiles]
+    metrics = read_metrics(src.run_dir) if src is not None and src.run_dir else None
+    label = str(source.path if isinstance(source, Run) else source if isinstance(source, (str, Path)) else "graph")
+    report = energy_report(activity, profs, convention=convention, metrics=metrics,
+                           meta={"source": label, "samples": int(x.shape[0])})
+    paths: tuple[Path, ...] = ()
+    if formats:
+        if out is None:
+            raise ConfigError("energy: formats=… needs out=PATH_STEM")
+        paths = tuple(Path(p) for p in write_report(report, Path(out), list(formats)))
+    totals = report.to_dict()["totals"]
+    return EnergyReport(convention, tuple(p.name for p in profs), totals, int(x.shape[0]), report, paths)
+
+
+__all__ = ["EnergyReport", "ExportResult", "NeurodeployError", "Run", "VerifyReport", "as_spiking_sequential",
+           "energy", "export", "load", "to_nir", "train", "verify"]
