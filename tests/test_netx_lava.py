@@ -77,7 +77,7 @@ def test_lavadl_conv_pool(tmp_path):
     path = make_netx.conv_pool(tmp_path / "c.net")
     with h5py.File(path) as f:
         assert f["layer/1/type"][0] == b"pool"
-    x = _spikes((16, 2, 2, 8, 8), 2)
+    x = _spikes((16, 2, 2, 18, 18), 2)
     out = export(load_netx(path), tmp_path / "round.net", {}).path
     _same_integers(path, out)
     emu = LoihiEmulator(path).run(x, record=True)
