@@ -84,3 +84,27 @@ def test_lavadl_conv_pool(tmp_path):
     lava = _equal_every_layer(out, x)
     for a, b in zip(emu.layers, lava.layers):
         assert torch.equal(a, b)
+
+
+def test_odd_small_and_excitatory_weights_with_bias(tmp_path):
+    """Weights lava-dl's quantiser may also produce: odd values, tiny ranges (Lava's
+    optimize_weight_bits then shifts them by a weight exponent and back), an all-positive
+    layer (up to 254: our Loihi check limits every layer to 254, although Lava also accepts
+    255 in an all-positive layer), and a per-neuron bias. Emulator = Lava; the round trip keeps
+    the integers."""
+    path = make_netx.dense_delay(tmp_path / "w.net", seed=5)
+    rng = np.random.default_rng(5)
+    with h5py.File(path, "r+") as f:
+        for key, w in (("layer/0/weight", rng.integers(-3, 4, (24, 16))),
+                       ("layer/1/weight", rng.integers(0, 255, (12, 24)) * (rng.random((12, 24)) < 0.15)),
+                       ("layer/2/weight", rng.integers(-255, 255, (5, 12)) | 1)):
+            del f[key]
+            f[key] = w.astype(np.float32)
+        f["layer/0/bias"] = rng.integers(-40, 60, 24).astype(np.float32)
+        for key in ("layer/0/neuron/vThMant",):
+            del f[key]
+            f[key] = 4
+    x = _spikes((24, 2, 16), 5)
+    _equal_every_layer(path, x)
+    out = export(load_netx(path), tmp_path / "round.net", {}).path
+    _same_integers(path, out)
