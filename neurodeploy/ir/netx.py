@@ -22,10 +22,11 @@ conv/pool/dense_rec layers (netx drops them) or outside 0…62, slayer ``Affine`
 (vThMant ≥ 2^17: never spike), and the types netx does not implement (``average``, ``concat``,
 ``convT``, ``unpool``, ``dense_comp``).
 
-NIR mapping (docs/nir-conventions.md; scale k = 1, so v_float = v_fixed / 64): α = vDecay/4096,
-β = iDecay/4096, τ_mem = dt/α, τ_syn = dt/β, weight W = W_int / (α β), v_threshold = vThMant,
-v_leak = bias / α, v_reset = 0, r = w_in = 1 → CubaLIF. iDecay = 4096 with vDecay = 0 is an
-exact ``IF`` (r = 1/dt, W = W_int). An axonal delay d (per neuron, in steps) becomes a NIR
+NIR mapping (docs/nir-conventions.md) with a per-layer scale k = 2^floor(log2 vThMant) (a power
+of two, so dividing by it is exact in floating point; v_float = v_fixed / (64 k), thresholds in
+[1, 2)): α = vDecay/4096, β = iDecay/4096, τ_mem = dt/α, τ_syn = dt/β, weight
+W = W_int / (k α β), v_threshold = vThMant / k, v_leak = bias / (k α), v_reset = 0,
+r = w_in = 1 → CubaLIF. iDecay = 4096 with vDecay = 0 is an exact ``IF`` (r = 1/dt, W = W_int / k). An axonal delay d (per neuron, in steps) becomes a NIR
 ``Delay`` (d·dt seconds) between the synapse and the neuron (Lava delays each neuron's input
 current by d steps). The integers and k of each layer are recorded in the graph metadata
 (``netx_layers``, ``loihi_layer_scale``) so the Loihi exporter reproduces them. Float and fixed
@@ -271,20 +272,26 @@ def read_netx(path: str | Path) -> NetxFile:
     return NetxFile(p, in_shape, tuple(layers))
 
 
+def _scale(lay: NetxLayer) -> float:
+    """k = 2^floor(log2 vThMant) (1 for vThMant = 0)."""
+    return float(2 ** int(np.floor(np.log2(lay.v_th_mant)))) if lay.v_th_mant > 0 else 1.0
+
+
 def _neuron_node(lay: NetxLayer, dt: float, shape) -> nir.NIRNode:
     alpha, beta = lay.v_decay / 4096, lay.i_decay / 4096
     full = np.ones(shape)
+    k = _scale(lay)
     bias = np.zeros(shape) if lay.bias is None else (
         lay.bias.reshape(shape) if len(shape) == 1 else lay.bias.reshape(-1, 1, 1) * full).astype(np.float64)
     if lay.i_decay == 4096 and lay.v_decay == 0:
-        return nir.IF(r=full / dt, v_threshold=lay.v_th_mant * full, v_reset=0 * full)
+        return nir.IF(r=full / dt, v_threshold=lay.v_th_mant / k * full, v_reset=0 * full)
     if lay.i_decay == 0 or lay.v_decay == 0:
         which = "iDecay = 0 (a current that never decays)" if lay.i_decay == 0 else \
             "vDecay = 0 with iDecay < 4096 (a non-leaky membrane behind a current filter)"
         raise UnsupportedNodeError(f"layer {lay.index}: {which} has no NIR CubaLIF/IF equivalent "
                                    "(τ = ∞); retrain with a non-zero decay")
     return nir.CubaLIF(tau_syn=full * dt / beta, tau_mem=full * dt / alpha, r=full, w_in=full,
-                       v_leak=bias / alpha, v_threshold=lay.v_th_mant * full, v_reset=0 * full)
+                       v_leak=bias / (k * alpha), v_threshold=lay.v_th_mant / k * full, v_reset=0 * full)
 
 
 def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
@@ -303,12 +310,13 @@ def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
             cur = lay.shape
             continue
         if lay.i_decay == 4096 and lay.v_decay == 0:
-            gain = 1.0  # IF: W = W_int, r·dt = 1
+            gain = 1.0 / _scale(lay)  # IF: W = W_int / k, r·dt = 1
             if lay.bias is not None and np.any(lay.bias):
                 raise UnsupportedNodeError(f"layer {lay.index}: a bias on a non-leaky (IF) layer has no "
                                            "NIR IF equivalent (IF has no v_leak); retrain without bias")
         else:
-            gain = 1.0 / ((lay.v_decay / 4096) * (lay.i_decay / 4096)) if lay.i_decay and lay.v_decay else 1.0
+            gain = 1.0 / (_scale(lay) * (lay.v_decay / 4096) * (lay.i_decay / 4096)) \
+                if lay.i_decay and lay.v_decay else 1.0
         w = lay.weight.astype(np.float64) * gain
         if lay.kind in ("dense", "dense_rec"):
             syn = nir.Linear(weight=w)
@@ -331,10 +339,10 @@ def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
             rec_name = f"{j}_rec"
             nodes[rec_name] = nir.Linear(weight=lay.weight_rec.astype(np.float64) * gain)
             rec_edges += [(nname, rec_name), (rec_name, nname)]
-        scales[nname] = 1.0
+        scales[nname] = _scale(lay)
         record.append({"netx_index": lay.index, "netx_type": lay.kind, "nodes": [sname, nname],
                        "iDecay": lay.i_decay, "vDecay": lay.v_decay, "vThMant": lay.v_th_mant,
-                       "refDelay": 1, "scale_k": 1.0,
+                       "refDelay": 1, "scale_k": _scale(lay),
                        "delay_max": 0 if lay.delay is None else int(lay.delay.max()),
                        "bias_abs_max": 0 if lay.bias is None else int(np.abs(lay.bias).max()),
                        "weight_abs_max": int(np.abs(lay.weight).max())})
@@ -350,7 +358,7 @@ def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
             "source_file": str(netx.path),
             "dt_source": "--dt" if dt_s is not None else f"assumed {DT_DEFAULT_S} s (netx files carry no dt; "
             "the fixed-point dynamics per step do not depend on it)",
-            "state_scale": "v_float = v_fixed / 64 (scale k = 1)",
+            "state_scale": "v_float = v_fixed / (64 k), k per layer in loihi_layer_scale",
             "netx_layers": json.dumps(record), "loihi_layer_scale": json.dumps(scales)}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
