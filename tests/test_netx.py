@@ -98,8 +98,9 @@ def test_float_exact_for_if_layers():
 @pytest.mark.parametrize("net", ["lavadl_dense_delay", "lavadl_recurrent", "lavadl_conv_pool"])
 def test_float_bound_for_cuba_layers(net):
     """Lava truncates each decay toward zero; the float model does not. Measured on these
-    fixtures: at most 0.3 % of spike bins differ (docs/lava-migration.md)."""
-    assert max(_float_vs_emulator(FIX / f"{net}.net")) <= 0.005
+    fixtures: dense 0 %, conv/pool at most 0.4 % of spike bins per layer (docs/lava-migration.md);
+    the bound checked is 1 %."""
+    assert max(_float_vs_emulator(FIX / f"{net}.net")) <= 0.01
 
 
 def test_delay_shifts_emulator_output(tmp_path):
