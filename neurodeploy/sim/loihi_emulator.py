@@ -25,6 +25,11 @@ by 6 bits)::
 
 Synaptic sums use float32 (float64 when 256·fan-in ≥ 2^24), exact for these integer ranges;
 conv sums wrap to 24 bits like Lava's ``PyConvModelFixed``.
+
+Files are read (and refused) by :func:`neurodeploy.ir.netx.read_netx`. A dense layer's per-neuron
+axonal ``delay`` d delivers neuron n's synaptic input d[n] steps later (Lava's ``DelayDense``:
+a queue of d_max + 1 buffers); ``latency`` adds each layer's largest delay. A ``pool`` layer (which
+Lava's netx cannot load) runs as the equivalent grouped conv.
 """
 
 from __future__ import annotations
