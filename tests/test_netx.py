@@ -135,6 +135,16 @@ def test_onnx_equals_emulator_for_if_net(tmp_path):
     assert int(fixed.sum()) > 0
 
 
+def test_recorded_scale_beyond_limits_is_lossy(tmp_path):
+    from neurodeploy.errors import LossyConversionError
+
+    g = load_netx(FIX / "lavadl_dense_if.net")
+    scales = json.loads(g.metadata["loihi_layer_scale"])
+    g.metadata["loihi_layer_scale"] = json.dumps({k: v * 8 for k, v in scales.items()})
+    with pytest.raises(LossyConversionError, match="recorded scale k=512 .* refitted"):
+        export_loihi(g, tmp_path / "r.net", {})
+
+
 def _edit(tmp_path, src, fn):
     path = tmp_path / "e.net"
     shutil.copy(FIX / f"{src}.net", path)
@@ -176,6 +186,7 @@ def test_emulator_refuses_like_reader(tmp_path):
         LoihiEmulator(path)
 
 
+@pytest.mark.slow
 def test_cli_energy_and_exports(tmp_path, capsys):
     from neurodeploy.cli import main
 

@@ -310,6 +310,10 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
         cands.append(bias_max / np.abs(bias_f).max())
     k = min(cands)
     recorded = _recorded_scale(graph, nname)
+    if recorded is not None and recorded > k * (1 + 1e-9):
+        lossy.append(f"layer {lab}: recorded scale k={recorded:g} (loihi_layer_scale) exceeds the "
+                     f"profile's weight/threshold/bias limits; refitted to k={k:.4g}, integers change")
+        recorded = None
     if recorded is not None:  # e.g. read from a netx file: reproduce its integers exactly
         k = recorded
 
