@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 import make_netx  # noqa: E402
 
 from neurodeploy.exporters.loihi import export  # noqa: E402
-from neurodeploy.ir.netx import load_netx, read_netx  # noqa: E402
+from neurodeploy.ir.netx import load_netx, read_netx, ungroup  # noqa: E402
 from neurodeploy.sim.lava_runner import run_lava  # noqa: E402
 from neurodeploy.sim.loihi_emulator import LoihiEmulator  # noqa: E402
 
@@ -48,7 +48,8 @@ def _same_integers(src: Path, exported: Path) -> None:
     mine = [lay for lay in ours.layers if lay.kind != "flatten"]
     assert len(compute) == len(mine)
     for a, b in zip(compute, mine):
-        assert np.array_equal(a.weight, b.weight), a.index
+        ka, kb = (x.weight if x.conv is None else ungroup(x.weight, x.conv["groups"]) for x in (a, b))
+        assert np.array_equal(ka, kb), a.index
         assert (a.i_decay, a.v_decay, a.v_th_mant) == (b.i_decay, b.v_decay, b.v_th_mant)
         for f in ("weight_rec", "delay", "bias"):
             x, y = getattr(a, f), getattr(b, f)

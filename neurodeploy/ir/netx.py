@@ -272,6 +272,21 @@ def read_netx(path: str | Path) -> NetxFile:
     return NetxFile(p, in_shape, tuple(layers))
 
 
+def ungroup(w: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped conv kernel (C_out, C_in/g, kH, kW) as the equivalent groups = 1 kernel
+    (C_out, C_in, kH, kW), zero between groups. NIR 1.0.8 infers a Conv2d's input channels as
+    weight.shape[1], so a grouped Conv2d fails its type check when a graph is read back."""
+    if groups == 1:
+        return w
+    c_out, c_in_g = w.shape[:2]
+    out = np.zeros((c_out, c_in_g * groups, *w.shape[2:]), dtype=w.dtype)
+    per = c_out // groups
+    for o in range(c_out):
+        g = o // per
+        out[o, g * c_in_g:(g + 1) * c_in_g] = w[o]
+    return out
+
+
 def _scale(lay: NetxLayer) -> float:
     """k = 2^floor(log2 vThMant) (1 for vThMant = 0)."""
     return float(2 ** int(np.floor(np.log2(lay.v_th_mant)))) if lay.v_th_mant > 0 else 1.0
@@ -322,8 +337,8 @@ def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
             syn = nir.Linear(weight=w)
         else:
             c = lay.conv
-            syn = nir.Conv2d(input_shape=None if c["groups"] > 1 else tuple(cur[1:]), weight=w, stride=c["stride"], padding=c["padding"],
-                             dilation=c["dilation"], groups=c["groups"], bias=np.zeros(w.shape[0]))
+            syn = nir.Conv2d(input_shape=tuple(cur[1:]), weight=ungroup(w, c["groups"]), stride=c["stride"],
+                             padding=c["padding"], dilation=c["dilation"], groups=1, bias=np.zeros(w.shape[0]))
         sname = f"{j}_{'pool' if lay.kind == 'pool' else 'conv' if lay.kind == 'conv' else 'linear'}"
         nodes[sname] = syn
         order.append(sname)
