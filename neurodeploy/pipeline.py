@@ -59,16 +59,21 @@ def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None 
 
 def load_source(source: str | Path, which: str = "last", dialect: str = "neurodeploy",
                 dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0) -> Source:
-    """A run directory / ``.pt`` checkpoint → graph via ``to_nir``; a ``.nir`` file → read."""
+    """A run directory / ``.pt`` checkpoint → graph via ``to_nir``; a ``.nir`` file → read; a
+    lava-dl netx ``.net`` file → :func:`neurodeploy.ir.netx.load_netx`."""
     p = Path(source)
     if p.is_dir() or p.suffix == ".pt":
         return graph_from_run(p, which)
+    if p.suffix == ".net":  # lava-dl netx HDF5 (neurodeploy.ir.netx); dt is not in the file
+        from neurodeploy.ir.netx import load_netx
+
+        return Source(load_netx(p, dt_s), p, None, None)
     if p.suffix == ".nir" or p.is_file():
         graph = read_nir(p, dialect, dt_s, reset, input_scale)
         meta = getattr(graph, "metadata", {}) or {}
         data_cfg = json.loads(meta["data_config"]) if "data_config" in meta else None
         return Source(graph, p, None, data_cfg)
-    raise CheckpointError(f"{p} does not exist: pass a run directory, a .pt checkpoint or a .nir file")
+    raise CheckpointError(f"{p} does not exist: pass a run directory, a .pt checkpoint, a .nir or a netx .net file")
 
 
 def sidecar_graph(exported: Path) -> nir.NIRGraph:

@@ -101,9 +101,12 @@ def test_unsupported_nodes_and_branches_are_named():
     w = torch.ones(2, 2).numpy()
     g = nir.NIRGraph(
         nodes={"input": nir.Input(input_type=[2]), "a": nir.Linear(weight=w),
-               "d": nir.Delay(delay=w[0]), "output": nir.Output(output_type=[2])},
+               "d": nir.I(r=w[0]), "output": nir.Output(output_type=[2])},
         edges=[("input", "a"), ("a", "d"), ("d", "output")], metadata={"dt_s": 1e-3})
-    with pytest.raises(UnsupportedNodeError, match="node 'd' \\(Delay\\) is not supported"):
+    with pytest.raises(UnsupportedNodeError, match="node 'd' \\(I\\) is not supported"):
+        from_nir(g)
+    g.nodes["d"] = nir.Delay(delay=w[0] * 1.5e-3)   # Delay runs in whole steps only
+    with pytest.raises(UnsupportedNodeError, match="node 'd' \\(Delay\\): delay/dt must be whole"):
         from_nir(g)
     g = nir.NIRGraph(
         nodes={"input": nir.Input(input_type=[2]), "a": nir.Linear(weight=w), "b": nir.Linear(weight=w),

@@ -64,6 +64,8 @@ def run(model: nn.Sequential, x: torch.Tensor) -> Pass:
             x, v = _neuron(x, layer)
             if v is not None:
                 vpre[k] = v
+        elif getattr(layer, "over_time", False):  # e.g. StepDelay: needs the (T, B, …) layout
+            x = layer(x)
         else:
             t, b = x.shape[:2]
             y = layer(x.reshape(t * b, *x.shape[2:]))

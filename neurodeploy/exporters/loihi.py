@@ -71,6 +71,7 @@ class NetLayer:
     v_th_mant: int = 1
     scale_k: float = 1.0
     info: dict[str, Any] = field(default_factory=dict)
+    delay: np.ndarray | None = None       # int64 (N,) axonal delay in steps (from a NIR Delay)
 
 
 @dataclass
@@ -84,7 +85,8 @@ class LoihiNet:
 
     @property
     def latency_steps(self) -> int:
-        return sum(layer.kind != "flatten" for layer in self.layers)
+        return sum(layer.kind != "flatten" for layer in self.layers) + sum(
+            int(layer.delay.max()) for layer in self.layers if layer.delay is not None)
 
 
 def _arr(x) -> np.ndarray:
@@ -114,6 +116,8 @@ def _chain(graph: nir.NIRGraph) -> list[tuple[list[str], str, str | None]]:
                 raise unsupported(name, node, "Flatten between a synapse and its neuron",
                                    "place Flatten before the Affine/Linear node")
             pending.append(name)
+        elif isinstance(node, nir.Delay) and any(isinstance(nodes[p], SYNAPSES) for p in pending):
+            pending.append(name)  # per-neuron delay of the synapse output → netx 'delay'
         elif isinstance(node, SYNAPSES):
             if any(isinstance(nodes[p], SYNAPSES) for p in pending):
                 raise unsupported(name, node, f"follows {pending[-1]!r} without a spiking neuron between",
@@ -255,7 +259,11 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     syn_names, nname, rname = stage
     nodes = graph.nodes
     out: list[NetLayer] = []
+    delay, kind = None, None
     for sname in syn_names:
+        if isinstance(nodes[sname], nir.Delay):
+            delay = _delay_steps(sname, nodes[sname], cur, dt, kind)
+            continue
         if isinstance(nodes[sname], nir.Flatten):
             node = nodes[sname]
             if int(node.start_dim) not in (0, 1) or int(node.end_dim) != -1:
@@ -301,8 +309,17 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     if np.abs(bias_f).max() > 0:
         cands.append(bias_max / np.abs(bias_f).max())
     k = min(cands)
+    recorded = _recorded_scale(graph, nname)
+    if recorded is not None and recorded > k * (1 + 1e-9):
+        lossy.append(f"layer {lab}: recorded scale k={recorded:g} (loihi_layer_scale) exceeds the "
+                     f"profile's weight/threshold/bias limits; refitted to k={k:.4g}, integers change")
+        recorded = None
+    if recorded is not None:  # e.g. read from a netx file: reproduce its integers exactly
+        k = recorded
 
     def q_even(x):
+        if recorded is not None:
+            return np.round(k * x).astype(np.int64)
         return (2 * np.round(k * x / 2)).astype(np.int64)
     wq, wq_rec = q_even(w_eff), None if w_rec is None else q_even(w_rec)
     if not np.any(wq) and (wq_rec is None or not np.any(wq_rec)):
@@ -323,13 +340,36 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     info = {"source_nodes": [*syn_names, nname] + ([rname] if rname else []), "neuron": nk,
             "alpha": alpha, "beta": beta, "weight_rel_l2_error": float(math.sqrt(num / den)),
             "threshold_rel_error": abs(vth - k * v_th) / (k * v_th) if v_th > 0 else None,
-            "alpha_effective": dec["vDecay"] / 4096, "beta_effective": dec["iDecay"] / 4096}
+            "alpha_effective": dec["vDecay"] / 4096, "beta_effective": dec["iDecay"] / 4096,
+            "scale_k_source": "graph metadata loihi_layer_scale" if recorded is not None else "fitted"}
     if info["weight_rel_l2_error"] > 0.1:
         warnings.warn(f"layer {lab}: weight quantisation error {info['weight_rel_l2_error']:.1%} "
                       f"at scale k={k:.4g}", stacklevel=3)
     out.append(NetLayer(kind, cur, lab, wq, wq_rec, bias_q if np.any(bias_q) else None, conv,
-                        dec["iDecay"], dec["vDecay"], vth, float(k), info))
+                        dec["iDecay"], dec["vDecay"], vth, float(k), info, delay))
     return out
+
+
+def _delay_steps(name, node, shape, dt, kind) -> np.ndarray:
+    """A NIR Delay (seconds, per neuron) between a dense synapse and its neuron → steps 0…62."""
+    d = _arr(node.delay).reshape(-1) / dt
+    steps = np.round(d)
+    if kind != "dense" or d.size != int(np.prod(shape)):
+        raise unsupported(name, node, f"delay of {d.size} values after a {kind} synapse with output "
+                           f"{shape}", "netx delays are per neuron of a dense layer")
+    if np.any(np.abs(d - steps) > 1e-6) or steps.min() < 0 or steps.max() > 62:
+        raise unsupported(name, node, f"delay/dt must be integers in [0, 62], got [{d.min():g}, {d.max():g}]",
+                           "use whole-step delays of at most 62 steps")
+    return steps.astype(np.int64)
+
+
+def _recorded_scale(graph, neuron: str) -> float | None:
+    """Per-layer scale k recorded by a reader (``loihi_layer_scale``: JSON {neuron node: k})."""
+    raw = graph.metadata.get("loihi_layer_scale")
+    if raw is None:
+        return None
+    table = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    return float(table[neuron]) if neuron in table else None
 
 
 def build_network(graph: nir.NIRGraph, dt_s: float | None = None, allow_lossy: bool = False,
@@ -396,6 +436,8 @@ def write_netx(net: LoihiNet, path: Path) -> None:
                     _ds(g, "weight_rec", lay.weight_rec.astype(np.int16))
                 if lay.bias is not None:
                     _ds(g, "bias", lay.bias.astype(np.int32))
+                if lay.delay is not None:
+                    _ds(g, "delay", lay.delay.astype(np.int64))
                 if lay.conv is not None:
                     for key in ("stride", "padding", "dilation"):
                         _ds(g, key, np.asarray(lay.conv[key], dtype=np.int64))
@@ -441,7 +483,8 @@ def _manifest(net: LoihiNet, graph, profile: Profile, report, path: Path) -> dic
         entry = {"index": i, "netx_type": lay.kind, "name": lay.name, "shape": list(lay.shape)}
         if lay.kind != "flatten":
             entry.update({"scale_k": lay.scale_k, "iDecay": lay.i_decay, "vDecay": lay.v_decay,
-                          "vThMant": lay.v_th_mant, "latency_steps": 1,
+                          "vThMant": lay.v_th_mant,
+                          "latency_steps": 1 + (0 if lay.delay is None else int(lay.delay.max())),
                           "bias_abs_max": 0 if lay.bias is None else int(np.abs(lay.bias).max()),
                           **lay.info})
         layers.append(entry)
@@ -495,4 +538,4 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
 
 TARGET = Target(name="loihi", suffix=".net",
                 description="Loihi 2 via lava-dl netx HDF5 (fixed-point CUBA, 8-bit weights)",
-                export=export, supported_nodes=(*SYNAPSES, nir.Flatten, *NEURONS))
+                export=export, supported_nodes=(*SYNAPSES, nir.Flatten, nir.Delay, *NEURONS))

@@ -57,12 +57,13 @@ from neurodeploy.errors import ConfigError, UnsupportedNodeError
 from neurodeploy.exporters.base import ExportResult, Target
 from neurodeploy.ir.from_nir import from_nir
 from neurodeploy.neurons import SpikingNeuron, SumPool2d
+from neurodeploy.neurons.delay import StepDelay
 
 FORMAT_VERSION = 1
 OPSET = 17
 IR_VERSION = 8
 OPTIONS = ("dt_s", "reset", "unroll", "state_inputs", "check_only")
-SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten,
+SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten, nir.Delay,
                    nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF)
 THRESHOLD_CONVENTION = ("z = 1 where v' > v_th (strict), v' = membrane after leak and input of "
                         "this step, v_th per neuron")
@@ -113,6 +114,10 @@ class _Layers:
     def state_specs(self) -> list[dict[str, Any]]:
         specs = []
         for name, m, shape in self.items:
+            if isinstance(m, StepDelay) and int(m.steps.max()) > 0:  # history of the last D inputs
+                d = int(m.steps.max())
+                specs.append({"layer": name, "kind": "hist", "input": f"{name}.hist",
+                              "output": f"{name}.hist_next", "shape": [d, *shape]})
             if not isinstance(m, SpikingNeuron):
                 continue
             kinds = ["v"]
@@ -151,9 +156,35 @@ class _Layers:
                 x = b.op("Mul", [x, b.const(f"{name}.area", float(k * k))], p)
             elif isinstance(m, SpikingNeuron):
                 x = self._emit_neuron(b, name, m, x, states, new, reset, p)
+            elif isinstance(m, StepDelay):
+                x = self._emit_delay(b, name, m, x, shape, states, new, p)
             else:  # pragma: no cover - from_nir builds only the modules above
                 raise UnsupportedNodeError(f"layer {name!r} ({type(m).__name__}) has no ONNX mapping")
         return x, new
+
+    @staticmethod
+    def _emit_delay(b, name, m, x, shape, states, new, p) -> str:
+        """y[t] = x[t − d] per feature: state ``hist`` (batch, D, …) holds x[t−1] … x[t−D];
+        A = [x, hist] along axis 1, y = Σ_k A[:, k]·[d = k] (one non-zero term: exact),
+        hist' = A[:, :D]."""
+        d_max = int(m.steps.max())
+        if d_max == 0:
+            return x
+        prev = states.get(f"{name}.hist")
+        if prev is None:
+            dims = b.op("Concat", [b.op("Slice", [b.op("Shape", [x], p), b.const("i0", [0], np.int64),
+                                                  b.const("i1", [1], np.int64)], p),
+                                   b.const(f"{name}.hist_dims", [d_max, *shape], np.int64)], p, axis=0)
+            prev = b.op("ConstantOfShape", [dims], p,
+                        value=helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0]))
+        axis1 = b.const("axis1", [1], np.int64)
+        a = b.op("Concat", [b.op("Unsqueeze", [x, axis1], p), prev], p, axis=1)
+        steps = m.steps.expand(shape).cpu().numpy()
+        onehot = (np.arange(d_max + 1).reshape(-1, *([1] * len(shape))) == steps[None]).astype(np.float32)
+        y = b.op("ReduceSum", [b.op("Mul", [a, b.const(f"{name}.onehot", onehot)], p), axis1], p, keepdims=0)
+        new[f"{name}.hist"] = b.op("Slice", [a, b.const("i0", [0], np.int64),
+                                             b.const(f"{name}.hist_len", [d_max], np.int64), axis1], p)
+        return y
 
     @staticmethod
     def _emit_neuron(b, name, m, x, states, new, reset, p) -> str:

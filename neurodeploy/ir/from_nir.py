@@ -28,6 +28,7 @@ from neurodeploy.neurons import (
     SpikingSequential,
     SumPool2d,
 )
+from neurodeploy.neurons.delay import StepDelay
 from neurodeploy.surrogates import Surrogate
 
 KNOWN_VERSIONS = (1,)
@@ -129,7 +130,18 @@ def _synapse(node: nir.NIRNode, name: str) -> nn.Module:
         return SumPool2d(int(k[0]), int(s[0]))
     raise UnsupportedNodeError(
         f"node {name!r} ({type(node).__name__}) is not supported; supported: Affine, Linear, Conv2d, "
-        "Flatten, SumPool2d, AvgPool2d, LIF, CubaLIF, IF (and recurrent self-loops)")
+        "Flatten, SumPool2d, AvgPool2d, Delay, LIF, CubaLIF, IF (and recurrent self-loops)")
+
+
+def _delay(node: nir.Delay, name: str, dt: float) -> nn.Module:
+    """NIR Delay (seconds per feature) → whole-step :class:`StepDelay`; refuses fractional steps."""
+    d = np.asarray(node.delay, dtype=np.float64) / dt
+    steps = np.round(d)
+    if np.any(np.abs(d - steps) > 1e-6) or np.any(steps < 0):
+        raise UnsupportedNodeError(f"node {name!r} (Delay): delay/dt must be whole non-negative steps, "
+                                   f"got {d.min():g} … {d.max():g} steps at dt = {dt:g} s; pass the --dt "
+                                   "the delays were written with")
+    return StepDelay(torch.as_tensor(steps.astype(np.int64)))
 
 
 def _neuron(node: nir.NIRNode, name: str, conv: GraphConventions, prev: nn.Module | None,
@@ -187,7 +199,12 @@ def from_nir(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None =
             continue
         if isinstance(node, nir.Threshold):
             raise UnsupportedNodeError(f"node {name!r}: a bare Threshold is not supported; use IF/LIF")
-        prev = layers[-1] if layers else None
+        if isinstance(node, nir.Delay):
+            layers.append(_delay(node, name, conv.dt_s))
+            names.append(name)
+            continue
+        # a delay commutes with the per-neuron gain: fold r/w_in into the synapse before it
+        prev = next((m for m in reversed(layers) if not isinstance(m, StepDelay)), None)
         rec_layer = _synapse(graph.nodes[rec[name]], rec[name]) if name in rec else None
         neuron = _neuron(node, name, conv, prev, surrogate, rec_layer)
         layers.append(neuron if neuron is not None else _synapse(node, name))

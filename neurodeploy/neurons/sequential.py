@@ -45,7 +45,7 @@ class SpikingSequential(nn.Sequential):
                     if record:
                         outputs.append(x)
                     continue
-            if isinstance(layer, SpikingNeuron):
+            if isinstance(layer, SpikingNeuron) or getattr(layer, "over_time", False):
                 x = layer(x)
             else:
                 t, b = x.shape[:2]

@@ -25,6 +25,11 @@ by 6 bits)::
 
 Synaptic sums use float32 (float64 when 256·fan-in ≥ 2^24), exact for these integer ranges;
 conv sums wrap to 24 bits like Lava's ``PyConvModelFixed``.
+
+Files are read (and refused) by :func:`neurodeploy.ir.netx.read_netx`. A dense layer's per-neuron
+axonal ``delay`` d delivers neuron n's synaptic input d[n] steps later (Lava's ``DelayDense``:
+a queue of d_max + 1 buffers); ``latency`` adds each layer's largest delay. A ``pool`` layer (which
+Lava's netx cannot load) runs as the equivalent grouped conv.
 """
 
 from __future__ import annotations
@@ -32,12 +37,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from neurodeploy.errors import DataError, UnsupportedNodeError
+from neurodeploy.errors import DataError
 
 _U_MAX = 2 ** 23
 
@@ -76,54 +80,36 @@ class _Layer:
     i_decay: int = 4096
     v_decay: int = 0
     vth6: int = 0
+    delay: torch.Tensor | None = None   # (N,) axonal delay in steps (dense), Lava's DelayDense
 
 
-def _pair(x) -> tuple[int, int]:
-    a = np.asarray(x).reshape(-1)
-    return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
+def _read(path: Path, device) -> tuple[tuple[int, ...], list[_Layer]]:
+    """Layers of a netx file, validated by :func:`neurodeploy.ir.netx.read_netx` (the same
+    refusals as the netx source reader); ``pool`` runs as a grouped conv."""
+    from neurodeploy.ir.netx import read_netx
 
-
-def _read(path: Path, device) -> tuple[tuple[int, ...] | None, list[_Layer]]:
+    netx = read_netx(path)
     layers: list[_Layer] = []
-    in_shape = None
-    with h5py.File(path, "r") as f:
-        group = f["layer"]
-        for key in sorted(group, key=int):
-            g = group[key]
-            kind = g["type"][()]
-            kind = (kind[0] if np.ndim(kind) else kind).decode("ascii")
-            shape = tuple(int(s) for s in np.asarray(g["shape"][()]).reshape(-1)) if "shape" in g else ()
-            if kind == "input":
-                if "neuron" in g:
-                    raise UnsupportedNodeError(f"{path}: layer {key}: input layer with a neuron is "
-                                               "not supported by the emulator")
-                in_shape = shape
-                continue
-            if kind == "flatten":
-                layers.append(_Layer("flatten", shape))
-                continue
-            if kind not in ("dense", "dense_rec", "conv"):
-                raise UnsupportedNodeError(f"{path}: layer {key}: netx type {kind!r} is not emulated")
-            w = np.asarray(g["weight"][()]).astype(np.int64)
-            fan = int(np.prod(w.shape[1:])) + (shape[0] if kind == "dense_rec" else 0)
-            dt = torch.float32 if 256 * fan < 2 ** 24 else torch.float64
-            lay = _Layer(kind, shape, torch.tensor(w, dtype=dt, device=device))
-            if kind == "dense_rec":
-                lay.weight_rec = torch.tensor(np.asarray(g["weight_rec"][()]).astype(np.int64),
-                                              dtype=dt, device=device)
-            if "bias" in g:
-                b = np.asarray(g["bias"][()]).astype(np.int64)
-                if kind == "conv":
-                    b = b.reshape(-1, 1, 1) if b.ndim == 1 else b.transpose(2, 1, 0)
-                lay.bias6 = torch.tensor(b << 6, device=device)
-            if kind == "conv":
-                lay.conv = {k: _pair(g[k][()]) for k in ("stride", "padding", "dilation")}
-                lay.conv["groups"] = int(np.asarray(g["groups"][()]).reshape(-1)[0])
-            n = g["neuron"]
-            lay.i_decay, lay.v_decay = int(n["iDecay"][()]), int(n["vDecay"][()])
-            lay.vth6 = int(n["vThMant"][()]) << 6
-            layers.append(lay)
-    return in_shape, layers
+    for nl in netx.layers:
+        if nl.kind == "flatten":
+            layers.append(_Layer("flatten", nl.shape))
+            continue
+        kind = "conv" if nl.kind == "pool" else nl.kind
+        fan = int(np.prod(nl.weight.shape[1:])) + (nl.shape[0] if kind == "dense_rec" else 0)
+        dt = torch.float32 if 256 * fan < 2 ** 24 else torch.float64
+        lay = _Layer(kind, nl.shape, torch.tensor(nl.weight, dtype=dt, device=device))
+        if nl.weight_rec is not None:
+            lay.weight_rec = torch.tensor(nl.weight_rec, dtype=dt, device=device)
+        if nl.bias is not None:
+            b = nl.bias.reshape(-1, 1, 1) if kind == "conv" else nl.bias
+            lay.bias6 = torch.tensor(b << 6, device=device)
+        if nl.conv is not None:
+            lay.conv = dict(nl.conv)
+        if nl.delay is not None and nl.delay.max() > 0:
+            lay.delay = torch.tensor(nl.delay, device=device)
+        lay.i_decay, lay.v_decay, lay.vth6 = nl.i_decay, nl.v_decay, nl.v_th_mant << 6
+        layers.append(lay)
+    return netx.input_shape, layers
 
 
 class LoihiEmulator:
@@ -139,7 +125,8 @@ class LoihiEmulator:
         first = compute[0]
         self.input_shape = in_shape or (first.weight.shape[1],)
         self.output_size = int(np.prod(compute[-1].shape))
-        self.latency = len(compute)
+        # one step per dense/conv layer plus each layer's largest axonal delay
+        self.latency = len(compute) + sum(int(lay.delay.max()) for lay in compute if lay.delay is not None)
 
     def _synapse(self, lay: _Layer, s: torch.Tensor) -> torch.Tensor:
         x = s.to(lay.weight.dtype)
@@ -170,10 +157,17 @@ class LoihiEmulator:
                     continue
                 if i not in state:
                     z = torch.zeros((B, *lay.shape), dtype=torch.int64, device=self.device)
-                    state[i] = [z, z.clone(), z.clone(), z.clone()]   # u, v, ff buffer, rec buffer
+                    q = (z.clone() if lay.delay is None else
+                         torch.zeros((int(lay.delay.max()) + 1, B, *lay.shape), dtype=torch.int64,
+                                     device=self.device))
+                    state[i] = [z, z.clone(), q, z.clone()]   # u, v, ff buffer (queue), rec buffer
                 u, v, buf, rbuf = state[i]
-                a = buf + rbuf if lay.kind == "dense_rec" else buf
+                a = buf if lay.delay is None else buf[0]
+                a = a + rbuf if lay.kind == "dense_rec" else a
                 nbuf = self._synapse(lay, s).reshape(B, *lay.shape)
+                if lay.delay is not None:  # DelayDense: input of neuron n arrives delay[n] steps later
+                    slot = torch.arange(buf.shape[0], device=self.device)[:, None] == lay.delay[None, :]
+                    nbuf = torch.cat([buf[1:], torch.zeros_like(buf[:1])]) + slot[:, None, :] * nbuf[None]
                 u, v, z = cuba_step(u, v, a, lay.i_decay, lay.v_decay, lay.bias6, lay.vth6)
                 if lay.kind == "dense_rec":
                     rbuf = (z.to(lay.weight_rec.dtype) @ lay.weight_rec.T).to(torch.int64)
