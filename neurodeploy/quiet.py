@@ -120,7 +120,14 @@ def progress(total: int, description: str, enabled: bool | None = None):
 
     Use as ``with progress(n, "Lava") as advance: … advance()``."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     on = show_progress() if enabled is None else enabled
 
