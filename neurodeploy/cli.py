@@ -385,11 +385,20 @@ def main(argv=None) -> int:
 
     from neurodeploy.quiet import install
 
-    install()
+    restore = install()
     try:
-        signal.signal(signal.SIGTERM, _terminate)
+        old_term = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread
-        pass
+        old_term = None
+    try:
+        return _main(argv)
+    finally:
+        restore()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _main(argv) -> int:
     try:
         cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
     except NeurodeployError as exc:

@@ -98,11 +98,17 @@ def showwarning(message, category, filename, lineno, file=None, line=None):
         _python_showwarning(message, category, filename, lineno, file, line)
 
 
-def install() -> None:
-    """Install the import hook and the warning formatter (idempotent)."""
+def install():
+    """Install the import hook and the warning formatter (idempotent); returns a function that
+    restores the previous warning formatter (the import hook stays: it only drops noise)."""
     if not any(isinstance(f, _QuietFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietFinder())
+    previous = warnings.showwarning
     warnings.showwarning = showwarning
+
+    def restore():
+        warnings.showwarning = previous
+    return restore
 
 
 def show_progress(quiet: bool = False) -> bool:

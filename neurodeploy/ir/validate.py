@@ -13,6 +13,7 @@ names the file, the node/layer/field, what was expected and what was found.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import nir
@@ -21,6 +22,7 @@ import numpy as np
 from neurodeploy.constraints import Range, check_number
 from neurodeploy.errors import ConfigError, NeurodeployError, UnsupportedNodeError
 
+MAX_ELEMENTS = 10**8  # largest tensor a shape may describe (a damaged file must not allocate TBs)
 #: NIR neuron parameters that are time constants (seconds): finite and > 0
 TIME_CONSTANTS = ("tau", "tau_mem", "tau_syn")
 _NEURONS = (nir.LIF, nir.CubaLIF, nir.IF, nir.LI, nir.CubaLI, nir.I)
@@ -42,7 +44,7 @@ def _arrays(node) -> dict[str, np.ndarray]:
 
 
 def _prod(shape) -> int:
-    return int(np.prod(shape)) if len(shape) else 1
+    return math.prod(int(d) for d in shape)
 
 
 def _ports(name: str, node) -> tuple[tuple | None, tuple | None, str]:
@@ -127,6 +129,14 @@ def validate_graph(graph: nir.NIRGraph, where: str = "NIR graph") -> None:
             if key in TIME_CONSTANTS and isinstance(node, _NEURONS) and arr.size and not (arr > 0).all():
                 raise ConfigError(f"{where}: node {name!r} ({type(node).__name__}): {key} must be > 0 "
                                   f"seconds, got min {arr.min():g}")
+        for port in ("input_type", "output_type"):
+            for key, dims in (getattr(node, port, None) or {}).items():
+                d = np.asarray(dims).reshape(-1)
+                if d.size and (d.dtype.kind not in "iuf" or not np.isfinite(d.astype(float)).all()
+                               or (d < 0).any() or float(np.prod(d.astype(float))) > MAX_ELEMENTS):
+                    raise ConfigError(f"{where}: node {name!r} ({type(node).__name__}): {port} {key!r} = "
+                                      f"{d.tolist()} is not a valid shape (non-negative sizes, at most "
+                                      f"{MAX_ELEMENTS:.0e} elements)")
         if isinstance(node, (nir.Input, nir.Output)):
             continue
         try:
@@ -204,8 +214,10 @@ def _netx(path: Path) -> None:
                                            f"supported: {', '.join(NETX_TYPES)}")
             shape = None
             if "shape" in g:
-                s = _netx_values(f"{at} shape", g["shape"][()], Range(1, 2 ** 31, integer=True))
+                s = _netx_values(f"{at} shape", g["shape"][()], Range(1, MAX_ELEMENTS, integer=True))
                 shape = tuple(int(d) for d in s.reshape(-1))
+                if _prod(shape) > MAX_ELEMENTS:
+                    raise ConfigError(f"{at}: shape {shape} has more than {MAX_ELEMENTS:.0e} elements")
             if kind in ("dense", "dense_rec", "conv"):
                 if shape is None or "weight" not in g or "neuron" not in g:
                     raise ConfigError(f"{at} ({kind}): needs 'shape', 'weight' and a 'neuron' group")
@@ -265,6 +277,22 @@ def check_onnx(path: str | Path) -> None:
         why = " ".join(str(exc).split())[:200]
         raise ConfigError(f"{p} is not a valid ONNX model ({type(exc).__name__}{': ' + why if why else ''}); "
                           "export it again with `neurodeploy export … --target onnx`") from None
+    try:
+        from neurodeploy.exporters.onnx import onnx_metadata
+
+        onnx_metadata(model)
+    except Exception as exc:  # damaged JSON in metadata_props
+        raise ConfigError(f"{p}: its metadata_props are damaged ({type(exc).__name__}); export it "
+                          "again with `neurodeploy export … --target onnx`") from None
+    try:
+        import onnxruntime as ort
+
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    except ImportError:
+        pass
+    except Exception as exc:  # onnxruntime's own graph checks (types, shapes, attributes)
+        why = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"{p}: onnxruntime cannot load it ({why}); export it again") from None
     for init in model.graph.initializer:
         try:
             arr = numpy_helper.to_array(init)

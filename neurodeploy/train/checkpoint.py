@@ -7,6 +7,7 @@ A run directory holds ``last.pt`` and ``best.pt`` (dicts, see :func:`save_checkp
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from neurodeploy.errors import CheckpointError
 
 FORMAT = "neurodeploy-checkpoint"
 FORMAT_VERSION = 1
+MAX_CLASSES = 100_000  # sanity bounds of a checkpoint's fields (a damaged file must not allocate TBs)
+MAX_INPUT = 10**8
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -79,8 +82,10 @@ def check_contents(ckpt: dict, where: str) -> None:
             raise CheckpointError(f"{where}: field {key!r} ({what}) is missing or has the wrong type "
                                   f"({type(value).__name__}); the file is damaged: retrain or use the "
                                   "run's other checkpoint")
-    if ckpt["epoch"] < 0 or ckpt["classes"] < 1 or not ckpt["input_shape"] or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in ckpt["input_shape"]):
+    shape = ckpt["input_shape"]
+    if not 0 <= ckpt["epoch"] <= 10**7 or not 1 <= ckpt["classes"] <= MAX_CLASSES or not shape or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= MAX_INPUT for d in shape) or \
+            math.prod(shape) > MAX_INPUT:
         raise CheckpointError(f"{where}: epoch {ckpt['epoch']}, classes {ckpt['classes']} or input_shape "
                               f"{ckpt['input_shape']} is out of range; the file is damaged")
     for name, tensor in ckpt["model_state"].items():

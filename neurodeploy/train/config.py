@@ -191,6 +191,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
             raise ConfigError(f"config file {p} does not exist")
         raw = load_toml(p)
         source = str(p)
+    if overrides:
+        source = "command line" if path is None else f"{source} + command line"
     for text in overrides:
         section, key, value = parse_override(text)
         raw.setdefault(section, {})

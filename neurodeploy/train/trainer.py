@@ -144,7 +144,9 @@ def model_from_checkpoint(ckpt: dict) -> SpikingSequential:
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint weights do not match its config: {str(exc).splitlines()[0]}") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__
+        raise CheckpointError(f"checkpoint weights do not match its config: {detail}") from None
     return model.eval()
 
 
@@ -159,6 +161,9 @@ class Trainer:
         self.best = -1.0
         self.resumed_metrics: dict = {}
         ckpt = None
+        if not resume and (self.run_dir / "last.pt").exists():
+            raise ConfigError(f"{self.run_dir} already holds a run; use --resume to continue it "
+                              "or choose another --out")
         if resume:
             ckpt = load_checkpoint(self.run_dir, "last")
             epochs = cfg["train"]["epochs"] if cfg is not None else None
@@ -203,9 +208,6 @@ class Trainer:
             self.resumed_metrics = ckpt.get("metrics") or {}
             kept = [m for m in read_metrics(self.run_dir) if m["epoch"] <= ckpt["epoch"]]
             atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-        elif (self.run_dir / "last.pt").exists():
-            raise ConfigError(f"{self.run_dir} already holds a run; use --resume to continue it "
-                              "or choose another --out")
 
     def _diverged(self, epoch: int, what: str) -> ConfigError:
         kept = (f"{self.run_dir}/last.pt keeps epoch {epoch}" if epoch > 0 and (self.run_dir / "last.pt").exists()
