@@ -15,7 +15,7 @@ import click
 from neurodeploy import __version__
 from neurodeploy.constraints import Range, check_number
 from neurodeploy.errors import ConfigError, NeurodeployError
-from neurodeploy.quiet import one_line
+from neurodeploy.quiet import one_line, show_progress
 
 
 def _console():
@@ -125,11 +125,11 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, resume, 
         if not out:
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
         cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None
-        trainer = Trainer(cfg, out, resume=True, progress=not quiet)
+        trainer = Trainer(cfg, out, resume=True, progress=show_progress(quiet))
     else:
         cfg = load_config(config, sets)
         out = out or str(Path("runs") / (Path(config).stem if config else "default"))
-        trainer = Trainer(cfg, out, progress=not quiet)
+        trainer = Trainer(cfg, out, progress=show_progress(quiet))
     result = trainer.fit()
     if result.already_finished:
         click.echo(f"{result.run_dir} already finished after {result.epochs} epochs (test accuracy "

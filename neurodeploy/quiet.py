@@ -90,9 +90,18 @@ def one_line(message) -> str:
 _python_showwarning = warnings.showwarning
 
 
+def _raised_by_us() -> bool:
+    """Whether the code that called ``warnings.warn`` is ours (its ``stacklevel`` may point
+    elsewhere, e.g. into click for a warning raised in a command)."""
+    frame = sys._getframe(2)
+    while frame is not None and os.path.basename(frame.f_code.co_filename) == "warnings.py":
+        frame = frame.f_back
+    return frame is not None and is_ours(frame.f_code.co_filename)
+
+
 def showwarning(message, category, filename, lineno, file=None, line=None):
     """Our warnings: one ``neurodeploy: warning:`` line; others only when asked for."""
-    if is_ours(filename):
+    if is_ours(filename) or _raised_by_us():
         print(f"neurodeploy: warning: {one_line(message)}", file=file or sys.stderr)
     elif sys.warnoptions:
         _python_showwarning(message, category, filename, lineno, file, line)

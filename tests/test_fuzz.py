@@ -171,7 +171,8 @@ def test_checkpoint(trained_run, capsys, edits, value, mode):
             c = torch.load(ck, map_location="cpu", weights_only=False)
             if mode == "weight":
                 t = next(v for v in c["model_state"].values() if v.is_floating_point())
-                t.view(-1)[int(edits[0][0][0] * t.numel())] = float(value)
+                with np.errstate(over="ignore"):
+                    t.view(-1)[int(edits[0][0][0] * t.numel())] = float(np.float32(float(value)))
             else:
                 key = ["epoch", "classes", "input_shape", "config"][edits[0][0][1] % 4]
                 c[key] = value
