@@ -375,6 +375,9 @@ def _usage_line(exc: click.ClickException) -> str:
     return f"neurodeploy: error: {one_line(exc.format_message())}{where}"
 
 
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click ≥ 8.2
+
+
 def _terminate(signum, frame):  # SIGTERM → normal exit, so every `finally` (temp files) runs
     raise SystemExit(128 + signum)
 
@@ -407,6 +410,9 @@ def _main(argv) -> int:
     except click.exceptions.Abort:
         click.echo("neurodeploy: aborted", err=True)
         return 130
+    except _NO_ARGS_IS_HELP as exc:  # `neurodeploy` / `neurodeploy profiles` alone: the help
+        click.echo(exc.ctx.get_help())
+        return 0
     except click.ClickException as exc:
         click.echo(_usage_line(exc), err=True)
         return exc.exit_code

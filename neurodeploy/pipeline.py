@@ -13,6 +13,10 @@ import torch
 from neurodeploy.errors import CheckpointError, ConfigError, DataError
 from neurodeploy.ir.validate import validate_graph
 
+#: NIR writers whose files use NIR's (out, in) weight layout as written: their edge shapes are
+#: checked before normalisation (other dialects only after it)
+OUT_IN_DIALECTS = ("neurodeploy", "norse", "snntorch")
+
 
 @dataclass(frozen=True)
 class Source:
@@ -55,7 +59,7 @@ def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None 
     from neurodeploy.ir.interop import load_nir
 
     try:
-        validate_graph(nir.read(str(p), type_check=False), str(p))
+        validate_graph(nir.read(str(p), type_check=False), str(p), shapes=dialect in OUT_IN_DIALECTS)
         graph = load_nir(p, dialect=dialect, dt_s=dt_s, reset=reset, input_scale=input_scale)
         validate_graph(graph, str(p))
         return graph
