@@ -271,7 +271,8 @@ def _print_loihi_verify(res: dict) -> None:
 @click.option("--convention", default="fanout", show_default=True, help="Counting convention: fanout, neurobench, rate-flops, memory.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["json", "md", "html"]),
               help="Report files to write (repeatable; default json).")
-@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output path stem (default SOURCE/energy or SOURCE's name).")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output path stem (default SOURCE/energy or SOURCE's name); a name ending in a requested "
+                   "format's suffix is taken as is (-o report.html --format html → report.html).")
 @nir_reading_options
 def energy(source, data, data_dir, samples, profiles, convention, formats, out, dt_s, reset, dialect, input_scale):
     """Count synaptic operations, spikes and sparsity of SOURCE (run directory or .nir) on data,
