@@ -37,7 +37,7 @@ def check_number(at: str, value: Any, rng: Range) -> float | int:
         raise ConfigError(f"{at}: expected {rng.describe()}, got {value!r}")
     if rng.integer and not isinstance(value, int):
         raise ConfigError(f"{at}: expected an integer, got {value!r}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):  # ints are finite (and may not fit a float)
         raise ConfigError(f"{at}: {value!r} is not a finite number; expected {rng.describe()}")
     if rng.min is not None and (value <= rng.min if rng.min_open else value < rng.min):
         word = "must be greater than" if rng.min_open else "is below the minimum"
@@ -57,4 +57,6 @@ def check_finite_tree(at: str, value: Any) -> Any:
             check_finite_tree(f"{at}[{i}]", v)
     elif isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{at}: {value!r} is not a finite number")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2 ** 63:
+        raise ConfigError(f"{at}: {value} is too large")
     return value

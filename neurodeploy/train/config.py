@@ -117,7 +117,10 @@ def _check(source: str, section: str, key: str, value: Any) -> Any:
     at = _where(source, section, key)
     expected = field.type
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{at}: {value} is too large for a number") from None
     if isinstance(value, bool) and expected is not bool:
         raise ConfigError(f"{at}: expected {getattr(expected, '__name__', expected)}, got a boolean")
     if not isinstance(value, expected):
