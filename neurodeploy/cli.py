@@ -13,7 +13,9 @@ from pathlib import Path
 import click
 
 from neurodeploy import __version__
+from neurodeploy.constraints import Range, check_number
 from neurodeploy.errors import ConfigError, NeurodeployError
+from neurodeploy.quiet import one_line, show_progress
 
 
 def _console():
@@ -36,16 +38,42 @@ def cli():
     """
 
 
+class Number(click.ParamType):
+    """A CLI number checked by :func:`neurodeploy.constraints.check_number` (finite, in range):
+    ``--input-scale nan``, ``-n -1`` or ``--dt 0`` are usage errors naming the option."""
+
+    def __init__(self, rng, integer: bool = False):
+        self.rng, self.integer = rng, integer
+        self.name = "integer" if integer else "number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(value, 10) if self.integer else float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not {'an integer' if self.integer else 'a number'}", param, ctx)
+        try:
+            return check_number(f"option {param.opts[0] if param else ''}".strip(), number, self.rng)
+        except ConfigError as exc:
+            self.fail(str(exc).split(": ", 1)[-1], param, ctx)
+
+
+POSITIVE = Number(Range(min=0.0, min_open=True))
+COUNT = Number(Range(min=0, integer=True), integer=True)
+
+
 def nir_reading_options(f):
     """--dt, --reset, --dialect, --input-scale: the conventions a NIR file may not record."""
     options = [
-        click.option("--dt", "dt_s", type=float,
+        click.option("--dt", "dt_s", type=POSITIVE,
                      help="Time step in seconds (overrides the graph's metadata; required for foreign NIR files without one)."),
         click.option("--reset", type=click.Choice(["zero", "subtract"]),
                      help="Reset mode for NIR files that do not record it (default: metadata, else zero)."),
         click.option("--dialect", default="neurodeploy", show_default=True,
                      help="Writer of a NIR file: neurodeploy, norse or snntorch (see docs/interop.md)."),
-        click.option("--input-scale", type=float, default=1.0, show_default=True,
+        click.option("--input-scale", type=POSITIVE, default=1.0, show_default=True,
                      help="Multiply a NIR file's input (e.g. the writer's spike amplitude); folded into the first layer."),
     ]
     for option in reversed(options):
@@ -56,7 +84,10 @@ def nir_reading_options(f):
 # --------------------------------------------------------------------------- train
 @cli.command()
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--out", "-o", "out", type=click.Path(file_okay=False), help="Run directory to create (default runs/<config name>).")
+@click.option("--out", "-o", "out", type=click.Path(file_okay=False),
+              help="Run directory (default runs/<config name>). A directory that already holds a run "
+                   "(last.pt) is refused: use --resume or another --out; leftovers of a run killed "
+                   "before its first checkpoint are cleared (a clean start).")
 @click.option("--set", "-s", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
               help="Override a config value (TOML syntax), e.g. -s model.hidden=[128] -s train.lr=1e-3. Repeatable.")
 @click.option("--epochs", type=int, help="Shortcut for -s train.epochs=N (also extends a resumed run).")
@@ -65,7 +96,8 @@ def nir_reading_options(f):
 @click.option("--init", "init", type=click.Path(exists=True), help="Start from a run directory, .pt or .nir graph (fine-tuning); shortcut for -s train.init=PATH.")
 @click.option("--target", type=click.Choice(["none", "loihi"]), help="Hardware-aware fine-tuning: train through the target's quantisation (-s train.target=…).")
 @nir_reading_options
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly "
+              "(a finished run says so; add --epochs N to train it longer).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--help-config", is_flag=True, help="List every config key with its default and meaning, then exit.")
 def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, reset, dialect, input_scale,
@@ -104,12 +136,17 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, re
         if not out:
             raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
         cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None
-        trainer = Trainer(cfg, out, resume=True, progress=not quiet)
+        trainer = Trainer(cfg, out, resume=True, progress=show_progress(quiet))
     else:
         cfg = load_config(config, sets)
         out = out or str(Path("runs") / (Path(config).stem if config else "default"))
-        trainer = Trainer(cfg, out, progress=not quiet)
+        trainer = Trainer(cfg, out, progress=show_progress(quiet))
     result = trainer.fit()
+    if result.already_finished:
+        click.echo(f"{result.run_dir} already finished after {result.epochs} epochs (test accuracy "
+                   f"{result.last_accuracy:.2%}, best {result.best_accuracy:.2%}); nothing to resume. "
+                   f"To train longer: --resume --epochs N with N > {result.epochs}")
+        return
     click.echo(f"trained {result.epochs} epochs in {result.seconds:.1f} s: test accuracy "
                f"{result.last_accuracy:.2%} (best {result.best_accuracy:.2%}) → {result.run_dir}")
 
@@ -180,7 +217,7 @@ def _default_export_path(source: Path, suffix: str) -> Path:
 @click.option("--source", type=click.Path(exists=True), help="Source run directory or .nir (default: EXPORTED.source.nir).")
 @click.option("--data", help="Dataset name (default: the source's own dataset, test split).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of a real dataset's files.")
-@click.option("--samples", "-n", default=64, show_default=True, help="Number of test samples (0 = all).")
+@click.option("--samples", "-n", type=COUNT, default=64, show_default=True, help="Number of test samples (0 = all).")
 @click.option("--lava/--no-lava", "lava", default=None, help="Run Lava too (default: when installed).")
 @click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full result as JSON.")
 @nir_reading_options
@@ -194,6 +231,9 @@ def verify(exported, source, data, data_dir, samples, lava, json_out, dt_s, rese
     from neurodeploy.pipeline import eval_samples, load_source, sidecar_graph
 
     path = Path(exported)
+    from neurodeploy.ir.validate import check_exported
+
+    check_exported(path)  # truncated/garbage/out-of-range files: one line, before any work
     src = load_source(source, "last", dialect, dt_s, reset, input_scale) if source else None
     graph = src.graph if src else sidecar_graph(path)
     meta = getattr(graph, "metadata", {}) or {}
@@ -247,12 +287,13 @@ def _print_loihi_verify(res: dict) -> None:
 @click.argument("source", type=click.Path())
 @click.option("--data", help="Dataset name (default: the source's own dataset, test split).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of a real dataset's files.")
-@click.option("--samples", "-n", default=256, show_default=True, help="Number of test samples (0 = all).")
+@click.option("--samples", "-n", type=COUNT, default=256, show_default=True, help="Number of test samples (0 = all).")
 @click.option("--profile", "profiles", multiple=True, help="Profile name or .toml path; repeat to compare (default cmos45-fp32).")
 @click.option("--convention", default="fanout", show_default=True, help="Counting convention: fanout, neurobench, rate-flops, memory.")
 @click.option("--format", "formats", multiple=True, type=click.Choice(["json", "md", "html"]),
               help="Report files to write (repeatable; default json).")
-@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output path stem (default SOURCE/energy or SOURCE's name).")
+@click.option("--out", "-o", "out", type=click.Path(dir_okay=False), help="Output path stem (default SOURCE/energy or SOURCE's name); a name ending in a requested "
+                   "format's suffix is taken as is (-o report.html --format html → report.html).")
 @nir_reading_options
 def energy(source, data, data_dir, samples, profiles, convention, formats, out, dt_s, reset, dialect, input_scale):
     """Count synaptic operations, spikes and sparsity of SOURCE (run directory or .nir) on data,
@@ -350,18 +391,53 @@ def inspect(path, targets, surrogates, dt_s, reset, dialect, input_scale):
     con.print(f"metadata: {json.dumps(src.graph.metadata, default=str)}")
 
 
+def _usage_line(exc: click.ClickException) -> str:
+    """A click usage error as one line: what is wrong, and where to read the usage."""
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"neurodeploy: error: {one_line(exc.format_message())}{where}"
+
+
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click ≥ 8.2
+
+
+def _terminate(signum, frame):  # SIGTERM → normal exit, so every `finally` (temp files) runs
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None) -> int:
     """Console entry point: user errors become one line on stderr and a non-zero exit code."""
+    import signal
+
+    from neurodeploy.quiet import install
+
+    restore = install()
+    try:
+        old_term = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        old_term = None
+    try:
+        return _main(argv)
+    finally:
+        restore()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _main(argv) -> int:
     try:
         cli.main(args=argv, prog_name="neurodeploy", standalone_mode=False)
     except NeurodeployError as exc:
-        click.echo(f"neurodeploy: error: {exc}", err=True)
+        click.echo(f"neurodeploy: error: {one_line(exc)}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("neurodeploy: aborted", err=True)
         return 130
+    except _NO_ARGS_IS_HELP as exc:  # `neurodeploy` / `neurodeploy profiles` alone: the help
+        click.echo(exc.ctx.get_help())
+        return 0
     except click.ClickException as exc:
-        exc.show()
+        click.echo(_usage_line(exc), err=True)
         return exc.exit_code
     except OSError as exc:
         click.echo(f"neurodeploy: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)

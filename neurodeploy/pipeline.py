@@ -11,6 +11,11 @@ import nir
 import torch
 
 from neurodeploy.errors import CheckpointError, ConfigError, DataError
+from neurodeploy.ir.validate import validate_graph
+
+#: NIR writers whose files use NIR's (out, in) weight layout as written: their edge shapes are
+#: checked before normalisation (other dialects only after it)
+OUT_IN_DIALECTS = ("neurodeploy", "norse", "snntorch")
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,17 @@ def graph_from_run(run: str | Path, which: str = "last") -> Source:
     graph = to_nir(model, tuple(ckpt["input_shape"]), time_steps=cfg["data"]["time_steps"],
                    extra_metadata={"data_config": json.dumps(cfg["data"]), "classes": ckpt["classes"],
                                    "source_checkpoint": str(path)})
+    validate_graph(graph, str(path))
     run_dir = path.parent if path.parent.joinpath("config.json").exists() else None
     return Source(graph, path, run_dir, cfg["data"])
 
 
 def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None = None,
              reset: str | None = None, input_scale: float = 1.0) -> nir.NIRGraph:
-    """Read a NIR file; other frameworks' dialects are normalised by ``neurodeploy.ir.interop``."""
+    """Read a NIR file; other frameworks' dialects are normalised by ``neurodeploy.ir.interop``.
+
+    The file as written is validated first (:func:`neurodeploy.ir.validate.validate_graph`:
+    finite parameters, consistent shapes on every edge), then normalised, then validated again."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"NIR file {p} does not exist")
@@ -50,7 +59,10 @@ def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None 
     from neurodeploy.ir.interop import load_nir
 
     try:
-        return load_nir(p, dialect=dialect, dt_s=dt_s, reset=reset, input_scale=input_scale)
+        validate_graph(nir.read(str(p), type_check=False), str(p), shapes=dialect in OUT_IN_DIALECTS)
+        graph = load_nir(p, dialect=dialect, dt_s=dt_s, reset=reset, input_scale=input_scale)
+        validate_graph(graph, str(p))
+        return graph
     except NeurodeployError:
         raise
     except Exception as exc:  # h5py/nir raise many types for a file that is not NIR
@@ -81,7 +93,13 @@ def sidecar_graph(exported: Path) -> nir.NIRGraph:
     side = Path(str(exported) + ".source.nir")
     if not side.is_file():
         raise ConfigError(f"{exported}: its source graph {side.name} is missing; pass --source RUN_DIR|model.nir")
-    return nir.read(str(side))
+    try:
+        graph = nir.read(str(side))
+    except Exception as exc:  # h5py/nir raise many types for a damaged file
+        raise ConfigError(f"{side} is not a readable NIR file ({type(exc).__name__}); export again, "
+                          "or pass --source RUN_DIR|model.nir") from None
+    validate_graph(graph, str(side))
+    return graph
 
 
 def eval_samples(data_cfg: dict | None, data: str | None, data_dir: str | None, samples: int,

@@ -19,6 +19,8 @@ def load_toml(path) -> dict:
         text = path.read_text() if hasattr(path, "read_text") else Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (invalid UTF-8); expected TOML") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -119,11 +119,21 @@ def to_markdown(report: EnergyReport) -> str:
 
 
 def write_report(report: EnergyReport, out_path_stem: Path, formats: list[str]) -> list[Path]:
-    """Write ``out_path_stem`` + ``.json`` / ``.md`` / ``.html`` atomically; returns the paths."""
+    """Write ``out_path_stem`` + ``.json`` / ``.md`` / ``.html`` atomically; returns the paths.
+
+    ``out_path_stem`` may also end in one of the requested formats' suffixes (``report.html``
+    with ``html``): that suffix is dropped, so the file is ``report.html``, not
+    ``report.html.html``. A format suffix that was not requested is refused."""
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise ConfigError(f"unknown report format {bad[0]!r}; choose from {', '.join(FORMATS)}")
     stem = Path(out_path_stem)
+    suffix = stem.suffix[1:].lower()
+    if suffix in FORMATS:
+        if suffix not in formats:
+            raise ConfigError(f"-o {stem} names a .{suffix} file but the report formats are "
+                              f"{', '.join(formats)}: add --format {suffix} or pass a stem without a suffix")
+        stem = stem.with_suffix("")
     paths = []
     for fmt in dict.fromkeys(formats):
         path = stem.with_name(stem.name + "." + fmt)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from neurodeploy.constraints import Range, check_number
 from neurodeploy.errors import ConfigError
 from neurodeploy.tomlio import load_toml
 
@@ -40,6 +41,10 @@ LIMIT_KEYS: dict[str, str] = {
     "delay_max": "largest synaptic delay in steps",
     "refractory_max": "largest refractory period in steps",
 }
+
+
+#: every cost and limit: a finite number in [0, 1e15] (NaN, ±inf and absurd sizes are refused)
+VALUE_RANGE = Range(min=0.0, max=1e15)
 
 
 @dataclass(frozen=True)
@@ -92,12 +97,10 @@ def _quantities(where: str, table: object, allowed: dict[str, str]) -> dict[str,
         for req in ("value", "source", "kind"):
             if req not in entry:
                 raise ConfigError(f"{at}: missing {req!r}; every number needs value, source and kind")
-        value = entry["value"]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"{at}.value must be a non-negative number, got {value!r}")
+        value = check_number(f"{at}.value", entry["value"], VALUE_RANGE)
         if entry["kind"] not in PROVENANCE_KINDS:
             raise ConfigError(f"{at}.kind must be one of {', '.join(PROVENANCE_KINDS)}, got {entry['kind']!r}")
-        if not str(entry["source"]).strip():
+        if not isinstance(entry["source"], str) or not entry["source"].strip():
             raise ConfigError(f"{at}.source is empty; say where the number comes from")
         out[key] = Quantity(float(value), str(entry["source"]), str(entry["kind"]))
     return out
@@ -109,8 +112,10 @@ def parse_profile(data: dict, where: str) -> Profile:
     for key in data:
         if key not in allowed_top:
             raise _unknown(where, key, allowed_top)
-    if not isinstance(data.get("name"), str) or not data["name"]:
+    if not isinstance(data.get("name"), str) or not data["name"].strip():
         raise ConfigError(f"{where}: 'name' (a non-empty string) is required")
+    if not isinstance(data.get("description", ""), str):
+        raise ConfigError(f"{where}: 'description' must be a string")
     return Profile(
         name=data["name"],
         description=str(data.get("description", "")),

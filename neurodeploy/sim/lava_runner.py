@@ -3,7 +3,7 @@
 Public API::
 
     lava_available() -> bool
-    run_lava(net_path, spikes, record=False) -> EmulatorResult
+    run_lava(net_path, spikes, record=False, progress=None) -> EmulatorResult
 
 ``spikes`` is (T, B, *input_shape) in torch order with values in {0, 1} (numpy or torch); the result
 has the layout of :class:`neurodeploy.sim.loihi_emulator.EmulatorResult`: output (T, B, N_out) and,
@@ -77,15 +77,25 @@ def _run_one(mods, path: str, x: np.ndarray, record: bool) -> list[np.ndarray]:
     return res
 
 
-def run_lava(net_path: str | Path, spikes, record: bool = False) -> EmulatorResult:
-    """Run every sample of ``spikes`` (T, B, …) in a fresh Lava network; see module docstring."""
+def run_lava(net_path: str | Path, spikes, record: bool = False,
+             progress: bool | None = None) -> EmulatorResult:
+    """Run every sample of ``spikes`` (T, B, …) in a fresh Lava network; see module docstring.
+
+    ``progress``: a progress bar on stderr (one tick per sample; the full digits test set takes
+    minutes); default: only on an interactive terminal (:func:`neurodeploy.quiet.show_progress`)."""
+    from neurodeploy.quiet import progress as progress_bar
+
     mods = _import_lava()
     x = spikes.detach().cpu().numpy() if isinstance(spikes, torch.Tensor) else np.asarray(spikes)
     if x.ndim < 3:
         raise DataError(f"spikes must be (T, B, *input_shape), got shape {x.shape}")
     if not np.isin(x, (0, 1)).all():
         raise DataError("Lava input must be binary spikes {0, 1}")
-    per_sample = [_run_one(mods, str(net_path), x[:, b], record) for b in range(x.shape[1])]
+    per_sample = []
+    with progress_bar(x.shape[1], "Lava fixed_pt", progress) as advance:
+        for b in range(x.shape[1]):
+            per_sample.append(_run_one(mods, str(net_path), x[:, b], record))
+            advance()
     stacked = [torch.from_numpy(np.stack([s[i] for s in per_sample], axis=1).astype(np.int8))
                for i in range(len(per_sample[0]))]
     T, B = x.shape[:2]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neurodeploy.constraints import Range, check_finite_tree, check_number
 from neurodeploy.errors import ConfigError
 from neurodeploy.tomlio import load_toml
 
@@ -25,7 +27,11 @@ else:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Field:
-    """One config key: its type, default, allowed values or range, and meaning (with units)."""
+    """One config key: its type, default, allowed values or range, and meaning (with units).
+
+    Numbers (int/float) are always checked finite, then against ``min``/``max`` (``min_open``:
+    strictly greater). ``pattern``: a regular expression a string must match in full (besides
+    ``choices``; ``choices_doc`` then lists what is valid)."""
 
     type: type | tuple[type, ...]
     default: Any
@@ -34,15 +40,19 @@ class Field:
     min: float | None = None
     max: float | None = None
     list_of: type | None = None
+    min_open: bool = False
+    pattern: str | None = None
+    choices_doc: str | None = None
 
 
 F = Field
+LIST_MAX = 100_000  # largest layer size / channel count in a list
 SCHEMA: dict[str, dict[str, Field]] = {
     "data": {
         "dataset": F(str, "digits-events", "dataset name", choices=("digits-events", "shd", "nmnist", "dvsgesture")),
         "data_dir": F(str, "", "folder holding a real dataset's files (never downloaded)"),
         "time_steps": F(int, 16, "time steps T per sample", min=1, max=10000),
-        "seed": F(int, 0, "seed of the digits-events generator", min=0),
+        "seed": F(int, 0, "seed of the digits-events generator", min=0, max=2**32 - 1),
         "cache_dir": F(str, "", "where generated data is cached (default ~/.cache/neurodeploy)"),
     },
     "model": {
@@ -50,11 +60,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "hidden": F(list, [256], "hidden layer sizes (mlp)", list_of=int),
         "channels": F(list, [16, 32], "conv channels, each a 3×3 stride-2 conv (conv)", list_of=int),
         "neuron": F(str, "lif", "neuron model", choices=("lif", "cuba_lif", "if")),
-        "tau_mem_s": F(float, 0.01, "membrane time constant in seconds", min=1e-6),
-        "tau_syn_s": F(float, 0.005, "synaptic time constant in seconds (cuba_lif)", min=1e-6),
-        "v_th": F(float, 1.0, "firing threshold", min=1e-6),
+        "tau_mem_s": F(float, 0.01, "membrane time constant in seconds", min=1e-6, max=1e6),
+        "tau_syn_s": F(float, 0.005, "synaptic time constant in seconds (cuba_lif)", min=1e-6, max=1e6),
+        "v_th": F(float, 1.0, "firing threshold", min=1e-6, max=1e6),
         "reset": F(str, "zero", "reset after a spike", choices=("zero", "subtract")),
-        "dt_s": F(float, 1e-3, "simulation time step in seconds", min=1e-9),
+        "dt_s": F(float, 1e-3, "simulation time step in seconds", min=1e-9, max=1e3),
         "recurrent": F(bool, False, "add recurrent weights to hidden layers (mlp)"),
         "bias": F(bool, False, "Linear/Conv layers with bias"),
         "learn_tau": F(bool, False, "learn time constants"),
@@ -79,14 +89,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "reference_slope": F(float, 100.0, "slope k = 1/width of the reference gradient", min=1e-6),
     },
     "train": {
-        "epochs": F(int, 10, "training epochs", min=1),
-        "batch_size": F(int, 64, "samples per batch", min=1),
-        "lr": F(float, 2e-3, "learning rate", min=0.0),
+        "epochs": F(int, 10, "training epochs", min=1, max=1_000_000),
+        "batch_size": F(int, 64, "samples per batch", min=1, max=1_000_000),
+        "lr": F(float, 2e-3, "learning rate", min=0.0, max=1e3),
         "lr_schedule": F(str, "constant", "learning-rate schedule over epochs", choices=("constant", "cosine")),
         "weight_decay": F(float, 0.0, "decoupled weight decay (AdamW)", min=0.0),
         "optimizer": F(str, "adam", "optimiser", choices=("adam", "adamw", "sgd")),
-        "seed": F(int, 0, "seed for initialisation and shuffling", min=0),
-        "threads": F(int, 2, "torch CPU threads (0 = torch default)", min=0),
+        "seed": F(int, 0, "seed for initialisation and shuffling", min=0, max=2**32 - 1),
+        "threads": F(int, 2, "torch CPU threads (0 = torch default)", min=0, max=4096),
         "rate_target": F(float, 0.0, "firing-rate regulariser target per hidden layer (0 = off)", min=0.0, max=1.0),
         "rate_weight": F(float, 0.0, "firing-rate regulariser weight", min=0.0),
         "augment_shift_px": F(int, 0, "random shift of event frames by up to ±N pixels in training", min=0, max=8),
@@ -94,12 +104,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "init": F(str, "", "start from this run directory, .pt checkpoint or .nir graph (fine-tuning)"),
         "init_dialect": F(str, "neurodeploy", "writer of a train.init NIR file (docs/interop.md; CLI --dialect)"),
         "init_dt_s": F(float, 0.0, "time step in seconds of a train.init NIR file that does not record it "
-                       "(0 = from its metadata; CLI --dt)", min=0.0),
+                       "(0 = from its metadata; CLI --dt)", min=0.0, max=10.0),
         "init_reset": F(str, "", "reset mode of a train.init NIR file that does not record it "
                         "('' = metadata, else zero; CLI --reset)", choices=("", "zero", "subtract")),
         "init_input_scale": F(float, 1.0, "input scale folded into a train.init NIR file's first layer "
-                              "(CLI --input-scale)", min=0.0),
-        "device": F(str, "cpu", "torch device (cpu, cuda, auto)"),
+                              "(CLI --input-scale)", min=0.0, max=1e6),
+        "device": F(str, "cpu", "torch device (cpu, cuda, auto)", choices=("cpu", "cuda", "auto"),
+                    pattern=r"cuda:\d+", choices_doc="cpu, cuda, cuda:N, auto"),
     },
 }
 
@@ -113,22 +124,29 @@ def _check(source: str, section: str, key: str, value: Any) -> Any:
     at = _where(source, section, key)
     expected = field.type
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ConfigError(f"{at}: {value} is too large for a number") from None
     if isinstance(value, bool) and expected is not bool:
         raise ConfigError(f"{at}: expected {getattr(expected, '__name__', expected)}, got a boolean")
     if not isinstance(value, expected):
         raise ConfigError(f"{at}: expected {getattr(expected, '__name__', expected)}, got {value!r} ({type(value).__name__})")
-    if field.choices is not None and value not in field.choices:
+    if field.choices is not None and value not in field.choices and not (
+            field.pattern and isinstance(value, str) and re.fullmatch(field.pattern, value)):
         close = difflib.get_close_matches(str(value), [str(c) for c in field.choices], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"{at}: {value!r} is not one of {', '.join(map(str, field.choices))}{hint}")
-    if field.min is not None and value < field.min:
-        raise ConfigError(f"{at}: {value!r} is below the minimum {field.min}")
-    if field.max is not None and value > field.max:
-        raise ConfigError(f"{at}: {value!r} is above the maximum {field.max}")
+        valid = field.choices_doc or ", ".join(map(str, field.choices))
+        raise ConfigError(f"{at}: {value!r} is not one of {valid}{hint}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_number(at, value, Range(field.min, field.max, field.min_open))
+    if isinstance(value, (dict, list)):
+        check_finite_tree(at, value)
     if field.list_of is not None:
-        if not value or not all(isinstance(v, field.list_of) and not isinstance(v, bool) and v > 0 for v in value):
-            raise ConfigError(f"{at}: expected a non-empty list of positive {field.list_of.__name__}s, got {value!r}")
+        if not value or not all(isinstance(v, field.list_of) and not isinstance(v, bool) and 0 < v <= LIST_MAX
+                                for v in value):
+            raise ConfigError(f"{at}: expected a non-empty list of positive {field.list_of.__name__}s "
+                              f"(each ≤ {LIST_MAX}), got {value!r}")
     return value
 
 
@@ -183,6 +201,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> dict:
             raise ConfigError(f"config file {p} does not exist")
         raw = load_toml(p)
         source = str(p)
+    if overrides:
+        source = "command line" if path is None else f"{source} + command line"
     for text in overrides:
         section, key, value = parse_override(text)
         raw.setdefault(section, {})
@@ -198,6 +218,6 @@ def describe() -> str:
     for section, fields in SCHEMA.items():
         lines.append(f"[{section}]")
         for key, f in fields.items():
-            extra = f" one of {', '.join(map(str, f.choices))}" if f.choices else ""
+            extra = f" one of {f.choices_doc or ', '.join(map(str, f.choices))}" if f.choices else ""
             lines.append(f"  {key} = {f.default!r}  # {f.doc}{extra}")
     return "\n".join(lines)

@@ -37,6 +37,7 @@ class TrainResult:
     last_accuracy: float
     epochs: int
     seconds: float
+    already_finished: bool = False  # --resume of a run that had reached its epochs: nothing trained
 
 
 def to_time_major(x: torch.Tensor) -> torch.Tensor:
@@ -174,7 +175,9 @@ def model_from_checkpoint(ckpt: dict) -> SpikingSequential:
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint weights do not match its config: {str(exc).splitlines()[0]}") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__
+        raise CheckpointError(f"checkpoint weights do not match its config: {detail}") from None
     return model.eval()
 
 
@@ -187,7 +190,11 @@ class Trainer:
         self.progress = progress
         self.start_epoch = 0
         self.best = -1.0
+        self.resumed_metrics: dict = {}
         ckpt = None
+        if not resume and (self.run_dir / "last.pt").exists():
+            raise ConfigError(f"{self.run_dir} already holds a run; use --resume to continue it "
+                              "or choose another --out")
         if resume:
             ckpt = load_checkpoint(self.run_dir, "last")
             epochs = cfg["train"]["epochs"] if cfg is not None else None
@@ -237,11 +244,22 @@ class Trainer:
                 if cb.name in saved:
                     cb.load_state_dict(saved[cb.name])
             self.best = ckpt.get("best_accuracy", -1.0)
+            self.resumed_metrics = ckpt.get("metrics") or {}
             kept = [m for m in read_metrics(self.run_dir) if m["epoch"] <= ckpt["epoch"]]
             atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
-        elif (self.run_dir / "last.pt").exists():
-            raise ConfigError(f"{self.run_dir} already holds a run; use --resume to continue it "
-                              "or choose another --out")
+
+    def _diverged(self, epoch: int, what: str) -> ConfigError:
+        kept = (f"{self.run_dir}/last.pt keeps epoch {epoch}" if epoch > 0 and (self.run_dir / "last.pt").exists()
+                else "no checkpoint was written")
+        return ConfigError(f"training diverged in epoch {epoch + 1}: {what} (train.lr = "
+                           f"{self.cfg['train']['lr']:g}); lower train.lr or check the time constants "
+                           f"and data; {kept}")
+
+    def _start_clean(self) -> None:
+        """A fresh start into a folder without ``last.pt``: drop what a run killed before its
+        first checkpoint left (metrics rows, a best.pt), so nothing old mixes into the new run."""
+        for name in ("metrics.jsonl", "best.pt"):
+            (self.run_dir / name).unlink(missing_ok=True)
 
     def _init_from(self, source: str):
         """``train.init``: a run/checkpoint (its model and surrogate config are taken over and
@@ -296,9 +314,14 @@ class Trainer:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         t = self.cfg["train"]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(self.run_dir / "config.json", json.dumps(self.cfg, indent=2))
         start = time.perf_counter()
+        if self.start_epoch >= t["epochs"]:  # --resume of a finished run: say so, train nothing
+            acc = self.resumed_metrics.get("test_accuracy", float("nan"))
+            return TrainResult(self.run_dir, self.best, acc, self.start_epoch, 0.0, already_finished=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.start_epoch == 0:
+            self._start_clean()
+        atomic_write_text(self.run_dir / "config.json", json.dumps(self.cfg, indent=2))
         n_batches = -(-len(self.data.train) // t["batch_size"])
         last = {"accuracy": float("nan")}
         columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn(
@@ -321,6 +344,8 @@ class Trainer:
                     x = random_shift(x, t["augment_shift_px"], aug)
                     x, y = to_time_major(x).to(self.device), y.to(self.device)
                     loss, counts = self._loss(x, y)
+                    if not bool(torch.isfinite(loss)):
+                        raise self._diverged(epoch, f"the loss is {float(loss)}")
                     self.opt.zero_grad(set_to_none=True)
                     loss.backward()
                     for cb in self.callbacks:
@@ -341,6 +366,8 @@ class Trainer:
                            "seconds": time.perf_counter() - start}
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, metrics)
+                if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+                    raise self._diverged(epoch, "the weights hold NaN/inf")
                 with open(self.run_dir / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(metrics) + "\n")
                 improved = last["accuracy"] > self.best
