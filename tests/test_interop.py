@@ -121,10 +121,9 @@ def test_norse_written_graph_to_neurodeploy_and_onnx(tmp_path, kind):
     ours = simulate(graph, x).output
     assert reference.sum() > 0
     assert int((ours != reference).sum()) == 0
-    # without the tau fix the same graph is a different network
-    plain = load_nir(raw, "neurodeploy", dt_s=DT, input_shape=shape) if kind == "conv" else None
-    if plain is not None:
-        assert int((simulate(plain, x).output != reference).sum()) > 0
+    # without the tau fix τ = dt·τ < dt: refused by every dialect's τ ≥ dt check
+    with pytest.raises(ConfigError, match=r"tau = 4e-06 s < dt = 0.001 s \(the per-step decay"):
+        load_nir(raw, "neurodeploy", dt_s=DT, input_shape=shape)
     path = export_onnx(graph, tmp_path / "norse.onnx", {}).path
     for init in ("zero", "random"):
         assert verify_onnx(path, graph, x, init)["passed"]
@@ -206,7 +205,11 @@ def test_snntorch_recurrent_nested_graph_is_flattened():
     "zero" reset also discards the input of the step after a spike (f − reset·f), which no NIR
     neuron expresses (docs/interop.md)."""
     snn, net = snn_net(recurrent=True)
-    graph = load_nir(snntorch_graph(net, torch.zeros(1, 12)), "snntorch", reset="zero")
+    raw = snntorch_graph(net, torch.zeros(1, 12))
+    with pytest.raises(ConfigError, match=r"node '1.lif' \(Synaptic/RSynaptic/RLeaky\) with zero reset and "
+                                          r"reset_delay=True \(snnTorch's default\) also discards the input"):
+        load_nir(raw, "snntorch", reset="zero")
+    graph = load_nir(raw, "snntorch", reset="zero", reset_delay=False)
     assert "1_rec" in graph.nodes and not any(isinstance(n, nir.NIRGraph) for n in graph.nodes.values())
     r = 1 / (1 - 0.8)
     rec, ff = net[1].recurrent, net[0]
@@ -236,7 +239,7 @@ def test_input_scale_and_flatten_indexing():
 
 
 def test_errors_name_node_and_option():
-    with pytest.raises(ConfigError, match="unknown NIR dialect 'snntroch'; known: neurodeploy, norse, snntorch"):
+    with pytest.raises(ConfigError, match="unknown NIR dialect 'snntroch'; known: neurodeploy, norse, snntorch, sinabs"):
         load_nir(BRAILLE, "snntroch")
     with pytest.raises(ConfigError, match="dialect 'neurodeploy': the graph does not record dt; pass --dt \\(dt_s=\\)"):
         load_nir(BRAILLE)
@@ -254,7 +257,7 @@ def test_errors_name_node_and_option():
                          edges=[("input", "x"), ("x", "output")], type_check=False)
     with pytest.raises(UnsupportedNodeError, match=r"node 'x' is empty \(the norse writer had no NIR mapping"):
         load_nir(empty, "norse", dt_s=DT)
-    assert set(DIALECTS) == {"neurodeploy", "norse", "snntorch"}
+    assert set(DIALECTS) == {"neurodeploy", "norse", "snntorch", "sinabs", "rockpool", "spyx", "spyx-0.1"}
 
 
 def test_coverage_doc_is_current():
