@@ -88,6 +88,7 @@ DIALECTS: dict[str, Dialect] = {
     "spyx-0.1": Dialect("spyx-0.1", None, "subtract", "per-sample", True,
                         description="spyx.nir.to_nir (Spyx 0.1.20): weights (in, out), r = β"),
 }
+_TIME_AXIS = ("sinabs", "rockpool")  # Input types include a time axis of any length (nirtorch sample)
 _NEURONS = (nir.LIF, nir.CubaLIF, nir.IF)
 _SYNAPSES = (nir.Affine, nir.Linear, nir.Conv2d)
 
@@ -334,11 +335,22 @@ _FIXES = {"norse": _norse_fix, "sinabs": _sinabs_fix, "rockpool": _rockpool_fix,
           "spyx": _spyx_fix, "spyx-0.1": _spyx_fix}
 
 
-def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay: bool | None) -> None:
+def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay: bool | None,
+                    norse_scaled: bool = True) -> None:
     """Semantics a dialect's writer has but NIR cannot express: refused (ConfigError) or bounded
     (a warning naming the cause). Called on the raw nodes before the per-node fixes."""
     neurons = {n: v for n, v in nodes.items() if isinstance(v, _NEURONS)}
     recurrent = {a for a, b in edges if (b, a) in edges and a in neurons}
+    if d.norse_fixes:
+        if norse_scaled and any(isinstance(v, (nir.LIF, nir.CubaLIF)) for v in neurons.values()):
+            _warn("dialect 'norse': norse.torch.to_nir does not write v_reset (a Norse bug): read as 0, "
+                  "Norse's default; a cell built with another v_reset gives different spikes")
+        rec_bias = [b for a, b in edges if a in neurons and (b, a) in edges
+                    and isinstance(nodes[b], nir.Affine) and nodes[b].bias is not None and np.any(_f(nodes[b].bias))]
+        if rec_bias:
+            _warn(f"dialect 'norse': node {rec_bias[0]!r}: nirtorch (Norse's from_nir) skips the recurrent "
+                  "Affine and its bias at t = 0; ours applies the bias from t = 0 as NIR defines it, so "
+                  "spikes may differ from Norse's (bounded, measured in docs/interop.md)")
     if d.name == "snntorch":
         if rst == "subtract":
             raise ConfigError(
@@ -407,16 +419,17 @@ def _input_shape(nodes: dict, edges: list, dialect: Dialect, given) -> tuple[int
     if given is not None:
         return tuple(int(d) for d in given)
     shape = tuple(int(d) for d in np.asarray(nodes[inputs[0]].input_type["input"]).ravel())
-    if not dialect.input_has_batch or len(shape) < 2 or shape[0] != 1:
+    if not dialect.input_has_batch or len(shape) < 2 or (shape[0] != 1 and dialect.name not in _TIME_AXIS):
         return shape
     # leading axes of 1 (batch; Sinabs/Rockpool add a time axis too) are dropped when the first
     # layer proves the per-sample shape
     first = [nodes[b] for a, b in edges if a == inputs[0]]
     if first and isinstance(first[0], (nir.Affine, nir.Linear)):
         n_in = np.asarray(first[0].weight).shape[1]
-        if int(np.prod(shape)) == n_in and shape[-1] == n_in:
+        if shape[-1] == n_in and (int(np.prod(shape)) == n_in or dialect.name in _TIME_AXIS):
             return (n_in,)
-    elif first and isinstance(first[0], nir.Conv2d) and len(shape) >= 4 and all(d == 1 for d in shape[:-3]):
+    elif (first and isinstance(first[0], nir.Conv2d) and len(shape) >= 4
+          and (all(d == 1 for d in shape[:-3]) or dialect.name in _TIME_AXIS)):
         return shape[-3:]
     return shape
 
@@ -479,8 +492,9 @@ def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodepl
         raise ConfigError(f"reset_delay is an snnTorch option; dialect {dialect!r} does not take it")
     dt = _resolve_dt(meta, d, dt_s, _rockpool_dt(nodes) if d.name == "rockpool" else None)
     rst = _resolve_reset(meta, d, reset)
-    _dialect_checks(nodes, edges, d, rst, reset_delay)
-    ctx = _Read(d, dt, rst, _norse_scaled(nodes, dt) if d.norse_fixes else True)
+    scaled = _norse_scaled(nodes, dt) if d.norse_fixes else True
+    _dialect_checks(nodes, edges, d, rst, reset_delay, scaled)
+    ctx = _Read(d, dt, rst, scaled)
     fix = _FIXES.get(d.name)
     for name, node in list(nodes.items()):
         if fix is not None:
