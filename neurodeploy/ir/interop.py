@@ -229,13 +229,14 @@ def _norse_scaled(nodes: dict, dt: float) -> bool:
             raise ConfigError(f"dialect 'norse': {tiny[0]} = {taus[tiny[0]].min():g} gives τ = stored/dt "
                               f"< dt = {dt:g} s, and read as seconds it is < dt too; check dt_s (--dt)")
         return True
-    if not small:
+    if all(np.all(v >= dt) for v in taus.values()):
         _warn(f"dialect 'norse': every τ ≥ dt = {dt:g} s, so this graph was not written by "
               "norse.torch.to_nir (which stores dt·τ < dt for τ < 1 s): τ read as seconds, "
               "the to_nir fixes (τ/dt, LIFCell w_in, IAFCell r) are not applied")
         return False
-    big = sorted(set(taus) - small)
-    raise ConfigError(f"dialect 'norse': {sorted(small)[0]} < dt = {dt:g} s but {big[0]} ≥ dt: cannot "
+    lo = next(k for k, v in taus.items() if np.any(v < dt))
+    hi = next(k for k, v in taus.items() if np.any(v >= dt))
+    raise ConfigError(f"dialect 'norse': {lo} < dt = {dt:g} s but {hi} ≥ dt: cannot "
                       "tell whether the graph stores dt·τ (norse.torch.to_nir) or τ in seconds; "
                       "check dt_s (--dt), or rewrite the graph with one convention")
 
