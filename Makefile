@@ -18,7 +18,7 @@ $(FULL)/.ok: pyproject.toml
 	py=$$(scripts/find-python.sh 3.10) || { echo "make: the full environment needs Python 3.10 (lava-dl); see above" >&2; exit 1; }
 	$$py -m venv $(FULL)
 	$(FULL)/bin/pip install $(PIP_FLAGS) --upgrade "pip<25"
-	$(FULL)/bin/pip install $(PIP_FLAGS) -e ".[loihi,dev]"
+	$(FULL)/bin/pip install $(PIP_FLAGS) -e ".[loihi,dev,writers-py310]"
 	$(FULL)/bin/python -m neurodeploy.neurons.build   # compile the C++ scan once (~40 s)
 	touch $@
 

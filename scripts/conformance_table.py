@@ -4,15 +4,15 @@ docs/interop.md between the ``<!-- conformance:begin -->`` / ``<!-- conformance:
 
     PYTHONPATH=. .venv-core/bin/python scripts/conformance_table.py [--check]
 
-Cells whose writer is not installed in the running environment keep their previous row (marked
-with the environment that produced it), so run it in each environment that has writers.
+Cells whose writer is not installed in the running environment keep their previous row, so run it
+in each environment that has writers (core: Norse, snnTorch, Sinabs, Rockpool, Spyx 1.0; full:
+Norse, Spyx 0.1.20).
 ``--check`` exits 1 when the doc would change.
 """
 
 from __future__ import annotations
 
 import logging
-import platform
 import re
 import sys
 import warnings
@@ -40,10 +40,9 @@ def _row(res) -> str:
         w = next((t for t in res.warnings if re.search(c.warn, t)), "")
         note = (note + "; " if note else "") + "warns: " + w[:140]
     bound = f" ≤ {c.bound:.0%}" if c.expect == "bounded" else ""
-    env = f"py{platform.python_version()}"
     return (f"| `{cell_id(c)}` | {c.writer} | {c.kind} | {c.reset} | {c.values} | "
             f"**{res.status}**{bound} | {mm} | {res.onnx or '—'} | {res.loihi or '—'} | "
-            f"{note.replace('|', '/')} ({env}) |")
+            f"{note.replace('|', '/')} |")
 
 
 def main() -> int:

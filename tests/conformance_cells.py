@@ -269,6 +269,36 @@ def _spyx(kind: str):
     return build
 
 
+# ---------------------------------------------------------------------------------- Spyx 0.1.20
+def _spyx01(kind: str):
+    def build():
+        import haiku as hk
+        import jax
+        import jax.numpy as jnp
+        import spyx.nir as snir
+        import spyx.nn as snn
+
+        dt, n = 1e-3, 16     # square layers: (in, out) and (out, in) have the same shape
+        # per-neuron β (a scalar one makes to_nir fail nir 1.0.8's type check), set after init
+        neuron = (lambda: snn.LIF((n,))) if kind == "LIF" else (lambda: snn.CuBaLIF((n,)))
+        values = {"w": None, "beta": 0.8, "alpha": 0.7}
+
+        def net(x):
+            core = hk.DeepRNN([hk.Linear(n, with_bias=False), neuron(), hk.Linear(n, with_bias=False), neuron()])
+            spk, _ = hk.dynamic_unroll(core, x, core.initial_state(x.shape[1]), time_major=True)
+            return spk
+
+        model = hk.without_apply_rng(hk.transform(net))
+        x = spikes((n,), rate=0.4)
+        params = model.init(jax.random.PRNGKey(0), jnp.asarray(x.numpy()))
+        params = {k: {p: (a * 3.0 if values[p] is None else jnp.full(a.shape, values[p])) for p, a in v.items()}
+                  for k, v in params.items()}
+        ref = torch.as_tensor(np.array(model.apply(params, jnp.asarray(x.numpy()))))
+        raw = snir.to_nir(params, {"input": np.array([n])}, {"output": np.array([n])}, dt=dt)
+        return raw, x, ref, dict(dialect="spyx-0.1", dt_s=dt)
+    return build
+
+
 # ---------------------------------------------------------------------------------- the matrix
 _SNN_SUB = r"dialect 'snntorch': subtract reset is not exact in either snnTorch mode"
 _SNN_DELAY = r"reset_delay=True \(snnTorch's default\) also discards the input"
@@ -328,12 +358,17 @@ CELLS: list[Cell] = [
          "bounded", bound=0.25, needs=("rockpool",), warn=_MULTI),
     Cell("rockpool", "LIF", "subtract", "max_spikes_per_dt = 1", _rockpool("LIF", False), "bounded",
          bound=0.0, needs=("rockpool",), warn=_MULTI),
-    Cell("spyx", "IF", "subtract", "θ = 1", _spyx("IF"), "exact", shift=2, needs=("spyx", "jax"),
+    Cell("spyx", "IF", "subtract", "θ = 1", _spyx("IF"), "exact", shift=2, needs=("spyx", "flax"),
          warn=_SPYX_DELAY),
     Cell("spyx", "CubaLIF", "subtract", "β = 0.8, α = 0.7", _spyx("CubaLIF"), "exact", shift=2,
-         needs=("spyx", "jax"), warn=_SPYX_DELAY),
+         needs=("spyx", "flax"), warn=_SPYX_DELAY),
     Cell("spyx", "LIF", "subtract", "β = 0.8", _spyx("LIF"), "bounded", bound=0.10, shift=2,
-         needs=("spyx", "jax"), warn=r"Spyx's LIF subtracts the threshold after the decay"),
+         needs=("spyx", "flax"), warn=r"Spyx's LIF subtracts the threshold after the decay"),
+    Cell("spyx-0.1", "CubaLIF", "subtract", "β = 0.8, α = 0.7, square layers", _spyx01("CubaLIF"), "bounded",
+         bound=0.05, shift=2, needs=("spyx", "haiku"), warn=r"CuBaLIF subtracts the threshold twice",
+         note="Spyx 0.1.20 (Python 3.10 env): weights stored (in, out); its reference is the haiku model"),
+    Cell("spyx-0.1", "LIF", "subtract", "β = 0.8, square layers", _spyx01("LIF"), "bounded", bound=0.12,
+         shift=2, needs=("spyx", "haiku"), warn=r"Spyx's LIF subtracts the threshold after the decay"),
 ]
 
 

@@ -14,7 +14,12 @@ from conformance_cells import CELLS, cell_id, missing, run_cell
 LOIHI_BOUND = 0.30   # Loihi column: quantised weights/decays; fraction of differing output bins
 
 
-@pytest.mark.parametrize("cell", CELLS, ids=[cell_id(c) for c in CELLS])
+# JAX compiles each Spyx model on first use (5-75 s on two shared cores): those cells are slow.
+PARAMS = [pytest.param(c, id=cell_id(c), marks=[pytest.mark.slow] if c.writer.startswith("spyx") else [])
+          for c in CELLS]
+
+
+@pytest.mark.parametrize("cell", PARAMS)
 def test_cell(cell):
     why = missing(cell)
     if why:

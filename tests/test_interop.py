@@ -76,6 +76,7 @@ def test_our_graph_in_spyx_same_spikes_delayed():
     resets by subtraction after the decay and ignores r. For IF (dt·r = 1), subtract reset and no
     bias that is the same network delayed by one step per spiking layer: compare exactly after
     the shift; stated tolerance 0.5 % of elements for float32 summation order (XLA vs torch)."""
+    pytest.importorskip("flax", reason="spyx 1.0 (flax nnx, Python ≥ 3.11) not installed")
     spyx_nir = pytest.importorskip("spyx.nir", reason="spyx 1.0 (JAX, Python ≥ 3.11) not installed")
     import jax.numpy as jnp
 
@@ -390,6 +391,7 @@ def test_verify_against_norse_cli(tmp_path):
 
 
 def test_against_spyx_agrees():
+    pytest.importorskip("flax", reason="spyx 1.0 (flax nnx, Python ≥ 3.11) not installed")
     pytest.importorskip("spyx.nir", reason="spyx 1.0 (JAX, Python ≥ 3.11) not installed")
     import sys
 

@@ -378,6 +378,11 @@ def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay:
             _warn(f"dialect {d.name!r}: node {leaky[0]!r}: Spyx's LIF subtracts the threshold after the "
                   "decay (ours before it), so spikes differ after a neuron fires (bounded, measured in "
                   "docs/interop.md)")
+        cuba = [n for n, v in neurons.items() if isinstance(v, nir.CubaLIF)]
+        if d.name == "spyx-0.1" and cuba:
+            _warn(f"dialect 'spyx-0.1': node {cuba[0]!r}: Spyx 0.1.20's CuBaLIF subtracts the threshold "
+                  "twice per spike (before and after the decay; fixed in Spyx 1.0), ours once: spikes "
+                  "differ after a neuron fires (bounded, measured in docs/interop.md)")
         if d.name == "spyx-0.1" and any(isinstance(v, nir.IF) for v in neurons.values()):
             _warn("dialect 'spyx-0.1': Spyx 0.1.20 writes IF thresholds as 1 whatever the layer's "
                   "threshold was")

@@ -21,6 +21,7 @@ Returned dict: ``writer``, ``version``, ``ours_spikes``, ``writer_spikes``, ``sh
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ def _norse(raw, x, dt):
 
 
 def _spyx(raw, x, dt):
+    if importlib.util.find_spec("flax") is None:
+        raise ConfigError("verify --against spyx runs Spyx 1.0's from_nir (flax, Python ≥ 3.11); this "
+                          "environment has an older Spyx (0.1.20's reader returns an untrained haiku model)")
     import jax.numpy as jnp
     import spyx.nir as snir
 
