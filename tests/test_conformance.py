@@ -37,3 +37,26 @@ def test_every_cell_is_in_the_doc():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "interop.md").read_text(encoding="utf-8")
     for c in CELLS:
         assert f"`{cell_id(c)}`" in doc, f"{cell_id(c)} missing: run scripts/conformance_table.py"
+
+
+@pytest.mark.parametrize("writer,kind,opts", [
+    ("sinabs", "IF", ["--dialect", "sinabs", "--reset", "subtract"]),
+    ("rockpool", "CubaLIF", ["--dialect", "rockpool"]),
+])
+def test_writer_files_through_the_cli(tmp_path, writer, kind, opts):
+    """Sinabs/Rockpool files (Input type with a time axis) export from the command line."""
+    import nir
+    from click.testing import CliRunner
+
+    from neurodeploy.cli import cli
+
+    cell = next(c for c in CELLS if c.writer == writer and c.kind == kind)
+    why = missing(cell)
+    if why:
+        pytest.skip(why)
+    raw, *_ = cell.build()
+    src = tmp_path / f"{writer}.nir"
+    nir.write(src, raw)
+    run = CliRunner().invoke(cli, ["export", str(src), "--target", "onnx", "-o", str(tmp_path / "m.onnx"), *opts])
+    assert run.exit_code == 0, (run.output, run.exception)
+    assert (tmp_path / "m.onnx").is_file()

@@ -3,7 +3,8 @@
 Public API::
 
     load_nir(source, dialect="neurodeploy", dt_s=None, reset=None, *, input_scale=1.0,
-             input_shape=None, flatten_indexing=None, time_steps=None) -> nir.NIRGraph
+             input_shape=None, flatten_indexing=None, time_steps=None,
+             reset_delay=None) -> nir.NIRGraph
     snntorch_graph(module, sample_data) -> nir.NIRGraph     # snnTorch's export without its crash
     DIALECTS                                                # name → Dialect (what each one fixes)
 
@@ -18,7 +19,10 @@ Dialects (``dialect=``):
 
 ``neurodeploy``  Our own files: dt and reset from metadata unless given.
 ``norse``        ``norse.torch.to_nir`` (Norse 1.1): writes ``tau = dt/tau_inv`` (i.e. dt·τ, a
-                 bug) — true τ = stored τ / dt; ``LIFCell`` → CubaLIF whose current jumps by the
+                 bug) — true τ = stored τ / dt when every stored τ < dt (a file with
+                 every τ ≥ dt, e.g. braille.nir, is read as seconds, warned; mixed: refused);
+                 Norse starts v at v_leak — read as v_leak = 0, θ − v_leak, v_reset − v_leak
+                 (exact); to_nir drops v_reset (warned); ``LIFCell`` → CubaLIF whose current jumps by the
                  input without β — w_in = τ_syn/dt; ``IAFCell`` (v += x, dt ignored) → IF r = 1
                  — r = 1/dt; Flatten modules become empty (``None``) nodes — repaired as Flatten
                  when an Affine/Linear follows; Input types include the batch axis. dt is not
@@ -30,10 +34,19 @@ Dialects (``dialect=``):
                  that v ← βv + x); Synaptic → CubaLIF with w_in = τ_syn/dt; Input/Output types
                  include the batch axis and neuron parameters are scalars (why ``export_to_nir``
                  fails nir 1.0.8's type check); RLeaky/RSynaptic become nested graphs (flattened
-                 here). The reset mechanism is not recorded: ``reset`` is required ("zero" is
-                 exact; "subtract" is exact only for ``reset_delay=False``).
+                 here). The reset mechanism is not recorded: ``reset`` is required. "zero" is
+                 exact for Leaky, and for Synaptic/RSynaptic/RLeaky with ``reset_delay=False``
+                 (default True: refused); "subtract" is refused (delayed or double reset).
+``sinabs``       Sinabs 3.1: τ in steps, exact decay exp(−1/τ) (τ ← dt/(1 − exp(−1/τ)));
+                 IAF as IF r = 1 (r ← 1/dt); Input type has a time axis; ``reset`` required;
+                 MultiSpike / min_v_mem not recorded (warned: bounded).
+``rockpool``     Rockpool 3.1: r = τ·exp(−dt/τ)/dt, so dt = τ·W(1/r); exact exponential
+                 decays, input gain 1; subtract reset; multi-spike not recorded (warned).
+``spyx``         Spyx 1.0 (``spyx-0.1``: 0.1.20, Linear weights stored (in, out)): τ =
+                 dt/(1 − β) with r = β ignored by Spyx (r ← τ/dt); ``dt_s`` required; spikes one
+                 step late per layer (warned); LIF subtracts θ after the decay (warned).
 
-Every dialect: a recurrent Affine's bias is moved into the feed-forward bias (exact; from_nir
+Every dialect: τ < dt is refused (negative Euler decay); a recurrent Affine's bias is moved into the feed-forward bias (exact; from_nir
 would otherwise drop it). ``input_scale`` multiplies the network input (folded into the first synaptic layer's weights;
 e.g. spikes of amplitude a → input_scale = a). Missing conventions raise ``ConfigError`` naming
 the option; nodes without a mapping raise ``UnsupportedNodeError`` naming the node.
