@@ -194,6 +194,10 @@ def _sinabs(kind: str, reset: str, multi: bool, threshold: float = 1.0):
             net = torch.nn.Sequential(torch.nn.Linear(N_IN, 16), sl.LIF(tau_mem=torch.tensor(5.0), **kw),
                                       torch.nn.Linear(16, 4), sl.LIF(tau_mem=torch.tensor(8.0), **kw))
             shape, gain = (N_IN,), 10.0
+        elif kind == "LI readout":
+            net = torch.nn.Sequential(torch.nn.Linear(N_IN, 16), sl.IAF(**kw), torch.nn.Linear(16, 4),
+                                      sl.ExpLeak(tau_mem=torch.tensor(8.0)))
+            shape, gain = (N_IN,), 1.5
         elif kind in ("conv", "pool"):
             net = torch.nn.Sequential(torch.nn.Conv2d(2, 4, 3, padding=1), sl.IAFSqueeze(batch_size=B, **kw),
                                       sl.SumPool2d(2), torch.nn.Flatten(), torch.nn.Linear(64, 4),
@@ -216,7 +220,7 @@ def _sinabs(kind: str, reset: str, multi: bool, threshold: float = 1.0):
 
 
 # ---------------------------------------------------------------------------------- Rockpool 3.1
-def _rockpool(kind: str, multi: bool):
+def _rockpool(kind: str, multi: bool, rec: bool = False):
     def build():
         from rockpool.nn.combinators import Sequential
         from rockpool.nn.modules import LIFNeuronTorch, LIFTorch, LinearTorch
@@ -226,7 +230,8 @@ def _rockpool(kind: str, multi: bool):
         dt = 1e-3
         extra = {} if multi else dict(max_spikes_per_dt=1.0)
         if kind == "CubaLIF":
-            neuron = lambda n: LIFTorch(n, tau_mem=0.02, tau_syn=0.01, dt=dt, **extra)  # noqa: E731
+            neuron = lambda n: LIFTorch(n, tau_mem=0.02, tau_syn=0.01, dt=dt, has_rec=rec and n == 16,  # noqa: E731
+                                        **extra)
         else:
             neuron = lambda n: LIFNeuronTorch(n, tau_mem=0.02, dt=dt, **extra)  # noqa: E731
         net = Sequential(LinearTorch((N_IN, 16), has_bias=False), neuron(16), LinearTorch((16, 4), has_bias=False),
@@ -256,6 +261,9 @@ def _spyx(kind: str):
             neuron = lambda n: snn.LIF((n,), beta=0.8, rngs=rngs)  # noqa: E731
         elif kind == "CubaLIF":
             neuron = lambda n: snn.CuBaLIF((n,), alpha=0.7, beta=0.8, rngs=rngs)  # noqa: E731
+        elif kind == "recurrent":
+            neuron = lambda n: (snn.RLIF((n,), beta=0.8, rngs=rngs) if n == 16  # noqa: E731
+                                else snn.LIF((n,), beta=0.8, rngs=rngs))
         else:
             neuron = lambda n: snn.IF((n,))  # noqa: E731
         model = nnx.Sequential(nnx.Linear(N_IN, 16, rngs=rngs), neuron(16), nnx.Linear(16, 4, rngs=rngs), neuron(4))
@@ -350,12 +358,18 @@ CELLS: list[Cell] = [
          bound=0.0, needs=("sinabs",), warn=_MULTI),
     Cell("sinabs", "LIF", "subtract", "MultiSpike (default)", _sinabs("LIF", "subtract", True), "bounded",
          bound=0.10, needs=("sinabs",), warn=_MULTI),
+    Cell("sinabs", "LI readout", "subtract", "ExpLeak τ = 8 steps", _sinabs("LI readout", "subtract", False),
+         "refused", needs=("sinabs",), error=r"\(LI\) is not supported"),
     Cell("sinabs", "pool", "subtract", "conv + SumPool2d, SingleSpike", _sinabs("pool", "subtract", False),
          "bounded", bound=0.0, needs=("sinabs",), warn=_MULTI),
     Cell("rockpool", "CubaLIF", "subtract", "max_spikes_per_dt = 1", _rockpool("CubaLIF", False), "bounded",
          bound=0.0, needs=("rockpool",), warn=_MULTI),
     Cell("rockpool", "CubaLIF", "subtract", "max_spikes_per_dt = 2^16 (default)", _rockpool("CubaLIF", True),
          "bounded", bound=0.25, needs=("rockpool",), warn=_MULTI),
+    Cell("rockpool", "recurrent", "subtract", "has_rec=True, max_spikes_per_dt = 1",
+         _rockpool("CubaLIF", False, rec=True), "bounded", bound=0.15, needs=("rockpool",),
+         warn=r"recurrent weights are dropped without a trace",
+         note="writer bug: to_nir drops w_rec; the file cannot say, so every Rockpool CubaLIF graph warns"),
     Cell("rockpool", "LIF", "subtract", "max_spikes_per_dt = 1", _rockpool("LIF", False), "bounded",
          bound=0.0, needs=("rockpool",), warn=_MULTI),
     Cell("spyx", "IF", "subtract", "θ = 1", _spyx("IF"), "exact", shift=2, needs=("spyx", "flax"),
@@ -364,6 +378,10 @@ CELLS: list[Cell] = [
          needs=("spyx", "flax"), warn=_SPYX_DELAY),
     Cell("spyx", "LIF", "subtract", "β = 0.8", _spyx("LIF"), "bounded", bound=0.10, shift=2,
          needs=("spyx", "flax"), warn=r"Spyx's LIF subtracts the threshold after the decay"),
+    Cell("spyx", "recurrent", "subtract", "RLIF β = 0.8", _spyx("recurrent"), "refused", shift=2,
+         needs=("spyx", "flax"), error=r"only chains \(plus recurrent self-loops\) are supported",
+         note="Spyx writes RLIF as input → w_rec ⇄ lif: read as NIR defines it, the input passes "
+              "through w_rec (a branch)"),
     Cell("spyx-0.1", "CubaLIF", "subtract", "β = 0.8, α = 0.7, square layers", _spyx01("CubaLIF"), "bounded",
          bound=0.05, shift=2, needs=("spyx", "haiku"), warn=r"CuBaLIF subtracts the threshold twice",
          note="Spyx 0.1.20 (Python 3.10 env): weights stored (in, out); its reference is the haiku model"),

@@ -400,6 +400,10 @@ def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay:
             _warn("dialect 'spyx-0.1': Spyx 0.1.20 writes IF thresholds as 1 whatever the layer's "
                   "threshold was")
     elif d.name in ("sinabs", "rockpool"):
+        if d.name == "rockpool" and any(isinstance(v, nir.CubaLIF) for v in neurons.values()) and not recurrent:
+            _warn("dialect 'rockpool': Rockpool's to_nir writes a LIFTorch with has_rec=True as a plain "
+                  "CubaLIF (its recurrent weights are dropped without a trace); a recurrent LIFTorch "
+                  "cannot be read from its file")
         if neurons:
             spike = ("MultiSpike (default)" if d.name == "sinabs" else "max_spikes_per_dt (default 2^16)")
             _warn(f"dialect {d.name!r}: {d.name.capitalize()} neurons emit up to floor(v/θ) spikes per "
