@@ -44,7 +44,7 @@ def nir_reading_options(f):
         click.option("--reset", type=click.Choice(["zero", "subtract"]),
                      help="Reset mode for NIR files that do not record it (default: metadata, else zero)."),
         click.option("--dialect", default="neurodeploy", show_default=True,
-                     help="Writer of a NIR file: neurodeploy, norse, snntorch, sinabs, rockpool, spyx or spyx-0.1 (see docs/interop.md)."),
+                     help="Writer of a NIR file: neurodeploy, norse, snntorch, snntorch-no-reset-delay, sinabs, rockpool, spyx or spyx-0.1 (see docs/interop.md)."),
         click.option("--input-scale", type=float, default=1.0, show_default=True,
                      help="Multiply a NIR file's input (e.g. the writer's spike amplitude); folded into the first layer."),
     ]

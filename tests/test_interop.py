@@ -212,6 +212,8 @@ def test_snntorch_recurrent_nested_graph_is_flattened():
                                           r"reset_delay=True \(snnTorch's default\) also discards the input"):
         load_nir(raw, "snntorch", reset="zero")
     graph = load_nir(raw, "snntorch", reset="zero", reset_delay=False)
+    same = load_nir(raw, "snntorch-no-reset-delay", reset="zero")   # the CLI's spelling
+    np.testing.assert_array_equal(same.nodes["1_rec"].weight, graph.nodes["1_rec"].weight)
     assert "1_rec" in graph.nodes and not any(isinstance(n, nir.NIRGraph) for n in graph.nodes.values())
     r = 1 / (1 - 0.8)
     rec, ff = net[1].recurrent, net[0]
@@ -241,7 +243,7 @@ def test_input_scale_and_flatten_indexing():
 
 
 def test_errors_name_node_and_option():
-    with pytest.raises(ConfigError, match="unknown NIR dialect 'snntroch'; known: neurodeploy, norse, snntorch, sinabs"):
+    with pytest.raises(ConfigError, match="unknown NIR dialect 'snntroch'; known: neurodeploy, norse, snntorch, snntorch-no-reset-delay"):
         load_nir(BRAILLE, "snntroch")
     with pytest.raises(ConfigError, match="dialect 'neurodeploy': the graph does not record dt; pass --dt \\(dt_s=\\)"):
         load_nir(BRAILLE)
@@ -259,7 +261,8 @@ def test_errors_name_node_and_option():
                          edges=[("input", "x"), ("x", "output")], type_check=False)
     with pytest.raises(UnsupportedNodeError, match=r"node 'x' is empty \(the norse writer had no NIR mapping"):
         load_nir(empty, "norse", dt_s=DT)
-    assert set(DIALECTS) == {"neurodeploy", "norse", "snntorch", "sinabs", "rockpool", "spyx", "spyx-0.1"}
+    assert set(DIALECTS) == {"neurodeploy", "norse", "snntorch", "snntorch-no-reset-delay", "sinabs",
+                             "rockpool", "spyx", "spyx-0.1"}
 
 
 def test_coverage_doc_is_current():

@@ -36,7 +36,8 @@ Dialects (``dialect=``):
                  fails nir 1.0.8's type check); RLeaky/RSynaptic become nested graphs (flattened
                  here). The reset mechanism is not recorded: ``reset`` is required. "zero" is
                  exact for Leaky, and for Synaptic/RSynaptic/RLeaky with ``reset_delay=False``
-                 (default True: refused); "subtract" is refused (delayed or double reset).
+                 (default True: refused; ``snntorch-no-reset-delay`` = reset_delay=False);
+                 "subtract" is refused (delayed or double reset).
 ``sinabs``       Sinabs 3.1: τ in steps, exact decay exp(−1/τ) (τ ← dt/(1 − exp(−1/τ)));
                  IAF as IF r = 1 (r ← 1/dt); Input type has a time axis; ``reset`` required;
                  MultiSpike / min_v_mem not recorded (warned: bounded).
@@ -92,6 +93,9 @@ DIALECTS: dict[str, Dialect] = {
                      description="norse.torch.to_nir (Norse 1.1)"),
     "snntorch": Dialect("snntorch", 1e-4, None, "per-sample", True,
                         description="snntorch.export_nir (snnTorch 1.0)"),
+    # the same writer, modules built with reset_delay=False (the CLI's way to say so)
+    "snntorch-no-reset-delay": Dialect("snntorch-no-reset-delay", 1e-4, None, "per-sample", True,
+                                       description="snnTorch 1.0 modules with reset_delay=False"),
     "sinabs": Dialect("sinabs", None, None, "per-sample", True, default_dt_s=1e-3,
                       description="sinabs.to_nir (Sinabs 3.1): tau in steps"),
     "rockpool": Dialect("rockpool", None, "subtract", "per-sample", True,
@@ -365,7 +369,9 @@ def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay:
             _warn(f"dialect 'norse': node {rec_bias[0]!r}: nirtorch (Norse's from_nir) skips the recurrent "
                   "Affine and its bias at t = 0; ours applies the bias from t = 0 as NIR defines it, so "
                   "spikes may differ from Norse's (bounded, measured in docs/interop.md)")
-    if d.name == "snntorch":
+    if d.name.startswith("snntorch"):
+        if d.name == "snntorch-no-reset-delay":
+            reset_delay = False
         if rst == "subtract":
             raise ConfigError(
                 "dialect 'snntorch': subtract reset is not exact in either snnTorch mode and is refused: "
@@ -511,7 +517,7 @@ def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodepl
     nodes, edges = _flatten_nested(graph)
     repaired = _repair_empty(nodes, edges, d)
     nodes = {n: _numpy_node(v) for n, v in nodes.items()}
-    if reset_delay is not None and d.name != "snntorch":
+    if reset_delay is not None and d.name != "snntorch":  # snntorch-no-reset-delay says it already
         raise ConfigError(f"reset_delay is an snnTorch option; dialect {dialect!r} does not take it")
     dt = _resolve_dt(meta, d, dt_s, _rockpool_dt(nodes) if d.name == "rockpool" else None)
     rst = _resolve_reset(meta, d, reset)
