@@ -31,7 +31,7 @@ HEAD = ("| cell | writer | node kind | reset | values | outcome | float vs write
 def _row(res) -> str:
     c = res.cell
     mm = "—" if res.float_mismatch is None else f"{res.float_mismatch:.2%} bins differ"
-    if c.shift:
+    if c.shift and res.float_mismatch is not None:
         mm += f" (shift {c.shift})"
     note = c.note
     if res.status == "refused":

@@ -390,8 +390,12 @@ CELLS: list[Cell] = [
 ]
 
 
+_GREEK = str.maketrans({"θ": "theta", "β": "beta", "α": "alpha", "τ": "tau"})
+
+
 def cell_id(c: Cell) -> str:
-    return re.sub(r"[^A-Za-z0-9=.]+", "-", f"{c.writer}-{c.kind}-{c.reset}-{c.values}").strip("-")
+    text = f"{c.writer}-{c.kind}-{c.reset}-{c.values}".translate(_GREEK)
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text.replace("=", " ")).strip("-")
 
 
 def missing(c: Cell) -> str | None:
