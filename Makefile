@@ -18,7 +18,7 @@ $(FULL)/.ok: pyproject.toml
 	py=$$(scripts/find-python.sh 3.10) || { echo "make: the full environment needs Python 3.10 (lava-dl); see above" >&2; exit 1; }
 	$$py -m venv $(FULL)
 	$(FULL)/bin/pip install $(PIP_FLAGS) --upgrade "pip<25"
-	$(FULL)/bin/pip install $(PIP_FLAGS) -e ".[loihi,dev]"
+	$(FULL)/bin/pip install $(PIP_FLAGS) -e ".[loihi,dev,writers-py310]"
 	$(FULL)/bin/python -m neurodeploy.neurons.build   # compile the C++ scan once (~40 s)
 	touch $@
 
@@ -30,6 +30,9 @@ $(CORE)/.ok: pyproject.toml constraints-core.txt
 	# NeuroBench (exactness reference for the energy counts): its metrics need none of its
 	# declared extras (torchaudio, gdown …), which would fight the local torch wheel.
 	$(CORE)/bin/pip install $(PIP_FLAGS) --no-deps neurobench==2.3.0
+	# Sinabs 3.1.3 (a NIR writer of the conformance matrix) pins nir<=1.0.4 and samna (a stub on
+	# PyPI that downloads at import); its layers and to_nir need neither: keep our nir 1.0.8.
+	$(CORE)/bin/pip install $(PIP_FLAGS) --no-deps sinabs==3.1.3
 	$(CORE)/bin/python -m neurodeploy.neurons.build
 	touch $@
 

@@ -72,7 +72,7 @@ def nir_reading_options(f):
         click.option("--reset", type=click.Choice(["zero", "subtract"]),
                      help="Reset mode for NIR files that do not record it (default: metadata, else zero)."),
         click.option("--dialect", default="neurodeploy", show_default=True,
-                     help="Writer of a NIR file: neurodeploy, norse or snntorch (see docs/interop.md)."),
+                     help="Writer of a NIR file: neurodeploy, norse, snntorch, snntorch-no-reset-delay, sinabs, rockpool, spyx or spyx-0.1 (see docs/interop.md)."),
         click.option("--input-scale", type=POSITIVE, default=1.0, show_default=True,
                      help="Multiply a NIR file's input (e.g. the writer's spike amplitude); folded into the first layer."),
     ]
@@ -220,8 +220,11 @@ def _default_export_path(source: Path, suffix: str) -> Path:
 @click.option("--samples", "-n", type=COUNT, default=64, show_default=True, help="Number of test samples (0 = all).")
 @click.option("--lava/--no-lava", "lava", default=None, help="Run Lava too (default: when installed).")
 @click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full result as JSON.")
+@click.option("--against", "against_writer", type=click.Choice(["norse", "spyx", "rockpool", "sinabs"]),
+              help="Also run the writer library's own simulation of --source FILE.nir and report its agreement.")
 @nir_reading_options
-def verify(exported, source, data, data_dir, samples, lava, json_out, dt_s, reset, dialect, input_scale):
+def verify(exported, source, data, data_dir, samples, lava, json_out, dt_s, reset, dialect, input_scale,
+           against_writer):
     """Check that EXPORTED (.net or .onnx) computes what its source network computes.
 
     .net: float model vs bit-exact Loihi emulator vs Lava (fixed_pt) on N samples; emulator and
@@ -262,6 +265,18 @@ def verify(exported, source, data, data_dir, samples, lava, json_out, dt_s, rese
         write_text(Path(json_out), json.dumps(res, indent=2, default=str))
     if not ok:
         raise VerificationError(f"{path}: verification failed (see the table above)")
+    # --- verify --against WRITER (interop): the writer's own simulation of the source NIR file
+    if against_writer:
+        from neurodeploy.sim.against import against, against_line
+
+        if not source or Path(source).suffix != ".nir":
+            raise ConfigError("--against needs --source FILE.nir (the file as the writer wrote it)")
+        rep = against(against_writer, source, graph, x.transpose(0, 1))
+        click.echo(against_line(rep))
+        if json_out:
+            from neurodeploy.atomic import write_text
+
+            write_text(Path(json_out), json.dumps({**res, "against": rep}, indent=2, default=str))
 
 
 def _print_loihi_verify(res: dict) -> None:

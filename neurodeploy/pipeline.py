@@ -15,7 +15,7 @@ from neurodeploy.ir.validate import validate_graph
 
 #: NIR writers whose files use NIR's (out, in) weight layout as written: their edge shapes are
 #: checked before normalisation (other dialects only after it)
-OUT_IN_DIALECTS = ("neurodeploy", "norse", "snntorch")
+OUT_IN_DIALECTS = ("neurodeploy", "norse", "snntorch", "snntorch-no-reset-delay")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -75,6 +76,7 @@ def test_our_graph_in_spyx_same_spikes_delayed():
     resets by subtraction after the decay and ignores r. For IF (dt·r = 1), subtract reset and no
     bias that is the same network delayed by one step per spiking layer: compare exactly after
     the shift; stated tolerance 0.5 % of elements for float32 summation order (XLA vs torch)."""
+    pytest.importorskip("flax", reason="spyx 1.0 (flax nnx, Python ≥ 3.11) not installed")
     spyx_nir = pytest.importorskip("spyx.nir", reason="spyx 1.0 (JAX, Python ≥ 3.11) not installed")
     import jax.numpy as jnp
 
@@ -121,10 +123,9 @@ def test_norse_written_graph_to_neurodeploy_and_onnx(tmp_path, kind):
     ours = simulate(graph, x).output
     assert reference.sum() > 0
     assert int((ours != reference).sum()) == 0
-    # without the tau fix the same graph is a different network
-    plain = load_nir(raw, "neurodeploy", dt_s=DT, input_shape=shape) if kind == "conv" else None
-    if plain is not None:
-        assert int((simulate(plain, x).output != reference).sum()) > 0
+    # without the tau fix τ = dt·τ < dt: refused by every dialect's τ ≥ dt check
+    with pytest.raises(ConfigError, match=r"tau = 4e-06 s < dt = 0.001 s \(the per-step decay"):
+        load_nir(raw, "neurodeploy", dt_s=DT, input_shape=shape)
     path = export_onnx(graph, tmp_path / "norse.onnx", {}).path
     for init in ("zero", "random"):
         assert verify_onnx(path, graph, x, init)["passed"]
@@ -206,7 +207,13 @@ def test_snntorch_recurrent_nested_graph_is_flattened():
     "zero" reset also discards the input of the step after a spike (f − reset·f), which no NIR
     neuron expresses (docs/interop.md)."""
     snn, net = snn_net(recurrent=True)
-    graph = load_nir(snntorch_graph(net, torch.zeros(1, 12)), "snntorch", reset="zero")
+    raw = snntorch_graph(net, torch.zeros(1, 12))
+    with pytest.raises(ConfigError, match=r"node '1.lif' \(Synaptic/RSynaptic/RLeaky\) with zero reset and "
+                                          r"reset_delay=True \(snnTorch's default\) also discards the input"):
+        load_nir(raw, "snntorch", reset="zero")
+    graph = load_nir(raw, "snntorch", reset="zero", reset_delay=False)
+    same = load_nir(raw, "snntorch-no-reset-delay", reset="zero")   # the CLI's spelling
+    np.testing.assert_array_equal(same.nodes["1_rec"].weight, graph.nodes["1_rec"].weight)
     assert "1_rec" in graph.nodes and not any(isinstance(n, nir.NIRGraph) for n in graph.nodes.values())
     r = 1 / (1 - 0.8)
     rec, ff = net[1].recurrent, net[0]
@@ -236,7 +243,7 @@ def test_input_scale_and_flatten_indexing():
 
 
 def test_errors_name_node_and_option():
-    with pytest.raises(ConfigError, match="unknown NIR dialect 'snntroch'; known: neurodeploy, norse, snntorch"):
+    with pytest.raises(ConfigError, match="unknown NIR dialect 'snntroch'; known: neurodeploy, norse, snntorch, snntorch-no-reset-delay"):
         load_nir(BRAILLE, "snntroch")
     with pytest.raises(ConfigError, match="dialect 'neurodeploy': the graph does not record dt; pass --dt \\(dt_s=\\)"):
         load_nir(BRAILLE)
@@ -254,7 +261,8 @@ def test_errors_name_node_and_option():
                          edges=[("input", "x"), ("x", "output")], type_check=False)
     with pytest.raises(UnsupportedNodeError, match=r"node 'x' is empty \(the norse writer had no NIR mapping"):
         load_nir(empty, "norse", dt_s=DT)
-    assert set(DIALECTS) == {"neurodeploy", "norse", "snntorch"}
+    assert set(DIALECTS) == {"neurodeploy", "norse", "snntorch", "snntorch-no-reset-delay", "sinabs",
+                             "rockpool", "spyx", "spyx-0.1"}
 
 
 def test_coverage_doc_is_current():
@@ -266,3 +274,138 @@ def test_coverage_doc_is_current():
     assert doc.read_text(encoding="utf-8") == coverage_markdown(), \
         "docs/coverage.md is stale: run `python -m neurodeploy.exporters.coverage`"
     assert coverage()["onnx"]["CubaLIF"] and not coverage()["onnx"]["LI"]
+
+
+# ------------------------------------------------------------ dialect semantics (issue 13)
+def _lif_graph(tau, n_in=6, n=4, v_leak=0.0, weight=None, r=None):
+    w = np.asarray(weight if weight is not None else np.linspace(-1, 2, n * n_in).reshape(n, n_in))
+    return nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([1, w.shape[1]])}),
+        "fc": nir.Affine(w, np.zeros(w.shape[0])),
+        "lif": nir.LIF(tau=np.full(w.shape[0], tau), r=np.ones(w.shape[0]) if r is None else np.full(w.shape[0], r),
+                       v_leak=np.full(w.shape[0], v_leak), v_threshold=np.ones(w.shape[0])),
+        "output": nir.Output(output_type={"output": np.array([1, w.shape[0]])})},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")], type_check=False)
+
+
+def test_braille_with_norse_dialect_reads_seconds_not_dt_scaled():
+    """braille.nir was written for Norse's reader, not by to_nir: τ ≥ dt must not be divided by dt
+    (that gave 0 spikes against Norse's 2139)."""
+    with pytest.warns(UserWarning, match=r"every τ ≥ dt = 0.0001 s, so this graph was not written by "
+                                         r"norse.torch.to_nir"):
+        graph = load_nir(BRAILLE, "norse", dt_s=1e-4)
+    plain = load_nir(BRAILLE, dt_s=1e-4)
+    x = spikes_in((12,), rate=0.3)
+    ours = simulate(graph, x).output
+    assert ours.sum() > 0
+    np.testing.assert_array_equal(ours, simulate(plain, x).output)
+
+
+def test_norse_tau_rule_refuses_mixed_and_too_small():
+    g = _lif_graph(4e-6)
+    g.nodes["lif"] = dataclasses.replace(g.nodes["lif"], tau=np.array([4e-6, 4e-6, 0.02, 0.02]))
+    with pytest.raises(ConfigError, match=r"dialect 'norse': lif.tau < dt = 0.001 s but lif.tau ≥ dt"):
+        load_nir(g, "norse", dt_s=1e-3)
+    with pytest.raises(ConfigError, match=r"gives τ = stored/dt < dt = 0.001 s"):
+        load_nir(_lif_graph(1e-7), "norse", dt_s=1e-3)
+
+
+def test_norse_initial_v_leak_is_shifted_exactly():
+    """Norse starts v at v_leak: read as v_leak = 0, θ − v_leak, v_reset − v_leak."""
+    graph = load_nir(_lif_graph(4e-6, v_leak=0.3), "norse", dt_s=1e-3)
+    node = graph.nodes["1_lif"]
+    np.testing.assert_allclose(node.v_leak, 0)
+    np.testing.assert_allclose(node.v_threshold, 0.7)
+    np.testing.assert_allclose(node.v_reset, -0.3)
+
+
+def test_tau_below_dt_refused_in_every_dialect():
+    with pytest.raises(ConfigError, match=r"node 'lif': tau = 0.0005 s < dt = 0.001 s \(the per-step decay "
+                                          r"1 − dt/τ would be negative\); check dt_s"):
+        load_nir(_lif_graph(5e-4), "neurodeploy", dt_s=1e-3, input_shape=(6,))
+    with pytest.raises(ConfigError, match=r"tau = 0.0005 s < dt = 0.001 s"):
+        load_nir(_lif_graph(5e-4), "spyx", dt_s=1e-3)
+
+
+def test_reset_delay_is_snntorch_only_and_rockpool_dt_checked():
+    with pytest.raises(ConfigError, match=r"reset_delay is an snnTorch option; dialect 'norse' does not take it"):
+        load_nir(_lif_graph(4e-6), "norse", dt_s=1e-3, reset_delay=False)
+    dt, tau = 1e-3, 0.02
+    rock = _lif_graph(tau, r=tau * np.exp(-dt / tau) / dt)   # what Rockpool's to_nir writes
+    with pytest.warns(UserWarning, match=r"emit up to floor\(v/θ\) spikes per step"):
+        graph = load_nir(rock, "rockpool")
+    assert graph.metadata["dt_s"] == pytest.approx(dt, rel=1e-9)
+    np.testing.assert_allclose(graph.nodes["1_lif"].tau, dt / -np.expm1(-dt / tau))
+    with pytest.raises(ConfigError, match=r"dialect 'rockpool': dt_s=0.002 but the graph's r values imply "
+                                          r"dt = 0.001 s"):
+        load_nir(rock, "rockpool", dt_s=2e-3)
+
+
+def test_spyx_0_1_transposes_square_weights():
+    """Spyx 0.1.20 stores Linear weights as (in, out): a square layer cannot be told by shape."""
+    w = np.arange(16.0).reshape(4, 4) / 10
+    beta, dt = 0.8, 1e-3
+    old = _lif_graph(dt / (1 - beta), weight=w.T, r=beta)
+    new = _lif_graph(dt / (1 - beta), weight=w, r=beta)
+    with pytest.warns(UserWarning, match="Spyx emits a layer's spikes one step after"):
+        a = load_nir(old, "spyx-0.1", dt_s=dt)
+        b = load_nir(new, "spyx", dt_s=dt)
+    np.testing.assert_allclose(a.nodes["0_linear"].weight, b.nodes["0_linear"].weight)
+    # r = β is ignored (v ← βv + x): folded as τ/dt = 1/(1 − β)
+    np.testing.assert_allclose(b.nodes["0_linear"].weight, w / (1 - beta), rtol=1e-6)
+    with pytest.raises(ConfigError, match=r"the dt given to spyx.nir.to_nir; its default is 1"):
+        load_nir(new, "spyx")
+
+
+def test_verify_against_norse_cli(tmp_path):
+    """verify --against runs the writer's own reader on the source file and reports agreement next
+    to ours (Norse's reader disagrees with its own to_nir files: the dt·τ bug)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from neurodeploy.cli import cli
+    from neurodeploy.pipeline import eval_samples
+
+    x, _ = eval_samples(None, None, None, 2)
+    n = int(x[0, 0].numel())
+    torch.manual_seed(0)
+    full = lambda k, v: torch.full((k,), float(v))  # noqa: E731
+    box = lambda k: norse_torch.LIFBoxCell(norse_torch.LIFBoxParameters(  # noqa: E731
+        tau_mem_inv=full(k, 250.), v_leak=full(k, 0.), v_th=full(k, 1.)))
+    net = norse_torch.SequentialState(torch.nn.Linear(n, 16), box(16), torch.nn.Linear(16, 4), box(4))
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(4)
+    src = tmp_path / "src.nir"
+    nir.write(src, norse_torch.to_nir(net, torch.zeros(1, n), dt=1e-3))
+    opts = ["--dialect", "norse", "--dt", "1e-3"]
+    run = CliRunner().invoke(cli, ["export", str(src), "--target", "onnx", "-o", str(tmp_path / "m.onnx"), *opts])
+    assert run.exit_code == 0, run.output
+    out = tmp_path / "v.json"
+    run = CliRunner().invoke(cli, ["verify", str(tmp_path / "m.onnx"), "--source", str(src), *opts,
+                                   "--against", "norse", "-n", "4", "--json-out", str(out)])
+    assert run.exit_code == 0, run.output
+    assert "norse 1.1.0 (norse.torch.from_nir(graph, dt)) vs our float model: DIFFER" in run.output
+    rep = json.loads(out.read_text())["against"]
+    assert rep["writer_spikes"] > rep["ours_spikes"] and not rep["agree"]
+    run = CliRunner().invoke(cli, ["verify", str(tmp_path / "m.onnx"), *opts, "--against", "norse", "-n", "2"])
+    assert run.exit_code != 0 and "--against needs --source FILE.nir" in str(run.exception)
+
+
+def test_against_spyx_agrees():
+    pytest.importorskip("flax", reason="spyx 1.0 (flax nnx, Python ≥ 3.11) not installed")
+    pytest.importorskip("spyx.nir", reason="spyx 1.0 (JAX, Python ≥ 3.11) not installed")
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    from conformance_cells import CELLS
+
+    from neurodeploy.sim.against import against
+
+    cell = next(c for c in CELLS if c.writer == "spyx" and c.kind == "CubaLIF")
+    raw, x, _, opts = cell.build()
+    with pytest.warns(UserWarning):
+        graph = load_nir(raw, **opts)
+    rep = against("spyx", raw, graph, x)
+    assert rep["agree"] and rep["shift_steps"] == 2 and rep["ours_spikes"] > 0

@@ -84,6 +84,11 @@ def _fold(prev: nn.Module | None, scale: torch.Tensor, name: str) -> None:
     if prev is None or not isinstance(prev, (nn.Linear, nn.Conv2d)):
         raise UnsupportedNodeError(f"node {name!r}: r/w_in ≠ 1 needs a preceding Affine/Linear/Conv2d to fold into")
     with torch.no_grad():
+        if scale.dim() == 0:  # one value for the layer (snnTorch writes scalars)
+            prev.weight.mul_(scale)
+            if prev.bias is not None:
+                prev.bias.mul_(scale)
+            return
         s = scale.reshape(-1) if isinstance(prev, nn.Linear) else scale.reshape(scale.shape[0], -1)[:, 0]
         if isinstance(prev, nn.Conv2d) and not bool((scale.reshape(scale.shape[0], -1) == s[:, None]).all()):
             raise UnsupportedNodeError(f"node {name!r}: r varies within a channel; cannot fold into Conv2d")

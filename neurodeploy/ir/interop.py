@@ -3,7 +3,8 @@
 Public API::
 
     load_nir(source, dialect="neurodeploy", dt_s=None, reset=None, *, input_scale=1.0,
-             input_shape=None, flatten_indexing=None, time_steps=None) -> nir.NIRGraph
+             input_shape=None, flatten_indexing=None, time_steps=None,
+             reset_delay=None) -> nir.NIRGraph
     snntorch_graph(module, sample_data) -> nir.NIRGraph     # snnTorch's export without its crash
     DIALECTS                                                # name → Dialect (what each one fixes)
 
@@ -18,7 +19,10 @@ Dialects (``dialect=``):
 
 ``neurodeploy``  Our own files: dt and reset from metadata unless given.
 ``norse``        ``norse.torch.to_nir`` (Norse 1.1): writes ``tau = dt/tau_inv`` (i.e. dt·τ, a
-                 bug) — true τ = stored τ / dt; ``LIFCell`` → CubaLIF whose current jumps by the
+                 bug) — true τ = stored τ / dt when every stored τ < dt (a file with
+                 every τ ≥ dt, e.g. braille.nir, is read as seconds, warned; mixed: refused);
+                 Norse starts v at v_leak — read as v_leak = 0, θ − v_leak, v_reset − v_leak
+                 (exact); to_nir drops v_reset (warned); ``LIFCell`` → CubaLIF whose current jumps by the
                  input without β — w_in = τ_syn/dt; ``IAFCell`` (v += x, dt ignored) → IF r = 1
                  — r = 1/dt; Flatten modules become empty (``None``) nodes — repaired as Flatten
                  when an Affine/Linear follows; Input types include the batch axis. dt is not
@@ -30,10 +34,20 @@ Dialects (``dialect=``):
                  that v ← βv + x); Synaptic → CubaLIF with w_in = τ_syn/dt; Input/Output types
                  include the batch axis and neuron parameters are scalars (why ``export_to_nir``
                  fails nir 1.0.8's type check); RLeaky/RSynaptic become nested graphs (flattened
-                 here). The reset mechanism is not recorded: ``reset`` is required ("zero" is
-                 exact; "subtract" is exact only for ``reset_delay=False``).
+                 here). The reset mechanism is not recorded: ``reset`` is required. "zero" is
+                 exact for Leaky, and for Synaptic/RSynaptic/RLeaky with ``reset_delay=False``
+                 (default True: refused; ``snntorch-no-reset-delay`` = reset_delay=False);
+                 "subtract" is refused (delayed or double reset).
+``sinabs``       Sinabs 3.1: τ in steps, exact decay exp(−1/τ) (τ ← dt/(1 − exp(−1/τ)));
+                 IAF as IF r = 1 (r ← 1/dt); Input type has a time axis; ``reset`` required;
+                 MultiSpike / min_v_mem not recorded (warned: bounded).
+``rockpool``     Rockpool 3.1: r = τ·exp(−dt/τ)/dt, so dt = τ·W(1/r); exact exponential
+                 decays, input gain 1; subtract reset; multi-spike not recorded (warned).
+``spyx``         Spyx 1.0 (``spyx-0.1``: 0.1.20, Linear weights stored (in, out)): τ =
+                 dt/(1 − β) with r = β ignored by Spyx (r ← τ/dt); ``dt_s`` required; spikes one
+                 step late per layer (warned); LIF subtracts θ after the decay (warned).
 
-Every dialect: a recurrent Affine's bias is moved into the feed-forward bias (exact; from_nir
+Every dialect: τ < dt is refused (negative Euler decay); a recurrent Affine's bias is moved into the feed-forward bias (exact; from_nir
 would otherwise drop it). ``input_scale`` multiplies the network input (folded into the first synaptic layer's weights;
 e.g. spikes of amplitude a → input_scale = a). Missing conventions raise ``ConfigError`` naming
 the option; nodes without a mapping raise ``UnsupportedNodeError`` naming the node.
@@ -66,9 +80,10 @@ class Dialect:
     fixed_dt_s: float | None       # writer hard-codes this dt (None: read metadata / argument)
     default_reset: str | None      # None: the writer does not record it; the caller must say
     flatten_indexing: str          # how Flatten start_dim/end_dim count axes
-    input_has_batch: bool          # Input/Output types include a leading batch axis of 1
-    norse_fixes: bool = False      # tau = dt·τ bug, LIFCell w_in, IAFCell r
+    input_has_batch: bool          # Input/Output types include leading axes of 1 (batch, time)
+    norse_fixes: bool = False      # tau = dt·τ bug, LIFCell w_in, IAFCell r, v starts at v_leak
     description: str = ""
+    default_dt_s: float | None = None  # used when neither dt_s nor metadata give one
 
 
 DIALECTS: dict[str, Dialect] = {
@@ -78,7 +93,19 @@ DIALECTS: dict[str, Dialect] = {
                      description="norse.torch.to_nir (Norse 1.1)"),
     "snntorch": Dialect("snntorch", 1e-4, None, "per-sample", True,
                         description="snntorch.export_nir (snnTorch 1.0)"),
+    # the same writer, modules built with reset_delay=False (the CLI's way to say so)
+    "snntorch-no-reset-delay": Dialect("snntorch-no-reset-delay", 1e-4, None, "per-sample", True,
+                                       description="snnTorch 1.0 modules with reset_delay=False"),
+    "sinabs": Dialect("sinabs", None, None, "per-sample", True, default_dt_s=1e-3,
+                      description="sinabs.to_nir (Sinabs 3.1): tau in steps"),
+    "rockpool": Dialect("rockpool", None, "subtract", "per-sample", True,
+                        description="rockpool.nn.modules.to_nir (Rockpool 3.1): dt folded into r"),
+    "spyx": Dialect("spyx", None, "subtract", "per-sample", True,
+                    description="spyx.nir.to_nir (Spyx 1.0): r = β, spikes one step late"),
+    "spyx-0.1": Dialect("spyx-0.1", None, "subtract", "per-sample", True,
+                        description="spyx.nir.to_nir (Spyx 0.1.20): weights (in, out), r = β"),
 }
+_TIME_AXIS = ("sinabs", "rockpool")  # Input types include a time axis of any length (nirtorch sample)
 _NEURONS = (nir.LIF, nir.CubaLIF, nir.IF)
 _SYNAPSES = (nir.Affine, nir.Linear, nir.Conv2d)
 
@@ -141,16 +168,23 @@ def _repair_empty(nodes: dict, edges: list, dialect: Dialect) -> set[str]:
     return repaired
 
 
-def _resolve_dt(meta: dict, dialect: Dialect, dt_s: float | None) -> float:
+def _resolve_dt(meta: dict, dialect: Dialect, dt_s: float | None, graph_dt: float | None = None) -> float:
     if dialect.fixed_dt_s is not None:
         if dt_s is not None and not math.isclose(dt_s, dialect.fixed_dt_s):
             warnings.warn(f"dialect {dialect.name!r} writes time constants for dt = {dialect.fixed_dt_s} s; "
                           f"dt_s={dt_s} changes the dynamics", stacklevel=3)
         return float(dt_s if dt_s is not None else dialect.fixed_dt_s)
-    dt = dt_s if dt_s is not None else meta.get("dt_s")
+    if graph_dt is not None:  # rockpool: dt is folded into r
+        if dt_s is not None and not math.isclose(dt_s, graph_dt, rel_tol=1e-3):
+            raise ConfigError(f"dialect {dialect.name!r}: dt_s={dt_s} but the graph's r values imply "
+                              f"dt = {graph_dt:g} s; drop dt_s or check the file")
+        return graph_dt
+    dt = dt_s if dt_s is not None else meta.get("dt_s", dialect.default_dt_s)
     if dt is None:
-        hint = (" (the dt given to norse.torch.to_nir; Norse's default is 1e-3; the tau fix "
-                "divides by it)" if dialect.norse_fixes else "")
+        hint = {"norse": " (the dt given to norse.torch.to_nir; Norse's default is 1e-3; the tau fix "
+                         "divides by it)",
+                "spyx": " (the dt given to spyx.nir.to_nir; its default is 1)",
+                "spyx-0.1": " (the dt given to spyx.nir.to_nir; its default is 1)"}.get(dialect.name, "")
         raise ConfigError(f"dialect {dialect.name!r}: the graph does not record dt; pass --dt (dt_s=) "
                           f"(seconds per step){hint}")
     dt = float(np.asarray(dt))
@@ -163,28 +197,237 @@ def _resolve_reset(meta: dict, dialect: Dialect, reset: str | None) -> str:
     rst = reset if reset is not None else meta.get("reset", dialect.default_reset)
     if rst is None:
         raise ConfigError(f"dialect {dialect.name!r}: the writer does not record the reset mechanism; "
-                          "pass reset='zero' or reset='subtract' (snnTorch Leaky's default is "
-                          "'subtract', exact here only with reset_delay=False)")
+                          "pass reset='zero' or reset='subtract' (--reset; snnTorch's default is "
+                          "'subtract', Sinabs' MembraneSubtract, see docs/interop.md)")
     if rst not in ("zero", "subtract"):
         raise ConfigError(f"reset must be 'zero' or 'subtract', got {rst!r}")
     return rst
 
 
-def _norse_fix(name: str, node: nir.NIRNode, dt: float) -> nir.NIRNode:
-    """Undo norse.torch.to_nir's conventions: stored τ = dt·τ_true, LIFCell and IAFCell inputs."""
-    f = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+def _f(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def _taus(node: nir.NIRNode) -> dict[str, np.ndarray]:
+    """The time-constant fields of a neuron node (seconds in NIR; other units in some dialects)."""
     if isinstance(node, (nir.LIF, nir.LI)):
-        if np.any(f(node.tau) >= dt):
-            warnings.warn(f"node {name!r}: tau {f(node.tau).max():g} ≥ dt; was this graph really "
-                          "written by norse.torch.to_nir (tau = dt·τ)?", stacklevel=4)
-        return dataclasses.replace(node, tau=f(node.tau) / dt)
+        return {"tau": _f(node.tau)}
     if isinstance(node, nir.CubaLIF):
-        tau_syn = f(node.tau_syn) / dt
-        return dataclasses.replace(node, tau_syn=tau_syn, tau_mem=f(node.tau_mem) / dt,
-                                   w_in=f(node.w_in) * tau_syn / dt)
-    if isinstance(node, nir.IF):
-        return dataclasses.replace(node, r=f(node.r) / dt)
+        return {"tau_mem": _f(node.tau_mem), "tau_syn": _f(node.tau_syn)}
+    return {}
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, stacklevel=4)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What the per-node fixes of one ``load_nir`` call need."""
+
+    dialect: Dialect
+    dt: float
+    reset: str
+    norse_scaled: bool = True      # norse: τ fields store dt·τ (written by norse.torch.to_nir)
+
+
+def _norse_scaled(nodes: dict, dt: float) -> bool:
+    """Was the graph written by ``norse.torch.to_nir`` (τ stored as dt·τ)? Norse's own Euler step
+    needs τ ≥ dt, so a to_nir file stores dt·τ < dt whenever τ < 1 s, and a file in NIR's seconds
+    has τ ≥ dt. All τ < dt → to_nir (τ ← τ/dt); all τ ≥ dt → seconds (warned: a to_nir file with
+    every τ ≥ 1 s would read wrong); mixed → refused."""
+    taus = {f"{n}.{k}": v for n, node in nodes.items() for k, v in _taus(node).items()}
+    if not taus:
+        return True
+    small = {k for k, v in taus.items() if np.all(v < dt)}
+    if len(small) == len(taus):
+        tiny = [k for k, v in taus.items() if np.any(v / dt < dt)]
+        if tiny:
+            raise ConfigError(f"dialect 'norse': {tiny[0]} = {taus[tiny[0]].min():g} gives τ = stored/dt "
+                              f"< dt = {dt:g} s, and read as seconds it is < dt too; check dt_s (--dt)")
+        return True
+    if all(np.all(v >= dt) for v in taus.values()):
+        _warn(f"dialect 'norse': every τ ≥ dt = {dt:g} s, so this graph was not written by "
+              "norse.torch.to_nir (which stores dt·τ < dt for τ < 1 s): τ read as seconds, "
+              "the to_nir fixes (τ/dt, LIFCell w_in, IAFCell r) are not applied")
+        return False
+    lo = next(k for k, v in taus.items() if np.any(v < dt))
+    hi = next(k for k, v in taus.items() if np.any(v >= dt))
+    raise ConfigError(f"dialect 'norse': {lo} < dt = {dt:g} s but {hi} ≥ dt: cannot "
+                      "tell whether the graph stores dt·τ (norse.torch.to_nir) or τ in seconds; "
+                      "check dt_s (--dt), or rewrite the graph with one convention")
+
+
+def _norse_fix(name: str, node: nir.NIRNode, ctx: _Read) -> nir.NIRNode:
+    """Undo norse.torch.to_nir's conventions (stored τ = dt·τ_true, LIFCell and IAFCell inputs) and
+    Norse's initial state v = v_leak: with u = v − v_leak the same neuron has v_leak = 0, threshold
+    θ − v_leak and reset v_reset − v_leak, and starts at u = 0 like ours (exact)."""
+    dt = ctx.dt
+    if ctx.norse_scaled:
+        if isinstance(node, (nir.LIF, nir.LI)):
+            node = dataclasses.replace(node, tau=_f(node.tau) / dt)
+        elif isinstance(node, nir.CubaLIF):
+            tau_syn = _f(node.tau_syn) / dt
+            node = dataclasses.replace(node, tau_syn=tau_syn, tau_mem=_f(node.tau_mem) / dt,
+                                       w_in=_f(node.w_in) * tau_syn / dt)
+        elif isinstance(node, nir.IF):
+            node = dataclasses.replace(node, r=_f(node.r) / dt)
+    if isinstance(node, (nir.LIF, nir.CubaLIF)) and np.any(_f(node.v_leak)):
+        leak = _f(node.v_leak)
+        reset = _f(node.v_reset) if getattr(node, "v_reset", None) is not None else 0.0
+        node = dataclasses.replace(node, v_threshold=_f(node.v_threshold) - leak,
+                                   v_reset=np.broadcast_to(reset - leak, leak.shape).copy(),
+                                   v_leak=np.zeros_like(leak))
     return node
+
+
+def _tau_steps(tau_steps: np.ndarray, dt: float) -> np.ndarray:
+    """τ (seconds) whose Euler decay 1 − dt/τ equals the exact decay exp(−1/τ_steps)."""
+    return dt / -np.expm1(-1.0 / tau_steps)
+
+
+def _sinabs_fix(name: str, node: nir.NIRNode, ctx: _Read) -> nir.NIRNode:
+    """Sinabs 3.1: LIF τ in steps with exact decay α = exp(−1/τ) and (norm_input=True) input
+    gain 1 − α; IAF (v += x) written as IF r = 1."""
+    if isinstance(node, nir.LIF):
+        return dataclasses.replace(node, tau=_tau_steps(_f(node.tau), ctx.dt))
+    if isinstance(node, nir.IF):
+        return dataclasses.replace(node, r=_f(node.r) / ctx.dt)
+    return node
+
+
+def _rockpool_dt(nodes: dict) -> float | None:
+    """Rockpool writes r = τ·exp(−dt/τ)/dt, i.e. (dt/τ)·exp(dt/τ) = 1/r: dt = τ·W(1/r)."""
+    from scipy.special import lambertw
+
+    dts = []
+    for name, node in nodes.items():
+        tau = _f(node.tau) if isinstance(node, nir.LIF) else _f(node.tau_mem) if isinstance(node, nir.CubaLIF) else None
+        if tau is None:
+            continue
+        r = _f(node.r)
+        if np.any(r <= 0):
+            raise ConfigError(f"dialect 'rockpool': node {name!r} has r ≤ 0; Rockpool writes r = τ·exp(−dt/τ)/dt > 0")
+        dts.append((tau * np.real(lambertw(1.0 / r))).ravel())
+    if not dts:
+        return None
+    allv = np.concatenate(dts)
+    if not np.allclose(allv, allv[0], rtol=1e-4):
+        raise ConfigError(f"dialect 'rockpool': the dt implied by r = τ·exp(−dt/τ)/dt differs between "
+                          f"neurons ({allv.min():g} … {allv.max():g} s); was this written by Rockpool?")
+    return float(allv[0])
+
+
+def _rockpool_fix(name: str, node: nir.NIRNode, ctx: _Read) -> nir.NIRNode:
+    """Rockpool 3.1 (exact exponential decays, input added with gain 1): LIFNeuronTorch → LIF,
+    v ← exp(−dt/τ)·v + x; LIFTorch → CubaLIF, i ← exp(−dt/τ_syn)·(i + x), v ← exp(−dt/τ_mem)·v + i."""
+    dt = ctx.dt
+    if isinstance(node, nir.LIF):
+        tau = dt / -np.expm1(-dt / _f(node.tau))
+        return dataclasses.replace(node, tau=tau, r=tau / dt)
+    if isinstance(node, nir.CubaLIF):
+        tau_mem = dt / -np.expm1(-dt / _f(node.tau_mem))
+        decay_syn = np.exp(-dt / _f(node.tau_syn))
+        return dataclasses.replace(node, tau_mem=tau_mem, tau_syn=dt / (1 - decay_syn),
+                                   r=tau_mem / dt, w_in=decay_syn / (1 - decay_syn))
+    return node
+
+
+def _spyx_fix(name: str, node: nir.NIRNode, ctx: _Read) -> nir.NIRNode:
+    """Spyx (to_nir with the same dt): τ = dt/(1−β), r = β but Spyx ignores r (v ← βv + x), so
+    r ← τ/dt (and w_in ← τ_syn/dt: i ← αi + x); IF v += x → r = 1/dt. Spyx 0.1.20 stores Linear
+    and Affine weights as (in, out)."""
+    dt = ctx.dt
+    if isinstance(node, (nir.Affine, nir.Linear)) and ctx.dialect.name == "spyx-0.1":
+        return dataclasses.replace(node, weight=_f(node.weight).T.copy())
+    if isinstance(node, nir.LIF):
+        return dataclasses.replace(node, r=_f(node.tau) / dt)
+    if isinstance(node, nir.CubaLIF):
+        return dataclasses.replace(node, r=_f(node.tau_mem) / dt, w_in=_f(node.tau_syn) / dt)
+    if isinstance(node, nir.IF):
+        return dataclasses.replace(node, r=np.ones_like(_f(node.r)) / dt)
+    return node
+
+
+_FIXES = {"norse": _norse_fix, "sinabs": _sinabs_fix, "rockpool": _rockpool_fix,
+          "spyx": _spyx_fix, "spyx-0.1": _spyx_fix}
+
+
+def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay: bool | None,
+                    norse_scaled: bool = True) -> None:
+    """Semantics a dialect's writer has but NIR cannot express: refused (ConfigError) or bounded
+    (a warning naming the cause). Called on the raw nodes before the per-node fixes."""
+    neurons = {n: v for n, v in nodes.items() if isinstance(v, _NEURONS)}
+    recurrent = {a for a, b in edges if (b, a) in edges and a in neurons}
+    if d.norse_fixes:
+        if norse_scaled and any(isinstance(v, (nir.LIF, nir.CubaLIF)) for v in neurons.values()):
+            _warn("dialect 'norse': norse.torch.to_nir does not write v_reset (a Norse bug): read as 0, "
+                  "Norse's default; a cell built with another v_reset gives different spikes")
+        rec_bias = [b for a, b in edges if a in neurons and (b, a) in edges
+                    and isinstance(nodes[b], nir.Affine) and nodes[b].bias is not None and np.any(_f(nodes[b].bias))]
+        if rec_bias:
+            _warn(f"dialect 'norse': node {rec_bias[0]!r}: nirtorch (Norse's from_nir) skips the recurrent "
+                  "Affine and its bias at t = 0; ours applies the bias from t = 0 as NIR defines it, so "
+                  "spikes may differ from Norse's (bounded, measured in docs/interop.md)")
+    if d.name.startswith("snntorch"):
+        if d.name == "snntorch-no-reset-delay":
+            reset_delay = False
+        if rst == "subtract":
+            raise ConfigError(
+                "dialect 'snntorch': subtract reset is not exact in either snnTorch mode and is refused: "
+                "with reset_delay=True (default) the threshold is subtracted one step later, after the "
+                "decay; with reset_delay=False the next step's spike test also subtracts the threshold "
+                "while the membrane stays above it ('avoid double reset'). Neither is a NIR neuron; "
+                "train with reset_mechanism='zero' (exact)")
+        delay = True if reset_delay is None else bool(reset_delay)
+        odd = [n for n, v in neurons.items() if isinstance(v, nir.CubaLIF) or n in recurrent]
+        if delay and odd:
+            raise ConfigError(
+                f"dialect 'snntorch': node {odd[0]!r} (Synaptic/RSynaptic/RLeaky) with zero reset and "
+                "reset_delay=True (snnTorch's default) also discards the input of the step after a "
+                "spike, which no NIR neuron expresses; refused. If the module was built with "
+                "reset_delay=False, pass reset_delay=False (then exact)")
+    elif d.name in ("spyx", "spyx-0.1"):
+        layers = len(neurons)
+        _warn(f"dialect {d.name!r}: Spyx emits a layer's spikes one step after its membrane crosses "
+              f"the threshold; ours in the same step, so Spyx's output is ours delayed by {layers} "
+              "step(s) (one per spiking layer)")
+        leaky = [n for n, v in neurons.items() if isinstance(v, nir.LIF)]
+        if leaky:
+            _warn(f"dialect {d.name!r}: node {leaky[0]!r}: Spyx's LIF subtracts the threshold after the "
+                  "decay (ours before it), so spikes differ after a neuron fires (bounded, measured in "
+                  "docs/interop.md)")
+        cuba = [n for n, v in neurons.items() if isinstance(v, nir.CubaLIF)]
+        if d.name == "spyx-0.1" and cuba:
+            _warn(f"dialect 'spyx-0.1': node {cuba[0]!r}: Spyx 0.1.20's CuBaLIF subtracts the threshold "
+                  "twice per spike (before and after the decay; fixed in Spyx 1.0), ours once: spikes "
+                  "differ after a neuron fires (bounded, measured in docs/interop.md)")
+        if d.name == "spyx-0.1" and any(isinstance(v, nir.IF) for v in neurons.values()):
+            _warn("dialect 'spyx-0.1': Spyx 0.1.20 writes IF thresholds as 1 whatever the layer's "
+                  "threshold was")
+    elif d.name in ("sinabs", "rockpool"):
+        if d.name == "rockpool" and any(isinstance(v, nir.CubaLIF) for v in neurons.values()) and not recurrent:
+            _warn("dialect 'rockpool': Rockpool's to_nir writes a LIFTorch with has_rec=True as a plain "
+                  "CubaLIF (its recurrent weights are dropped without a trace); a recurrent LIFTorch "
+                  "cannot be read from its file")
+        if neurons:
+            spike = ("MultiSpike (default)" if d.name == "sinabs" else "max_spikes_per_dt (default 2^16)")
+            _warn(f"dialect {d.name!r}: {d.name.capitalize()} neurons emit up to floor(v/θ) spikes per "
+                  f"step ({spike}) and fire at v ≥ θ; the file records neither, ours emit one spike at "
+                  "v > θ: spikes differ where v ≥ 2θ (bounded, measured in docs/interop.md)"
+                  + ("; min_v_mem (membrane clamp) and norm_input are not recorded either "
+                     "(read as no clamp, norm_input=True)" if d.name == "sinabs" else ""))
+
+
+def _check_taus(nodes: dict, dt: float, dialect: str) -> None:
+    """Every dialect: forward Euler needs τ ≥ dt (decay 1 − dt/τ ≥ 0)."""
+    for name, node in nodes.items():
+        for field, tau in _taus(node).items():
+            if np.any(tau < dt):
+                raise ConfigError(
+                    f"node {name!r}: {field} = {tau.min():g} s < dt = {dt:g} s (the per-step decay "
+                    f"1 − dt/τ would be negative); check dt_s (--dt) and the dialect (now {dialect!r}: "
+                    "Norse's to_nir stores dt·τ, Sinabs counts τ in steps)")
 
 
 def _flatten_index(name: str, node: nir.Flatten, indexing: str) -> nir.Flatten:
@@ -205,14 +448,18 @@ def _input_shape(nodes: dict, edges: list, dialect: Dialect, given) -> tuple[int
     if given is not None:
         return tuple(int(d) for d in given)
     shape = tuple(int(d) for d in np.asarray(nodes[inputs[0]].input_type["input"]).ravel())
-    if not dialect.input_has_batch or len(shape) < 2 or shape[0] != 1:
+    if not dialect.input_has_batch or len(shape) < 2 or (shape[0] != 1 and dialect.name not in _TIME_AXIS):
         return shape
+    # leading axes of 1 (batch; Sinabs/Rockpool add a time axis too) are dropped when the first
+    # layer proves the per-sample shape
     first = [nodes[b] for a, b in edges if a == inputs[0]]
     if first and isinstance(first[0], (nir.Affine, nir.Linear)):
-        if int(np.prod(shape[1:])) == np.asarray(first[0].weight).shape[1]:
-            return shape[1:]
-    elif first and isinstance(first[0], nir.Conv2d) and len(shape) == 4:
-        return shape[1:]
+        n_in = np.asarray(first[0].weight).shape[1]
+        if shape[-1] == n_in and (int(np.prod(shape)) == n_in or dialect.name in _TIME_AXIS):
+            return (n_in,)
+    elif (first and isinstance(first[0], nir.Conv2d) and len(shape) >= 4
+          and (all(d == 1 for d in shape[:-3]) or dialect.name in _TIME_AXIS)):
+        return shape[-3:]
     return shape
 
 
@@ -251,8 +498,10 @@ def _scale_input(nodes: dict, edges: list, scale: float) -> None:
 def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodeploy",
              dt_s: float | None = None, reset: str | None = None, *, input_scale: float = 1.0,
              input_shape: tuple[int, ...] | None = None, flatten_indexing: str | None = None,
-             time_steps: int | None = None) -> nir.NIRGraph:
-    """Read ``source`` written by ``dialect`` and return it in neurodeploy's conventions."""
+             time_steps: int | None = None, reset_delay: bool | None = None) -> nir.NIRGraph:
+    """Read ``source`` written by ``dialect`` and return it in neurodeploy's conventions.
+
+    ``reset_delay``: snnTorch only, the modules' ``reset_delay`` (None: snnTorch's default True)."""
     if dialect not in DIALECTS:
         raise ConfigError(f"unknown NIR dialect {dialect!r}; known: {', '.join(DIALECTS)}")
     d = DIALECTS[dialect]
@@ -265,17 +514,24 @@ def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodepl
     if version is not None and version not in KNOWN_VERSIONS:
         raise ConfigError(f"NIR graph metadata format version {version} is newer than this "
                           f"neurodeploy reads ({KNOWN_VERSIONS}); upgrade neurodeploy")
-    dt = _resolve_dt(meta, d, dt_s)
-    rst = _resolve_reset(meta, d, reset)
     nodes, edges = _flatten_nested(graph)
     repaired = _repair_empty(nodes, edges, d)
     nodes = {n: _numpy_node(v) for n, v in nodes.items()}
+    if reset_delay is not None and d.name != "snntorch":  # snntorch-no-reset-delay says it already
+        raise ConfigError(f"reset_delay is an snnTorch option; dialect {dialect!r} does not take it")
+    dt = _resolve_dt(meta, d, dt_s, _rockpool_dt(nodes) if d.name == "rockpool" else None)
+    rst = _resolve_reset(meta, d, reset)
+    scaled = _norse_scaled(nodes, dt) if d.norse_fixes else True
+    _dialect_checks(nodes, edges, d, rst, reset_delay, scaled)
+    ctx = _Read(d, dt, rst, scaled)
+    fix = _FIXES.get(d.name)
     for name, node in list(nodes.items()):
-        if d.norse_fixes:
-            node = _norse_fix(name, node, dt)
+        if fix is not None:
+            node = fix(name, node, ctx)
         if isinstance(node, nir.Flatten) and name not in repaired:
             node = _flatten_index(name, node, indexing)
         nodes[name] = node
+    _check_taus(nodes, dt, dialect)
     _move_recurrent_bias(nodes, edges)
     shape = _input_shape(nodes, edges, d, input_shape)
     _scale_input(nodes, edges, float(input_scale))
