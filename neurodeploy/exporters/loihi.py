@@ -38,6 +38,7 @@ import numpy as np
 from neurodeploy.atomic import atomic_path, write_text
 from neurodeploy.errors import (
     ConfigError,
+    DataError,
     HardwareLimitError,
     LossyConversionError,
     UnsupportedNodeError,
@@ -556,11 +557,14 @@ def _sample_inputs(graph: nir.NIRGraph, net: LoihiNet, opts: dict, n: int) -> tu
     given = opts.get("sample_inputs")
     if given is not None:
         x = np.asarray(given)
+        where = opts.get("sample_source", "option sample_inputs")
         if x.ndim < 3 or int(np.prod(x.shape[2:])) != int(np.prod(net.input_shape)):
-            raise ConfigError(f"sample_inputs: shape {x.shape} is not (N, T, *{net.input_shape})")
+            raise DataError(f"{where}: per-step input shape {tuple(x.shape[2:])} does not fit the graph's "
+                            f"input {net.input_shape}; expected (T, N, {', '.join(map(str, net.input_shape))}) "
+                            "spikes (the option itself takes (N, T, ...))")
         x = x.reshape(x.shape[0], x.shape[1], *net.input_shape)[:n]
         if not np.isin(x, (0, 1)).all():
-            raise ConfigError(f"{opts.get('sample_source', 'sample_inputs')}: Loihi input must be binary spikes {{0, 1}}")
+            raise DataError(f"{where}: Loihi input must be binary spikes {{0, 1}}")
         return x.astype(np.int8), str(opts.get("sample_source", f"{x.shape[0]} given samples"))
     steps = int(graph.metadata.get("time_steps", 16) or 16)
     rate = float(opts.get("sample_rate", 0.1))

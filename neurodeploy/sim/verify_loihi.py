@@ -135,7 +135,7 @@ def judge(report: dict, th: dict[str, dict]) -> list[dict]:
             delta = 100.0 * (c - b) / n
             p = mcnemar_p(b, c)
             bad = abs(delta) > v["max_accuracy_drop_pts"] and p < v["accuracy_test_alpha"]
-            rows.append(_row(f"accuracy {sim} - float", None, round(delta, 4), "<=",
+            rows.append(_row(f"accuracy {sim} - float (points)", None, round(delta, 4), "|.| <=",
                              v["max_accuracy_drop_pts"], "FAIL" if bad else "PASS",
                              f"points; {b} samples right only in float, {c} only in {sim}; "
                              f"McNemar p = {p:.3g} (fails only if |delta| > threshold and "
