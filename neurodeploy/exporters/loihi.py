@@ -5,10 +5,19 @@ Public API::
     TARGET                                   # Target(name="loihi", suffix=".net", export=export)
     export(graph, out_path, options) -> ExportResult
         options: dt_s (float, s), profile ("loihi2" | "loihi1" | path.toml), check_only (bool),
-                 allow_lossy (bool). Graphs written by other frameworks are normalised first by
+                 allow_lossy (bool), sample_inputs ((N, T, *input) spikes), sample_source (str),
+                 sample_rate (float). Graphs written by other frameworks are normalised first by
                  ``neurodeploy.ir.interop.load_nir(..., dialect=...)`` (e.g. Norse's dt·τ).
     build_network(graph, dt_s=None, allow_lossy=False) -> LoihiNet
+    sample_check(graph, net, options, budgets) -> (summary, loss lines)
     check_graph(graph, options) -> tuple[str, dict]          # text + dict, writes nothing
+
+Quantisation fidelity: per layer the weight error, share of weights rounded to 0, threshold,
+decay and bias rounding are checked against the profile's ``[fidelity]`` budgets, then the float
+model and the emulator of the integers are compared on a small sample. Every loss beyond budget
+is one line naming the layer, the cause (an outlier weight is blamed before the threshold it
+drags below 1) and the fix; the export refuses on the first (LossyConversionError) unless
+``allow_lossy``. ``check_only`` makes the same decision and returns it (summary ``error``).
 
 Mapping (see docs/loihi.md; facts §4), with α = dt/τ_mem, β = dt/τ_syn and a per-layer scale k
 chosen as the largest value with max|weight| ≤ 254, k·v_th ≤ vThMant_max and k·|bias| ≤ bias_max:
