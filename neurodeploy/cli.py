@@ -240,8 +240,6 @@ def verify(exported, source, data, data_dir, samples, input_spikes, random_input
     from neurodeploy.pipeline import eval_samples, load_source, sidecar_graph
 
     path = Path(exported)
-    if path.suffix not in (".net", ".onnx"):
-        raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
     if input_spikes and random_input is not None:
         raise ConfigError("--input-spikes and --random-input exclude each other; pass one")
     if random_input is not None and not 0.0 <= random_input <= 1.0:
@@ -249,6 +247,8 @@ def verify(exported, source, data, data_dir, samples, input_spikes, random_input
     src = load_source(source, "last", dialect, dt_s, reset, input_scale) if source else None
     graph = src.graph if src else sidecar_graph(path)
     meta = getattr(graph, "metadata", {}) or {}
+    if path.suffix not in (".net", ".onnx"):
+        raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
     if path.suffix == ".net":
         from neurodeploy.sim.loihi_emulator import LoihiEmulator
 
