@@ -14,6 +14,8 @@ import pytest
 
 from neurodeploy.cli import main
 
+pytestmark = pytest.mark.slow   # each case runs the CLI's export/verify end to end on the demo graph
+
 
 def _run(capsys, *args):
     code = main(list(map(str, args)))

@@ -4,6 +4,7 @@ import json
 
 import h5py
 import numpy as np
+import pytest
 import torch
 
 from neurodeploy.cli import main
@@ -59,6 +60,7 @@ def test_finetune_from_a_run_and_from_a_nir_graph(trained_run, tmp_path, small_d
     capsys.readouterr()
 
 
+@pytest.mark.slow
 def test_reported_accuracy_is_the_emulators_over_seeds(trained_run, tmp_path, small_data):
     """The test accuracy a `--target loihi` run reports = the bit-exact emulator's accuracy on the
     exported integers, for several seeds (the float surrogate differed from it before)."""
