@@ -61,6 +61,7 @@ class Number(click.ParamType):
 
 
 POSITIVE = Number(Range(min=0.0, min_open=True))
+FRACTION = Number(Range(min=0.0, max=1.0))
 COUNT = Number(Range(min=0, integer=True), integer=True)
 
 
@@ -152,6 +153,37 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, re
 
 
 # --------------------------------------------------------------------------- export
+def _load_spikes(path: str):
+    """--input-spikes FILE.npy: (T, N, *input_shape) binary spikes → (N, T, …)."""
+    import numpy as np
+
+    from neurodeploy.errors import DataError
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"--input-spikes {path}: not a readable .npy array ({exc})") from None
+    if arr.ndim < 3:
+        raise DataError(f"--input-spikes {path}: shape {arr.shape}; expected (T, N, *input_shape) "
+                        "with T time steps and N samples")
+    if not np.isin(arr, (0, 1)).all():
+        raise DataError(f"--input-spikes {path}: values must be spikes in {{0, 1}}")
+    return np.ascontiguousarray(np.swapaxes(arr, 0, 1))
+
+
+def _check_input_shape(x, expected: tuple, where: str, exported: Path) -> None:
+    """Per-sample shape of x (N, T, …) must hold the graph's input (same number of values)."""
+    import numpy as np
+
+    from neurodeploy.errors import DataError
+
+    got = tuple(int(s) for s in x.shape[2:])
+    if got != tuple(expected) and int(np.prod(got)) != int(np.prod(expected)):
+        raise DataError(f"{where}: per-step input shape {got} ({int(np.prod(got))} values) does not fit "
+                        f"{exported.name}'s input {tuple(expected)} ({int(np.prod(expected))} values); "
+                        f"expected an array of shape (T, N, {', '.join(map(str, expected))})")
+
+
 @cli.command()
 @click.argument("source", type=click.Path())
 @click.option("--target", "-t", default="nir", show_default=True, help="Target name (see `neurodeploy inspect --targets`).")
@@ -161,10 +193,13 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, re
                    "on the test split: an optimistic pick).")
 @nir_reading_options
 @click.option("--profile", help="Hardware profile name or .toml path (loihi: loihi2 default, loihi1).")
-@click.option("--check-only", is_flag=True, help="Check hardware limits and print the mapping; write nothing.")
-@click.option("--allow-lossy", is_flag=True, help="Allow clipping/rounding beyond tolerance (recorded in the manifest).")
+@click.option("--check-only", is_flag=True, help="Make the export's decision and print its report; write nothing (same exit code as the export).")
+@click.option("--allow-lossy", is_flag=True, help="Write even when a conversion step is beyond its fidelity budget; every loss is printed and recorded in the manifest.")
+@click.option("--input-spikes", type=click.Path(exists=True, dir_okay=False),
+              help="loihi: .npy (T, N, *input) spikes for the float-vs-fixed check (default: the source's test data, else seeded random spikes).")
 @click.option("--unroll", type=int, help="onnx: export a whole-sequence model of T steps instead of one step.")
-def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, profile, check_only, allow_lossy, unroll):
+def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, profile, check_only,
+           allow_lossy, input_spikes, unroll):
     """Export SOURCE (run directory, .pt checkpoint or .nir file) to a TARGET file.
 
     The exporter reads the NIR graph of SOURCE; beside the output it stores that graph as
@@ -189,10 +224,30 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
         options["profile"] = profile
     if unroll is not None:
         options["unroll"] = unroll
+    if input_spikes and tgt.name != "loihi":
+        raise ConfigError(f"--input-spikes is used by --target loihi only, not {tgt.name!r}")
+    if tgt.name == "loihi":
+        if input_spikes:
+            options["sample_inputs"] = _load_spikes(input_spikes)
+            options["sample_source"] = f"--input-spikes {input_spikes}"
+        elif src.data_cfg:
+            from neurodeploy.pipeline import eval_samples
+
+            x, _ = eval_samples(src.data_cfg, None, None, 16)
+            options["sample_inputs"] = x.numpy()
+            options["sample_source"] = f"{x.shape[0]} test samples of {src.data_cfg.get('dataset', 'the source data')}"
     result = tgt.export(src.graph, out_path, options)
+    summary = result.summary if isinstance(result.summary, dict) else {}
     if check_only:
-        text = result.summary.get("report_text") if isinstance(result.summary, dict) else None
-        click.echo(text or json.dumps(result.summary, indent=2, default=str))
+        text = summary.get("text") or summary.get("report_text") or "\n".join(
+            f"{k}: {v}" for k, v in summary.items() if k != "error")
+        click.echo(text)
+    if allow_lossy:
+        for step in summary.get("lossy_steps", []):
+            click.echo(f"neurodeploy: warning: {step}", err=True)
+    if check_only:
+        if summary.get("error") is not None:
+            raise summary["error"]
         return
     if tgt.name != "nir":
         from neurodeploy.atomic import atomic_path
@@ -218,18 +273,31 @@ def _default_export_path(source: Path, suffix: str) -> Path:
 @click.option("--data", help="Dataset name (default: the source's own dataset, test split).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of a real dataset's files.")
 @click.option("--samples", "-n", type=COUNT, default=64, show_default=True, help="Number of test samples (0 = all).")
+@click.option("--input-spikes", type=click.Path(exists=True, dir_okay=False),
+              help="Verify on these spikes instead of a dataset: .npy of shape (T, N, *input_shape); no labels.")
+@click.option("--random-input", type=FRACTION, metavar="RATE",
+              help="Verify on seeded random spikes of this rate (0-1) instead of a dataset; T from the graph (else 16).")
 @click.option("--lava/--no-lava", "lava", default=None, help="Run Lava too (default: when installed).")
-@click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full result as JSON.")
+@click.option("--max-accuracy-drop", type=Number(Range(min=0.0)), help="Override the profile's max |accuracy delta| in points (recorded in the JSON).")
+@click.option("--min-spike-agreement", type=FRACTION, help="Override the per-layer identical spike-bin fraction threshold (0-1).")
+@click.option("--min-count-corr", type=Number(Range(min=-1.0, max=1.0)), help="Override the per-layer spike-count correlation threshold.")
+@click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full result (with every criterion) as JSON.")
 @click.option("--against", "against_writer", type=click.Choice(["norse", "spyx", "rockpool", "sinabs"]),
               help="Also run the writer library's own simulation of --source FILE.nir and report its agreement.")
 @nir_reading_options
-def verify(exported, source, data, data_dir, samples, lava, json_out, dt_s, reset, dialect, input_scale,
-           against_writer):
+def verify(exported, source, data, data_dir, samples, input_spikes, random_input, lava,
+           max_accuracy_drop, min_spike_agreement, min_count_corr, json_out, against_writer,
+           dt_s, reset, dialect, input_scale):
     """Check that EXPORTED (.net or .onnx) computes what its source network computes.
 
-    .net: float model vs bit-exact Loihi emulator vs Lava (fixed_pt) on N samples; emulator and
-    Lava must agree on every spike. .onnx: onnxruntime vs the float model, zero and non-zero state.
+    .net: float model vs bit-exact Loihi emulator vs Lava (fixed_pt), judged by the profile's
+    fidelity criteria (accuracy delta, per-layer spike agreement and count correlation, emulator =
+    Lava). .onnx: onnxruntime vs the float model, zero and non-zero state. Prints every criterion
+    with its threshold; exits with VerificationError's code (8) when any fails.
     """
+    import numpy as np
+    import torch
+
     from neurodeploy.errors import VerificationError
     from neurodeploy.pipeline import eval_samples, load_source, sidecar_graph
 
@@ -237,46 +305,85 @@ def verify(exported, source, data, data_dir, samples, lava, json_out, dt_s, rese
     from neurodeploy.ir.validate import check_exported
 
     check_exported(path)  # truncated/garbage/out-of-range files: one line, before any work
+    if input_spikes and random_input is not None:
+        raise ConfigError("--input-spikes and --random-input exclude each other; pass one")
     src = load_source(source, "last", dialect, dt_s, reset, input_scale) if source else None
     graph = src.graph if src else sidecar_graph(path)
     meta = getattr(graph, "metadata", {}) or {}
-    data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
-    x, y = eval_samples(data_cfg, data, data_dir, samples)
-    if path.suffix == ".net":
-        from neurodeploy.sim.verify_loihi import verify_loihi
-
-        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava)
-        ok = (res.get("emulator_vs_lava") or {"exact": True})["exact"]
-        _print_loihi_verify(res)
-    elif path.suffix == ".onnx":
-        from neurodeploy.sim.verify_onnx import verify_onnx
-
-        xt = x.transpose(0, 1)
-        res = {mode: verify_onnx(path, graph, xt, initial_state=mode) for mode in ("zero", "random")}
-        ok = all(r["passed"] for r in res.values())
-        for mode, r in res.items():
-            click.echo(f"onnxruntime vs float model, {mode} initial state: "
-                       f"{'PASS' if r['passed'] else 'FAIL'}  mismatches {r['mismatches']}")
-    else:
+    if path.suffix not in (".net", ".onnx"):
         raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
-    if json_out:
-        from neurodeploy.atomic import write_text
+    if path.suffix == ".net":
+        from neurodeploy.sim.loihi_emulator import LoihiEmulator
 
-        write_text(Path(json_out), json.dumps(res, indent=2, default=str))
-    if not ok:
-        raise VerificationError(f"{path}: verification failed (see the table above)")
+        expected = tuple(LoihiEmulator(path).input_shape)
+    else:
+        from neurodeploy.exporters.onnx import onnx_metadata
+
+        expected = tuple(onnx_metadata(str(path))["input_shape"])
+    if input_spikes:
+        x, y = torch.from_numpy(_load_spikes(input_spikes)), None
+        where = f"--input-spikes {input_spikes}"
+    elif random_input is not None:
+        steps = int(meta.get("time_steps", 16) or 16)
+        n = samples if samples > 0 else 64
+        rng = np.random.default_rng(0)
+        x, y = torch.from_numpy((rng.random((n, steps, *expected)) < random_input).astype(np.float32)), None
+        where = f"--random-input {random_input}"
+    else:
+        data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
+        x, y = eval_samples(data_cfg, data, data_dir, samples)
+        where = f"dataset {data or (data_cfg or {}).get('dataset', 'default')}"
+    _check_input_shape(x, expected, where, path)
+    if path.suffix == ".net":
+        from neurodeploy.sim.verify_loihi import load_thresholds, verify_loihi
+
+        x = x.reshape(x.shape[0], x.shape[1], *expected)
+        manifest = Path(str(path) + ".manifest.json")
+        prof = json.loads(manifest.read_text()).get("profile", "loihi2") if manifest.is_file() else "loihi2"
+        th = load_thresholds(prof, {"max_accuracy_drop_pts": max_accuracy_drop,
+                                    "min_spike_agreement": min_spike_agreement,
+                                    "min_count_corr": min_count_corr})
+        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava, thresholds=th)
+        _print_loihi_verify(res)
+    else:
+        from neurodeploy.sim.verify_onnx import verify_onnx_file
+
+        if any(v is not None for v in (max_accuracy_drop, min_spike_agreement, min_count_corr)):
+            raise ConfigError("--max-accuracy-drop/--min-spike-agreement/--min-count-corr apply to .net "
+                              "files; an ONNX export must reproduce the float model's spikes exactly")
+        res = verify_onnx_file(path, graph, x.transpose(0, 1))
+        if res["note"]:
+            click.echo(f"note: {res['note']}")
+        _print_criteria(res["criteria"])
+    res["inputs"] = where
     # --- verify --against WRITER (interop): the writer's own simulation of the source NIR file
     if against_writer:
         from neurodeploy.sim.against import against, against_line
 
         if not source or Path(source).suffix != ".nir":
             raise ConfigError("--against needs --source FILE.nir (the file as the writer wrote it)")
-        rep = against(against_writer, source, graph, x.transpose(0, 1))
-        click.echo(against_line(rep))
-        if json_out:
-            from neurodeploy.atomic import write_text
+        res["against"] = against(against_writer, source, graph, x.transpose(0, 1))
+        click.echo(against_line(res["against"]))
+    if json_out:
+        from neurodeploy.atomic import write_text
 
-            write_text(Path(json_out), json.dumps({**res, "against": rep}, indent=2, default=str))
+        write_text(Path(json_out), json.dumps(res, indent=2, default=str))
+    if not res["passed"]:
+        from neurodeploy.sim.verify_loihi import failed_text
+
+        raise VerificationError(f"{path}: fidelity criteria failed: {failed_text(res['criteria'])}")
+
+
+def _print_criteria(rows: list[dict]) -> None:
+    from rich.table import Table
+
+    table = Table("criterion", "layer", "value", "threshold", "result", title="fidelity criteria")
+    for r in rows:
+        v = r["value"]
+        val = "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        table.add_row(r["name"], "" if r["layer"] is None else str(r["layer"]), val,
+                      f"{r['op']} {r['threshold']:g}", r["status"])
+    _console().print(table)
 
 
 def _print_loihi_verify(res: dict) -> None:
@@ -295,6 +402,7 @@ def _print_loihi_verify(res: dict) -> None:
                       "n/a" if corr is None else f"{corr:.4f}", f"{layer['identical_spike_fraction']:.2%}",
                       f"{agreement[i]:.2%}" if i < len(agreement) else "n/a (no Lava)")
     con.print(table)
+    _print_criteria(res.get("criteria", []))
 
 
 # --------------------------------------------------------------------------- energy

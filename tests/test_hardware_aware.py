@@ -4,6 +4,7 @@ import json
 
 import h5py
 import numpy as np
+import pytest
 import torch
 
 from neurodeploy.cli import main
@@ -57,3 +58,24 @@ def test_finetune_from_a_run_and_from_a_nir_graph(trained_run, tmp_path, small_d
     Trainer(cfg, tmp_path / "ft2", progress=False, data=small_data).fit()
     assert main(["export", str(tmp_path / "ft2"), "-t", "loihi", "-o", str(tmp_path / "ft2.net")]) == 0
     capsys.readouterr()
+
+
+@pytest.mark.slow
+def test_reported_accuracy_is_the_emulators_over_seeds(trained_run, tmp_path, small_data):
+    """The test accuracy a `--target loihi` run reports = the bit-exact emulator's accuracy on the
+    exported integers, for several seeds (the float surrogate differed from it before)."""
+    from neurodeploy.exporters.loihi import export
+    from neurodeploy.pipeline import graph_from_run
+    from neurodeploy.sim.loihi_emulator import LoihiEmulator
+
+    frames, labels = small_data.test.frames, small_data.test.labels
+    for seed in (0, 1, 2):
+        cfg = load_config(None, ["train.epochs=1", "train.target=loihi", f"train.seed={seed}",
+                                 f"train.init={json.dumps(str(trained_run))}"])
+        res = Trainer(cfg, tmp_path / f"s{seed}", progress=False, data=small_data).fit()
+        net = export(graph_from_run(tmp_path / f"s{seed}").graph, tmp_path / f"s{seed}.net",
+                     {"allow_lossy": True}).path
+        emu = LoihiEmulator(net)
+        x = frames.transpose(0, 1).reshape(frames.shape[1], frames.shape[0], *emu.input_shape)
+        acc = float((emu.predict(x.to(torch.int8)) == labels).double().mean())
+        assert res.last_accuracy == acc, seed

@@ -202,7 +202,7 @@ def test_branch_unsupported(tmp_path):
 def test_unrepresentable_threshold_is_lossy(tmp_path):
     rng = np.random.default_rng(0)
     g = _with(dense_net(rng, "LIF"), "1_lif", neuron("LIF", (16,), v_th=1e-4))
-    with pytest.raises(LossyConversionError, match=r"vThMant .* < 1, clipped to 1"):
+    with pytest.raises(LossyConversionError, match=r"1_lif: threshold mantissa .* < 1 is clipped to 1 because v_threshold = 0.0001 is tiny"):
         export(g, tmp_path / "x.net", {})
     assert not (tmp_path / "x.net").exists()
     res = export(g, tmp_path / "x.net", {"allow_lossy": True})

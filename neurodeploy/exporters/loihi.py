@@ -5,10 +5,19 @@ Public API::
     TARGET                                   # Target(name="loihi", suffix=".net", export=export)
     export(graph, out_path, options) -> ExportResult
         options: dt_s (float, s), profile ("loihi2" | "loihi1" | path.toml), check_only (bool),
-                 allow_lossy (bool). Graphs written by other frameworks are normalised first by
+                 allow_lossy (bool), sample_inputs ((N, T, *input) spikes), sample_source (str),
+                 sample_rate (float). Graphs written by other frameworks are normalised first by
                  ``neurodeploy.ir.interop.load_nir(..., dialect=...)`` (e.g. Norse's dt·τ).
     build_network(graph, dt_s=None, allow_lossy=False) -> LoihiNet
+    sample_check(graph, net, options, budgets) -> (summary, loss lines)
     check_graph(graph, options) -> tuple[str, dict]          # text + dict, writes nothing
+
+Quantisation fidelity: per layer the weight error, share of weights rounded to 0, threshold,
+decay and bias rounding are checked against the profile's ``[fidelity]`` budgets, then the float
+model and the emulator of the integers are compared on a small sample. Every loss beyond budget
+is one line naming the layer, the cause (an outlier weight is blamed before the threshold it
+drags below 1) and the fix; the export refuses on the first (LossyConversionError) unless
+``allow_lossy``. ``check_only`` makes the same decision and returns it (summary ``error``).
 
 Mapping (see docs/loihi.md; facts §4), with α = dt/τ_mem, β = dt/τ_syn and a per-layer scale k
 chosen as the largest value with max|weight| ≤ 254, k·v_th ≤ vThMant_max and k·|bias| ≤ bias_max:
@@ -27,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +47,7 @@ import numpy as np
 from neurodeploy.atomic import atomic_path, write_text
 from neurodeploy.errors import (
     ConfigError,
+    DataError,
     HardwareLimitError,
     LossyConversionError,
     UnsupportedNodeError,
@@ -49,7 +58,7 @@ from neurodeploy.hw_profiles.schema import Profile, load_profile
 from neurodeploy.ir.graph import chain, unsupported
 
 FORMAT_VERSION = 1
-OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy")
+OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy", "sample_inputs", "sample_source", "sample_rate")
 SYNAPSES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 NEURONS = (nir.CubaLIF, nir.LIF, nir.IF)
 WEIGHT_MAX = 254
@@ -255,6 +264,77 @@ def _per_channel(arr: np.ndarray, name: str, node, what: str) -> np.ndarray:
     return flat[:, 0]
 
 
+BUDGET_KEYS = ("max_weight_rel_error", "max_zeroed_weight_share", "max_param_rel_error",
+               "min_spike_agreement", "min_count_corr", "export_sample_size")
+OUTLIER_RATIO = 10.0   # max|w| ≥ 10 × the 99th percentile of |w|: the scale is set by outliers
+
+
+def _budgets(profile: Profile) -> dict[str, float]:
+    """The profile's ``[fidelity]`` budgets; a profile without them (a user's) gets loihi2's."""
+    base = None
+    out = {}
+    for key in BUDGET_KEYS:
+        value = profile.criterion(key)
+        if value is None:
+            base = base or load_profile("loihi2")
+            value = base.criterion(key)
+        out[key] = float(value)
+    return out
+
+
+def _losses(lab, syn, info, k, v_th, vth_exact, wmax, typical, decays, dt, bud) -> list[str]:
+    """One line per loss beyond budget: layer, what, cause, fix (weights first: they explain the rest)."""
+    out: list[str] = []
+    ratio = info["weight_max_over_p99"] or 0.0
+    outlier = ratio >= OUTLIER_RATIO
+    finetune = "or fine-tune with `neurodeploy train --init RUN --target loihi`"
+    if outlier:
+        cause = (f"the largest weight is {ratio:.0f}x the layer's typical magnitude (99th percentile "
+                 f"of |w|) and sets the 8-bit scale")
+        fix = f"clip outlier weights of {syn!r} (e.g. to {OUTLIER_RATIO:g}x the 99th percentile), {finetune}"
+    elif info["scale_set_by"] == "threshold":
+        cause = (f"v_threshold = {v_th:g} is {v_th / wmax:.3g}x the largest weight, so the 17-bit "
+                 f"threshold mantissa forces scale k = {k:.3g}")
+        fix = "scale v_threshold and the weights down together (the same spikes), or retrain with a smaller v_threshold"
+    elif info["scale_set_by"] == "bias":
+        cause = f"the bias/v_leak fills the 13-bit bias mantissa and forces scale k = {k:.3g}"
+        fix = "reduce v_leak / the affine bias relative to the weights"
+    else:
+        cause = f"the weights span more than 8 bits resolve (max |w| = {ratio:.1f}x the 99th percentile)"
+        fix = f"add weight regularisation, {finetune}"
+    zs, err = info["zeroed_weight_share"], info["weight_rel_l2_error"]
+    if zs >= 1.0:
+        out.append(f"{lab}: every non-zero weight rounds to 0 (an all-zero layer) because {cause}; {fix}")
+    elif zs > bud["max_zeroed_weight_share"]:
+        out.append(f"{lab}: {zs:.0%} of non-zero weights round to 0 (budget "
+                   f"{bud['max_zeroed_weight_share']:.0%}) because {cause}; {fix}")
+    elif err > bud["max_weight_rel_error"]:
+        out.append(f"{lab}: weight quantisation error {err:.1%} (budget {bud['max_weight_rel_error']:.0%}) "
+                   f"because {cause}; {fix}")
+    if vth_exact < 1:
+        why = (f"the outlier weight sets the scale k = {k:.3g}; {fix}" if outlier else
+               f"v_threshold = {v_th:g} is tiny next to the largest weight ({wmax:.3g}) at scale "
+               f"k = {k:.3g}; raise v_threshold relative to the weights (scale the weights down)")
+        out.append(f"{lab}: threshold mantissa k*v_threshold = {vth_exact:.3g} < 1 is clipped to 1 because {why}")
+    elif (info["threshold_rel_error"] or 0) > bud["max_param_rel_error"]:
+        out.append(f"{lab}: threshold mantissa rounds {vth_exact:.3g} with {info['threshold_rel_error']:.1%} "
+                   f"error (budget {bud['max_param_rel_error']:.0%}) because {cause}; {fix}")
+    for key, (val, lo, hi) in decays.items():
+        tau = "tau_mem" if key == "vDecay" else "tau_syn"
+        if not lo <= val <= hi:
+            out.append(f"{lab}: {key} = {val} is outside [{lo}, {hi}] and is clipped because dt/{tau} "
+                       f"is out of range; change {tau} or --dt")
+    if info["decay_rel_error"] > bud["max_param_rel_error"]:
+        out.append(f"{lab}: a 12-bit decay rounds with {info['decay_rel_error']:.1%} error (budget "
+                   f"{bud['max_param_rel_error']:.0%}; vDecay = 4096*dt/tau_mem, iDecay = 4096*dt/tau_syn, "
+                   f"dt = {dt:g} s) because tau is long next to dt; use a larger dt or shorter tau")
+    if info["bias_error_over_threshold"] > bud["max_param_rel_error"]:
+        out.append(f"{lab}: bias rounding moves v by up to {info['bias_error_over_threshold']:.1%} of the "
+                   f"threshold per step (budget {bud['max_param_rel_error']:.0%}) because the scale k = "
+                   f"{k:.3g} leaves few bias steps per threshold; reduce v_threshold relative to the weights")
+    return out
+
+
 def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> list[NetLayer]:
     syn_names, nname, rname = stage
     nodes = graph.nodes
@@ -303,12 +383,13 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     wmax = max(np.abs(w_eff).max(), 0.0 if w_rec is None else np.abs(w_rec).max())
     if wmax == 0:
         raise unsupported(syn, nodes[syn], "all weights are zero", "Lava cannot load an all-zero layer")
-    cands = [WEIGHT_MAX / wmax]
+    cands = {"weights": WEIGHT_MAX / wmax}
     if v_th > 0:
-        cands.append(thr_max / v_th)
+        cands["threshold"] = thr_max / v_th
     if np.abs(bias_f).max() > 0:
-        cands.append(bias_max / np.abs(bias_f).max())
-    k = min(cands)
+        cands["bias"] = bias_max / np.abs(bias_f).max()
+    binding = min(cands, key=cands.get)
+    k = cands[binding]
     recorded = _recorded_scale(graph, nname)
     if recorded is not None and recorded > k * (1 + 1e-9):
         lossy.append(f"layer {lab}: recorded scale k={recorded:g} (loihi_layer_scale) exceeds the "
@@ -322,29 +403,29 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
             return np.round(k * x).astype(np.int64)
         return (2 * np.round(k * x / 2)).astype(np.int64)
     wq, wq_rec = q_even(w_eff), None if w_rec is None else q_even(w_rec)
-    if not np.any(wq) and (wq_rec is None or not np.any(wq_rec)):
-        lossy.append(f"layer {lab}: every weight rounds to 0 at scale k={k:.4g} (set by threshold/bias)")
-    vth = int(round(k * v_th))
-    if vth < 1:
-        lossy.append(f"layer {lab}: threshold v_threshold={v_th:g} → vThMant {k * v_th:.3g} < 1, clipped to 1")
-        vth = 1
+    vth_exact = k * v_th
+    vth = max(int(round(vth_exact)), 1)
     decays = {"iDecay": (round(4096 * beta), 1, 4096), "vDecay": (round(4096 * alpha), 0, 4095)}
-    dec = {}
-    for key, (val, lo, hi) in decays.items():
-        if not lo <= val <= hi:
-            lossy.append(f"layer {lab}: {key} {val} outside [{lo}, {hi}], clipped")
-        dec[key] = int(min(max(val, lo), hi))
+    dec = {key: int(min(max(val, lo), hi)) for key, (val, lo, hi) in decays.items()}
     bias_q = np.round(k * bias_f).astype(np.int64)
-    num = np.sum((wq / k - w_eff) ** 2) + (0 if w_rec is None else np.sum((wq_rec / k - w_rec) ** 2))
-    den = np.sum(w_eff ** 2) + (0 if w_rec is None else np.sum(w_rec ** 2))
+    pairs = [(w_eff, wq)] + ([] if w_rec is None else [(w_rec, wq_rec)])
+    num = sum(np.sum((q / k - w) ** 2) for w, q in pairs)
+    den = sum(np.sum(w ** 2) for w, _ in pairs)
+    nonzero = sum(int(np.count_nonzero(w)) for w, _ in pairs)
+    zeroed = sum(int(np.count_nonzero((w != 0) & (q == 0))) for w, q in pairs)
+    mags = np.concatenate([np.abs(w[w != 0]).ravel() for w, _ in pairs])
+    typical = float(np.percentile(mags, 99)) if mags.size else 0.0
     info = {"source_nodes": [*syn_names, nname] + ([rname] if rname else []), "neuron": nk,
             "alpha": alpha, "beta": beta, "weight_rel_l2_error": float(math.sqrt(num / den)),
-            "threshold_rel_error": abs(vth - k * v_th) / (k * v_th) if v_th > 0 else None,
+            "zeroed_weight_share": zeroed / max(nonzero, 1), "scale_set_by": binding,
+            "weight_max_over_p99": float(wmax / typical) if typical > 0 else None,
+            "threshold_rel_error": abs(vth - vth_exact) / vth_exact if vth_exact > 0 else None,
             "alpha_effective": dec["vDecay"] / 4096, "beta_effective": dec["iDecay"] / 4096,
-            "scale_k_source": "graph metadata loihi_layer_scale" if recorded is not None else "fitted"}
-    if info["weight_rel_l2_error"] > 0.1:
-        warnings.warn(f"layer {lab}: weight quantisation error {info['weight_rel_l2_error']:.1%} "
-                      f"at scale k={k:.4g}", stacklevel=3)
+            "decay_rel_error": max(abs(dec["vDecay"] / 4096 - alpha) / alpha if alpha > 0 else 0.0,
+                                   abs(dec["iDecay"] / 4096 - beta) / beta if beta > 0 else 0.0),
+            "bias_error_over_threshold": (float(np.abs(bias_q - k * bias_f).max()) / max(vth_exact, 1e-300)
+                                          if np.any(bias_f) else 0.0)}
+    lossy += _losses(lab, syn, info, k, v_th, vth_exact, wmax, typical, decays, dt, _budgets(profile))
     out.append(NetLayer(kind, cur, lab, wq, wq_rec, bias_q if np.any(bias_q) else None, conv,
                         dec["iDecay"], dec["vDecay"], vth, float(k), info, delay))
     return out
@@ -372,6 +453,22 @@ def _recorded_scale(graph, neuron: str) -> float | None:
     return float(table[neuron]) if neuron in table else None
 
 
+def _check_finite(graph: nir.NIRGraph) -> None:
+    """NaN/inf in any weight or neuron parameter: refuse before any rounding hides it."""
+    for name, node in graph.nodes.items():
+        for attr, value in vars(node).items():
+            if attr == "metadata" or isinstance(value, (dict, str)) or value is None:
+                continue
+            try:
+                arr = _arr(value)
+            except (TypeError, ValueError):
+                continue
+            bad = int(np.count_nonzero(~np.isfinite(arr)))
+            if bad:
+                raise ConfigError(f"node {name!r}: {attr} has {bad} NaN/inf value(s) of {arr.size}; the "
+                                  "source model is broken (diverged training?): retrain or fix the checkpoint")
+
+
 def build_network(graph: nir.NIRGraph, dt_s: float | None = None, allow_lossy: bool = False,
                   profile: Profile | None = None) -> LoihiNet:
     """Quantise ``graph`` into netx layers (no file written). ``lossy`` lists approximations;
@@ -386,6 +483,7 @@ def build_network(graph: nir.NIRGraph, dt_s: float | None = None, allow_lossy: b
     if dt <= 0:
         raise ConfigError(f"dt_s must be > 0 seconds, got {dt}")
     profile = profile or load_profile("loihi2")
+    _check_finite(graph)
     stages = _chain(graph)
     first = graph.nodes[next(n for n in stages[0][0] if not isinstance(graph.nodes[n], nir.Flatten))]
     cur = _input_shape(graph, first)
@@ -505,6 +603,86 @@ def _options(options: dict[str, Any]) -> dict[str, Any]:
     return dict(options)
 
 
+def _sample_inputs(graph: nir.NIRGraph, net: LoihiNet, opts: dict, n: int) -> tuple[np.ndarray, str]:
+    """(N, T, *input_shape) binary spikes for the float-vs-fixed check, and where they came from."""
+    given = opts.get("sample_inputs")
+    if given is not None:
+        x = np.asarray(given)
+        where = opts.get("sample_source", "option sample_inputs")
+        if x.ndim < 3 or int(np.prod(x.shape[2:])) != int(np.prod(net.input_shape)):
+            raise DataError(f"{where}: per-step input shape {tuple(x.shape[2:])} does not fit the graph's "
+                            f"input {net.input_shape}; expected (T, N, {', '.join(map(str, net.input_shape))}) "
+                            "spikes (the option itself takes (N, T, ...))")
+        x = x.reshape(x.shape[0], x.shape[1], *net.input_shape)[:n]
+        if not np.isin(x, (0, 1)).all():
+            raise DataError(f"{where}: Loihi input must be binary spikes {{0, 1}}")
+        return x.astype(np.int8), str(opts.get("sample_source", f"{x.shape[0]} given samples"))
+    steps = int(graph.metadata.get("time_steps", 16) or 16)
+    rate = float(opts.get("sample_rate", 0.1))
+    rng = np.random.default_rng(0)
+    x = (rng.random((n, steps, *net.input_shape)) < rate).astype(np.int8)
+    return x, f"{n} seeded random spike samples (rate {rate:g}, T = {steps}; no dataset)"
+
+
+def sample_check(graph: nir.NIRGraph, net: LoihiNet, opts: dict, bud: dict) -> tuple[dict, list[str]]:
+    """Float model vs the emulator of the quantised integers (written to a temporary file, never
+    to the output) on a small sample. Returns (summary, loss lines beyond the budgets)."""
+    import tempfile
+
+    import torch
+
+    from neurodeploy.sim.loihi_emulator import LoihiEmulator
+    from neurodeploy.sim.verify_loihi import compare_layers, float_reference
+
+    x, where = _sample_inputs(graph, net, opts, int(bud["export_sample_size"]))
+    xt = torch.from_numpy(x).transpose(0, 1).contiguous()
+    with tempfile.TemporaryDirectory(prefix="nd-loihi-check-") as tmp:
+        path = Path(tmp) / "check.net"
+        write_netx(net, path)
+        emu = LoihiEmulator(path)
+        padded = torch.cat([xt, torch.zeros((emu.latency, *xt.shape[1:]), dtype=xt.dtype)])
+        fixed = emu.run(padded, record=True)
+    _, f_layers = float_reference(graph, xt.to(torch.float32), net.dt_s)
+    layers = compare_layers(f_layers, fixed.layers, xt.shape[0])
+    names = [lay.name for lay in net.layers if lay.kind != "flatten"]
+    losses = []
+    for lay, name in zip(layers, names):
+        agree, corr = lay["identical_spike_fraction"], lay["count_correlation"]
+        corr_bad = (not lay["counts_equal"]) if corr is None else corr < bud["min_count_corr"]
+        if agree < bud["min_spike_agreement"] or corr_bad:
+            c = "undefined (constant counts)" if corr is None else f"{corr:.3f}"
+            losses.append(f"{name}: float and fixed point agree on {agree:.1%} of spike bins (budget "
+                          f"{bud['min_spike_agreement']:.0%}), count correlation {c} (budget "
+                          f"{bud['min_count_corr']:g}) on {where}; the quantisation changes what this "
+                          "layer computes: fine-tune with `neurodeploy train --init RUN --target loihi`")
+    return {"inputs": where, "layers": [dict(lay, name=n) for lay, n in zip(layers, names)]}, losses
+
+
+def _quant_text(net: LoihiNet) -> list[str]:
+    lines = ["Quantisation per layer (budgets: profile [fidelity]):"]
+    for lay in net.layers:
+        if lay.kind == "flatten":
+            continue
+        i = lay.info
+        thr = "n/a" if i["threshold_rel_error"] is None else f"{i['threshold_rel_error']:.2%}"
+        lines.append(f"  {lay.name}: weight error {i['weight_rel_l2_error']:.2%}, zeroed weights "
+                     f"{i['zeroed_weight_share']:.2%}, scale k = {lay.scale_k:.4g} (set by "
+                     f"{i['scale_set_by']}), vThMant {lay.v_th_mant} (error {thr}), decay error "
+                     f"{i['decay_rel_error']:.2%}, bias error {i['bias_error_over_threshold']:.2%} of threshold")
+    return lines
+
+
+def _decide(net: LoihiNet, report, allow_lossy: bool):
+    """The export's decision: the error it raises (None = write). ``--check-only`` uses it too."""
+    if net.lossy and not allow_lossy:
+        more = f" (+{len(net.lossy) - 1} more lossy step(s): see `export --check-only`)" if len(net.lossy) > 1 else ""
+        return LossyConversionError(f"{net.lossy[0]}{more}; or pass --allow-lossy to write it anyway")
+    if not report.ok:
+        return HardwareLimitError(f"profile {report.profile!r}: "
+                                  + "; ".join(v.text() for v in report.violations))
+    return None
+
+
 def check_graph(graph: nir.NIRGraph, options: dict[str, Any] | None = None) -> tuple[str, dict]:
     """``--check-only``: quantise and check against the profile; return (text, dict)."""
     res = export(graph, Path("unused.net"), {**(options or {}), "check_only": True})
@@ -512,28 +690,39 @@ def check_graph(graph: nir.NIRGraph, options: dict[str, Any] | None = None) -> t
 
 
 def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> ExportResult:
-    """Export ``graph`` to ``out_path`` (netx HDF5) and ``<out_path>.manifest.json``."""
+    """Export ``graph`` to ``out_path`` (netx HDF5) and ``<out_path>.manifest.json``.
+
+    With ``check_only`` the same decision is made and nothing is written: the summary holds the
+    text report (``text``) and the error the export would raise (``error``, None when it writes)."""
     opts = _options(options)
     profile = load_profile(opts.get("profile", "loihi2"))
-    net = build_network(graph, opts.get("dt_s"), bool(opts.get("allow_lossy")), profile)
+    allow = bool(opts.get("allow_lossy"))
+    net = build_network(graph, opts.get("dt_s"), allow, profile)
     report = check_layers(hw_layers(net), profile)
+    sample, sample_losses = sample_check(graph, net, opts, _budgets(profile))
+    net.lossy += sample_losses
+    error = _decide(net, report, allow)
     out_path = Path(out_path)
+    summary = {"latency_steps": net.latency_steps, "total_cores": report.total_cores,
+               "lossy_steps": list(net.lossy), "profile": profile.name, "fidelity_sample": sample}
     if opts.get("check_only"):
-        text = report.to_text() + "".join(f"\n  lossy: {s}" for s in net.lossy)
-        return ExportResult(out_path, (), {**report.to_dict(), "lossy_steps": net.lossy,
-                                           "latency_steps": net.latency_steps, "text": text})
-    if net.lossy and not opts.get("allow_lossy"):
-        raise LossyConversionError("lossy conversion refused (pass allow_lossy / --allow-lossy to "
-                                   "accept):\n  " + "\n  ".join(net.lossy))
-    if not report.ok:
-        raise HardwareLimitError(report.to_text())
+        lines = [report.to_text(), *_quant_text(net), f"Float vs fixed point on {sample['inputs']}:"]
+        lines += [f"  {lay['name']}: {lay['identical_spike_fraction']:.2%} identical spike bins, count "
+                  f"correlation " + ("n/a" if lay["count_correlation"] is None else f"{lay['count_correlation']:.4f}")
+                  for lay in sample["layers"]]
+        lines += [f"  lossy: {s}" for s in net.lossy]
+        lines.append("Decision: " + ("write" + (" (lossy steps allowed)" if net.lossy else "")
+                                     if error is None else f"refuse ({type(error).__name__})"))
+        return ExportResult(out_path, (), {**report.to_dict(), **summary, "text": "\n".join(lines),
+                                           "error": error})
+    if error is not None:
+        raise error
     write_netx(net, out_path)
     manifest = _manifest(net, graph, profile, report, out_path)
+    manifest["fidelity"] = {"budgets": _budgets(profile), "sample": sample}
     mpath = out_path.with_name(out_path.name + ".manifest.json")
     write_text(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return ExportResult(out_path, (mpath,), {"latency_steps": net.latency_steps,
-                                             "total_cores": report.total_cores,
-                                             "lossy_steps": net.lossy, "profile": profile.name})
+    return ExportResult(out_path, (mpath,), summary)
 
 
 TARGET = Target(name="loihi", suffix=".net",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -42,6 +42,23 @@ LIMIT_KEYS: dict[str, str] = {
     "refractory_max": "largest refractory period in steps",
 }
 
+#: fidelity criterion name → meaning (``[fidelity.<key>]`` tables of a target profile). Verify and
+#: export judge an exported network by these; the CLI may override them (recorded in its JSON).
+FIDELITY_KEYS: dict[str, str] = {
+    "max_accuracy_drop_pts": "largest |accuracy(exported) - accuracy(float)| in percentage points "
+                             "(judged with an exact McNemar test on the paired predictions)",
+    "accuracy_test_alpha": "significance level of that test (an accuracy difference counts only "
+                           "when it is both above the threshold and significant at this level)",
+    "min_spike_agreement": "smallest per-layer fraction of identical spike bins, float vs fixed point",
+    "min_count_corr": "smallest per-layer per-neuron spike-count correlation, float vs fixed point",
+    "min_vendor_agreement": "fraction of identical spike bins our emulator vs the vendor simulator "
+                            "must reach in every layer (1 = bit-exact)",
+    "max_weight_rel_error": "largest per-layer relative L2 error of the quantised weights",
+    "max_zeroed_weight_share": "largest per-layer share of non-zero weights that round to 0",
+    "max_param_rel_error": "largest relative rounding error of a layer's threshold, decays or biases",
+    "export_sample_size": "samples the exporter simulates to check float vs fixed point agreement",
+}
+
 
 #: every cost and limit: a finite number in [0, 1e15] (NaN, ±inf and absurd sizes are refused)
 VALUE_RANGE = Range(min=0.0, max=1e15)
@@ -65,6 +82,7 @@ class Profile:
     costs: dict[str, Quantity]
     limits: dict[str, Quantity]
     path: str = ""
+    fidelity: dict[str, Quantity] = field(default_factory=dict)
 
     def cost(self, key: str) -> float | None:
         q = self.costs.get(key)
@@ -72,6 +90,10 @@ class Profile:
 
     def limit(self, key: str) -> float | None:
         q = self.limits.get(key)
+        return None if q is None else q.value
+
+    def criterion(self, key: str) -> float | None:
+        q = self.fidelity.get(key)
         return None if q is None else q.value
 
 
@@ -108,7 +130,7 @@ def _quantities(where: str, table: object, allowed: dict[str, str]) -> dict[str,
 
 def parse_profile(data: dict, where: str) -> Profile:
     """Validate a parsed TOML document against the schema; ``where`` names it in errors."""
-    allowed_top = {"name", "description", "costs", "limits"}
+    allowed_top = {"name", "description", "costs", "limits", "fidelity"}
     for key in data:
         if key not in allowed_top:
             raise _unknown(where, key, allowed_top)
@@ -122,6 +144,7 @@ def parse_profile(data: dict, where: str) -> Profile:
         costs=_quantities(f"{where}: costs", data.get("costs", {}), COST_KEYS),
         limits=_quantities(f"{where}: limits", data.get("limits", {}), LIMIT_KEYS),
         path=where,
+        fidelity=_quantities(f"{where}: fidelity", data.get("fidelity", {}), FIDELITY_KEYS),
     )
 
 

@@ -1,23 +1,41 @@
-"""Compare a Loihi ``.net`` export with its source NIR graph: float model, emulator and Lava.
+"""Compare a Loihi ``.net`` export with its source NIR graph: float model, emulator and Lava,
+and judge the comparison by the target's declared fidelity criteria.
 
 Public API::
 
     verify_loihi(net_path, nir_graph, inputs, labels=None, use_lava="auto", dt_s=None,
-                 strict=False) -> dict
+                 strict=False, thresholds=None) -> dict
+    compare_layers(float_layers, fixed_layers, T) -> [per-layer dict]
+    load_thresholds(profile="loihi2", overrides=None) -> {key: {"value", "source"}}
+    judge(report, thresholds) -> [criterion dict]           # also stored in report["criteria"]
+    mcnemar_p(b, c) -> float
     float_reference(graph, spikes, dt_s) -> (output (T,B,N), [layer spikes])
 
-``inputs`` is (N samples, T, *input_shape) with binary values; ``labels`` (N,) ints. The
+``inputs`` is (N samples, T, *input_shape) with binary values; ``labels`` (N,) ints or None. The
 fixed-point network answers late: layer ``j`` (0-based) at emulator step ``t + j + 1`` corresponds to
 float step ``t``, so the emulator/Lava run T + L steps (L = number of dense/conv layers) with zero
 padding and the comparison uses the aligned window. Result keys: ``latency_steps``,
 ``layers`` (per layer: float and fixed spike totals, per-neuron spike-count correlation, identical
-spike-time fraction), ``accuracy`` (float / emulator / lava, when labels are given) and
-``emulator_vs_lava`` (per-layer agreement over every step; must be 1.0). ``strict=True`` raises
-VerificationError when the emulator and Lava disagree anywhere.
+spike-time fraction), ``accuracy`` (float / emulator / lava, when labels are given),
+``predictions`` (paired counts for the accuracy test), ``emulator_vs_lava`` (per-layer agreement
+over every step), ``thresholds``, ``criteria`` (one dict per criterion: name, layer, value, op,
+threshold, status PASS/FAIL/SKIP, note) and ``passed``.
+
+Fidelity criteria (declared in the profile's ``[fidelity]`` table, hw_profiles/loihi2.toml):
+
+* ``accuracy`` (labels only): Δ = accuracy(fixed) − accuracy(float) in points. It fails only when
+  |Δ| > ``max_accuracy_drop_pts`` *and* an exact McNemar test on the paired predictions rejects
+  "no difference" at ``accuracy_test_alpha``: with 8 samples one flipped prediction is 12.5 points,
+  which alone proves nothing. Small samples are judged by the spike criteria.
+* ``spike_agreement`` / ``count_corr`` per layer ≥ ``min_spike_agreement`` / ``min_count_corr``
+  (float vs emulator, aligned window). A constant layer (no variance) passes only when float and
+  fixed counts are identical.
+* ``emulator_vs_lava`` per layer ≥ ``min_vendor_agreement`` (1.0: bit-exact); SKIP without Lava.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import nir
@@ -28,6 +46,10 @@ from neurodeploy.errors import ConfigError, VerificationError
 from neurodeploy.sim.float_sim import simulate
 from neurodeploy.sim.lava_runner import lava_available, run_lava
 from neurodeploy.sim.loihi_emulator import LoihiEmulator
+
+#: criteria keys verify reads from the profile (the others are export budgets)
+VERIFY_KEYS = ("max_accuracy_drop_pts", "accuracy_test_alpha", "min_spike_agreement",
+               "min_count_corr", "min_vendor_agreement")
 
 
 def float_reference(graph: nir.NIRGraph, spikes: torch.Tensor, dt_s: float):
@@ -48,41 +70,155 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def compare_layers(float_layers, fixed_layers, T: int) -> list[dict]:
+    """Per layer: spike totals, count correlation and identical-bin fraction (aligned window)."""
+    out = []
+    for j, (fl, ql) in enumerate(zip(float_layers, fixed_layers)):
+        q = ql[j + 1:j + 1 + T].to(torch.float64)
+        fc = fl.sum(0).reshape(-1).to(torch.float64).numpy()
+        qc = q.sum(0).reshape(-1).numpy()
+        out.append({"index": j, "float_spikes": int(fc.sum()), "fixed_spikes": int(qc.sum()),
+                    "count_correlation": _corr(fc, qc), "counts_equal": bool(np.array_equal(fc, qc)),
+                    "identical_spike_fraction": float((fl.to(torch.float64) == q).to(torch.float64).mean())})
+    return out
+
+
+def load_thresholds(profile: str = "loihi2", overrides: dict | None = None) -> dict[str, dict]:
+    """The profile's fidelity criteria, each ``{"value", "source"}``; ``overrides`` (key → value,
+    None = keep) replace them and are marked ``source = "command line"``."""
+    from neurodeploy.hw_profiles.schema import load_profile
+
+    prof = load_profile(profile)
+    out = {}
+    for key in VERIFY_KEYS:
+        q = prof.fidelity.get(key)
+        if q is None:
+            raise ConfigError(f"profile {prof.name!r} has no [fidelity.{key}]; add it (value, source, kind)")
+        out[key] = {"value": q.value, "source": f"profile {prof.name}"}
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key not in out:
+            raise ConfigError(f"unknown fidelity criterion {key!r}; known: {', '.join(out)}")
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise ConfigError(f"fidelity threshold {key} must be a finite number >= 0, got {value!r}")
+        out[key] = {"value": float(value), "source": "command line"}
+    return out
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value for b vs c discordant pairs (binomial, p = 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    k = min(b, c)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
+def _row(name, layer, value, op, threshold, status, note=""):
+    return {"name": name, "layer": layer, "value": value, "op": op, "threshold": threshold,
+            "status": status, "note": note}
+
+
+def judge(report: dict, th: dict[str, dict]) -> list[dict]:
+    """Evaluate every criterion of ``th`` on a :func:`verify_loihi` report."""
+    rows = []
+    v = {k: d["value"] for k, d in th.items()}
+    preds = report.get("predictions")
+    if preds is None:
+        rows.append(_row("accuracy", None, None, "<=", v["max_accuracy_drop_pts"], "SKIP",
+                         "no labels (input spikes without a dataset)"))
+    else:
+        for sim, pr in preds.items():
+            n, b, c = pr["samples"], pr["float_only"], pr["fixed_only"]
+            delta = 100.0 * (c - b) / n
+            p = mcnemar_p(b, c)
+            bad = abs(delta) > v["max_accuracy_drop_pts"] and p < v["accuracy_test_alpha"]
+            rows.append(_row(f"accuracy {sim} - float (points)", None, round(delta, 4), "|.| <=",
+                             v["max_accuracy_drop_pts"], "FAIL" if bad else "PASS",
+                             f"points; {b} samples right only in float, {c} only in {sim}; "
+                             f"McNemar p = {p:.3g} (fails only if |delta| > threshold and "
+                             f"p < {v['accuracy_test_alpha']:g})"))
+    for lay in report["layers"]:
+        j = lay["index"]
+        agree = lay["identical_spike_fraction"]
+        rows.append(_row("spike agreement", j, agree, ">=", v["min_spike_agreement"],
+                         "PASS" if agree >= v["min_spike_agreement"] else "FAIL",
+                         "identical spike bins, float vs emulator"))
+        corr = lay["count_correlation"]
+        if corr is None:
+            ok = lay.get("counts_equal", False)
+            rows.append(_row("count correlation", j, None, ">=", v["min_count_corr"],
+                             "PASS" if ok else "FAIL",
+                             "constant counts: " + ("float and fixed equal" if ok else
+                                                    "one side has no variance, counts differ")))
+        else:
+            rows.append(_row("count correlation", j, corr, ">=", v["min_count_corr"],
+                             "PASS" if corr >= v["min_count_corr"] else "FAIL",
+                             "per-neuron spike counts, float vs emulator"))
+    lava = report.get("emulator_vs_lava")
+    if lava is None:
+        rows.append(_row("emulator = Lava", None, None, ">=", v["min_vendor_agreement"], "SKIP",
+                         "Lava not run (not installed or --no-lava)"))
+    else:
+        for j, a in enumerate(lava["agreement_per_layer"]):
+            rows.append(_row("emulator = Lava", j, a, ">=", v["min_vendor_agreement"],
+                             "PASS" if a >= v["min_vendor_agreement"] else "FAIL",
+                             "identical spike bins over every step; a difference is an emulator bug"))
+    return rows
+
+
+def failed_text(rows: list[dict]) -> str:
+    """One line naming every failed criterion (for the VerificationError message)."""
+    bad = [r for r in rows if r["status"] == "FAIL"]
+    parts = []
+    for r in bad:
+        where = f" layer {r['layer']}" if r["layer"] is not None else ""
+        val = "n/a" if r["value"] is None else f"{r['value']:.4g}"
+        parts.append(f"{r['name']}{where} = {val} (needs {r['op']} {r['threshold']:g})")
+    return "; ".join(parts)
+
+
 def verify_loihi(net_path: str | Path, nir_graph: nir.NIRGraph, inputs, labels=None,
                  use_lava: bool | str = "auto", dt_s: float | None = None,
-                 strict: bool = False) -> dict:
-    """Float model vs emulator vs Lava on ``inputs`` (N, T, …); see module docstring."""
+                 strict: bool = False, thresholds: dict | None = None) -> dict:
+    """Float model vs emulator vs Lava on ``inputs`` (N, T, …); see module docstring.
+
+    ``strict=True`` raises :class:`VerificationError` when any criterion fails."""
     dt = dt_s if dt_s is not None else nir_graph.metadata.get("dt_s")
     if dt is None:
         raise ConfigError("verify_loihi: the NIR graph has no 'dt_s' metadata: pass dt_s (--dt)")
+    th = thresholds if thresholds is not None else load_thresholds()
     x = torch.as_tensor(np.asarray(inputs)).transpose(0, 1).contiguous()   # (T, N, …)
     emu = LoihiEmulator(net_path)
     L, T = emu.latency, x.shape[0]
     padded = torch.cat([x, torch.zeros((L, *x.shape[1:]), dtype=x.dtype)])
     fixed = emu.run(padded.to(torch.int8), record=True)
     f_out, f_layers = float_reference(nir_graph, x, float(dt))
-    report: dict = {"latency_steps": L, "time_steps": T, "samples": int(x.shape[1]), "layers": []}
-    for j, (fl, ql) in enumerate(zip(f_layers, fixed.layers)):
-        q = ql[j + 1:j + 1 + T].to(torch.float64)
-        fc = fl.sum(0).reshape(-1).numpy()
-        qc = q.sum(0).reshape(-1).numpy()
-        report["layers"].append({
-            "index": j, "float_spikes": int(fc.sum()), "fixed_spikes": int(qc.sum()),
-            "count_correlation": _corr(fc, qc),
-            "identical_spike_fraction": float((fl == q).to(torch.float64).mean())})
+    report: dict = {"latency_steps": L, "time_steps": T, "samples": int(x.shape[1]),
+                    "layers": compare_layers(f_layers, fixed.layers, T)}
     counts = {"float": f_out.sum(0), "emulator": fixed.output_spikes[L:].sum(0, dtype=torch.int64)}
     if use_lava is True or (use_lava == "auto" and lava_available()):
         lava = run_lava(net_path, padded.to(torch.int8), record=True)
         agree = [float((a == b).to(torch.float64).mean()) for a, b in zip(lava.layers, fixed.layers)]
         report["emulator_vs_lava"] = {"agreement_per_layer": agree, "exact": all(a == 1.0 for a in agree)}
         counts["lava"] = lava.output_spikes[L:].sum(0, dtype=torch.int64)
-        if strict and not report["emulator_vs_lava"]["exact"]:
-            raise VerificationError(f"{net_path}: emulator and Lava disagree: per-layer spike "
-                                    f"agreement {agree}; report this as an emulator bug")
     else:
         report["emulator_vs_lava"] = None
     if labels is not None:
         y = torch.as_tensor(np.asarray(labels)).reshape(-1)
-        report["accuracy"] = {k: float((c.argmax(-1) == y).to(torch.float64).mean())
-                              for k, c in counts.items()}
+        right = {k: (c.argmax(-1) == y) for k, c in counts.items()}
+        report["accuracy"] = {k: float(r.to(torch.float64).mean()) for k, r in right.items()}
+        report["predictions"] = {
+            k: {"samples": int(y.numel()), "float_only": int((right["float"] & ~r).sum()),
+                "fixed_only": int((~right["float"] & r).sum()),
+                "same_class": float((counts[k].argmax(-1) == counts["float"].argmax(-1))
+                                    .to(torch.float64).mean())}
+            for k, r in right.items() if k != "float"}
+    report["thresholds"] = th
+    report["criteria"] = judge(report, th)
+    report["passed"] = all(r["status"] != "FAIL" for r in report["criteria"])
+    if strict and not report["passed"]:
+        raise VerificationError(f"{net_path}: fidelity criteria failed: {failed_text(report['criteria'])}")
     return report

@@ -213,3 +213,52 @@ def verify_onnx(onnx_path: str | os.PathLike, graph: nir.NIRGraph, x: torch.Tens
         "mismatches": {k: o["mismatches"] for k, o in outputs.items()},
         "outputs": outputs, "min_threshold_margin": margin, "sequence_mismatches": sequence,
     }
+
+
+#: Fidelity criteria of the ONNX target (declared once, here): onnxruntime must reproduce the float
+#: model's spikes exactly (both compute the same float32 graph; a flipped spike means a wrong
+#: export) and its float state within ``state_atol`` (float32 re-association in onnxruntime,
+#: measured < 1e-5 on the test graphs; 1e-4 leaves a margin).
+FIDELITY = {
+    "max_spike_mismatches": {"value": 0.0, "source": "neurodeploy.sim.verify_onnx.FIDELITY: spikes must be identical"},
+    "state_atol": {"value": 1e-4, "source": "neurodeploy.sim.verify_onnx.FIDELITY: float32 re-association margin"},
+}
+
+
+def verify_onnx_file(onnx_path: str | os.PathLike, graph: nir.NIRGraph, x: torch.Tensor,
+                     *, dt_s: float | None = None, reset: str | None = None) -> dict[str, Any]:
+    """Every check ``neurodeploy verify`` runs on an ONNX file, judged by :data:`FIDELITY`.
+
+    ``x`` is (T, B, …). A step model is checked from zero and from random state; an unrolled
+    model without state inputs only from zero state (it has none), over its own T: a longer ``x``
+    is cut to T steps, a shorter one padded with zero input (both sides see the same input).
+    Returns ``{"modes": {mode: verify_onnx result}, "thresholds", "criteria", "passed", "note"}``."""
+    meta = onnx_metadata(onnx.load(str(onnx_path), load_external_data=False))
+    x = torch.as_tensor(x).float()
+    note = None
+    modes: tuple[str, ...] = ("zero", "random")
+    if meta.get("form") == "unrolled":
+        if meta.get("state_inputs") != "true":
+            modes = ("zero",)
+        steps = int(meta["unroll"])
+        if x.shape[0] > steps:
+            note = f"input cut from T = {x.shape[0]} to the model's unrolled T = {steps}"
+            x = x[:steps]
+        elif x.shape[0] < steps:
+            note = f"input padded with zeros from T = {x.shape[0]} to the model's unrolled T = {steps}"
+            x = torch.cat([x, torch.zeros((steps - x.shape[0], *x.shape[1:]))])
+    atol = FIDELITY["state_atol"]["value"]
+    res = {m: verify_onnx(onnx_path, graph, x, initial_state=m, dt_s=dt_s, reset=reset, atol=atol)
+           for m in modes}
+    rows = []
+    for mode, r in res.items():
+        for name, o in r["outputs"].items():
+            spikes = o["kind"] == "spikes"
+            rows.append({"name": f"{'spikes' if spikes else 'state'} {name} ({mode} state)", "layer": None,
+                         "value": o["mismatches"] if spikes else o["max_abs_diff"],
+                         "op": "<=", "threshold": FIDELITY["max_spike_mismatches"]["value"] if spikes else atol,
+                         "status": "PASS" if o["mismatches"] == 0 else "FAIL",
+                         "note": (f"differing spikes of {o['elements']}" if spikes else
+                                  f"max |onnxruntime - float|; {o['mismatches']} elements above atol")})
+    return {"modes": res, "thresholds": FIDELITY, "criteria": rows, "note": note,
+            "passed": all(r["status"] == "PASS" for r in rows)}

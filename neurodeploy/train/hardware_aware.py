@@ -6,8 +6,12 @@ of the float weight is the gradient of the quantised one). This mirrors
 :mod:`neurodeploy.exporters.loihi`: per layer the integer weights are even values
 ``2·round(k·g·W / 2)`` with ``k = 254 / max|g·W|`` (g the neuron's input gain), so the float grid
 step is ``2·max|W| / 254``; decays are ``round(4096·α) / 4096``.
-Not modelled: the truncation of the decay products (``>> 12``), 24-bit state wrap-around, and the
-one-step-per-layer latency (it does not change spike counts over a padded window).
+Not modelled in training: the truncation of the decay products (``>> 12``), 24-bit state
+wrap-around, and the one-step-per-layer latency. So the accuracy a fine-tuning run *reports* is not
+taken from this float surrogate: :func:`emulator_evaluate` exports the model's current weights to
+the exact netx integers (the exporter's own :func:`~neurodeploy.exporters.loihi.build_network`) and
+runs the bit-exact :class:`~neurodeploy.sim.loihi_emulator.LoihiEmulator` on the test split, so the
+reported test accuracy equals what ``neurodeploy verify`` reports for the exported file.
 """
 
 from __future__ import annotations
@@ -66,3 +70,43 @@ def loihi_tensors(model: SpikingSequential) -> dict[str, torch.Tensor]:
 def forward_quantised(model: SpikingSequential, x: torch.Tensor, record: bool = False):
     """``model(x, record)`` with Loihi-quantised weights and decays (gradients straight through)."""
     return functional_call(model, loihi_tensors(model), (x,), {"record": record}, strict=False)
+
+
+@torch.no_grad()
+def emulator_evaluate(model: SpikingSequential, dataset, batch_size: int = 256) -> dict:
+    """Accuracy and firing rates of ``model`` as the Loihi emulator computes them on ``dataset``.
+
+    Exports to the netx integers (lossy steps allowed: this measures what they do), runs
+    T + L steps with zero padding and counts output spikes over the aligned window [L, T + L),
+    exactly as :func:`neurodeploy.sim.verify_loihi.verify_loihi`; ties go to the lowest class."""
+    import tempfile
+    from pathlib import Path
+
+    from neurodeploy.exporters.loihi import build_network, write_netx
+    from neurodeploy.ir import to_nir
+    from neurodeploy.sim.loihi_emulator import LoihiEmulator
+    from neurodeploy.train.trainer import batches, to_time_major
+
+    correct = total = 0
+    sums: list[float] = []
+    emu = None
+    with tempfile.TemporaryDirectory(prefix="nd-hwa-") as tmp:
+        for x, y in batches(dataset, batch_size, shuffle=False):
+            xt = to_time_major(x).cpu()
+            if emu is None:
+                graph = to_nir(model, tuple(xt.shape[2:]), time_steps=int(xt.shape[0]))
+                path = Path(tmp) / "hwa.net"
+                write_netx(build_network(graph, allow_lossy=True), path)
+                emu = LoihiEmulator(path)
+            T, B = xt.shape[:2]
+            lat = emu.latency
+            xs = xt.reshape(T, B, *emu.input_shape).to(torch.int8)
+            padded = torch.cat([xs, torch.zeros((lat, *xs.shape[1:]), dtype=xs.dtype)])
+            res = emu.run(padded, record=True)
+            counts = res.output_spikes[lat:].sum(0, dtype=torch.int64)
+            correct += int((counts.argmax(-1) == y.cpu()).sum())
+            total += len(y)
+            rates = [float(lay[j + 1:j + 1 + T].to(torch.float64).mean()) * len(y)
+                     for j, lay in enumerate(res.layers)]
+            sums = rates if not sums else [a + b for a, b in zip(sums, rates)]
+    return {"accuracy": correct / max(total, 1), "firing_rates": [r / max(total, 1) for r in sums]}

@@ -72,8 +72,13 @@ def spiking_outputs(model: SpikingSequential, outputs: list[torch.Tensor]) -> li
 def evaluate(model: SpikingSequential, dataset, batch_size: int = 256, device="cpu",
              quantised: bool = False) -> dict:
     """Accuracy and per-spiking-layer firing rates (spikes per neuron per step) on ``dataset``;
-    ``quantised``: with Loihi-quantised weights and decays (hardware-aware fine-tuning)."""
+    ``quantised``: as the bit-exact Loihi emulator computes it on the exported integers
+    (hardware-aware fine-tuning; :func:`neurodeploy.train.hardware_aware.emulator_evaluate`)."""
     model.eval()
+    if quantised:
+        from neurodeploy.train.hardware_aware import emulator_evaluate
+
+        return emulator_evaluate(model, dataset, batch_size)
     correct = total = 0
     rate_sums: list[float] = []
     for x, y in batches(dataset, batch_size, shuffle=False):
