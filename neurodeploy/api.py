@@ -371,40 +371,91 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
 
 
 def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None = None,
-           data_dir: str | None = None, samples: int = 64, lava: bool | None = None,
+           data_dir: str | None = None, samples: int = 64, input_spikes: str | Path | None = None,
+           random_input: float | None = None, lava: bool | None = None,
+           max_accuracy_drop: float | None = None, min_spike_agreement: float | None = None,
+           min_count_corr: float | None = None, against: str | None = None,
            dialect: str = "neurodeploy", dt_s: float | None = None, reset: str | None = None,
            input_scale: float = 1.0) -> VerifyReport:
     """Check that ``artefact`` (.net or .onnx) computes what its source computes (``neurodeploy
-    verify``); ``source`` defaults to ``<artefact>.source.nir``. Does not raise on a failed check:
-    read ``passed``."""
-    from neurodeploy.pipeline import eval_samples, sidecar_graph
+    verify``): every fidelity criterion of the target (``result["criteria"]``, thresholds from the
+    profile unless overridden) on the source's test data, ``input_spikes`` (.npy, (T, N, …)) or
+    seeded ``random_input`` spikes of that rate. ``source`` defaults to ``<artefact>.source.nir``;
+    ``against`` (norse, spyx, rockpool, sinabs) also runs the writer's own simulation of a source
+    ``.nir`` file. Does not raise on a failed criterion: read ``passed``."""
+    import numpy as np
+    import torch
+
+    from neurodeploy.ir.validate import check_exported
+    from neurodeploy.pipeline import check_input_shape, eval_samples, load_spikes, sidecar_graph
 
     path = Path(artefact.path) if isinstance(artefact, ExportResult) else Path(artefact)
     if not path.is_file():
         raise ConfigError(f"verify: {path} does not exist")
+    check_exported(path)  # truncated/garbage/out-of-range files: one line, before any work
+    if input_spikes and random_input is not None:
+        raise ConfigError("--input-spikes and --random-input exclude each other; pass one")
+    if random_input is not None:
+        from neurodeploy.constraints import Range, check_number
+
+        check_number("random_input (a spike rate)", random_input, Range(min=0.0, max=1.0))
+    if against and not (isinstance(source, (str, Path)) and Path(source).suffix == ".nir"):
+        raise ConfigError("--against needs --source FILE.nir (the file as the writer wrote it)")
     if source is not None:
         graph, src = _source(source, "last", dialect, dt_s, reset, input_scale)
     else:
         graph, src = sidecar_graph(path), None
     meta = getattr(graph, "metadata", {}) or {}
-    data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
-    x, y = eval_samples(data_cfg, data, data_dir, samples)
-    if path.suffix == ".net":
-        from neurodeploy.sim.verify_loihi import verify_loihi
-
-        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava)
-        ok = bool((res.get("emulator_vs_lava") or {"exact": True})["exact"])
-        kind = "loihi"
-    elif path.suffix == ".onnx":
-        from neurodeploy.sim.verify_onnx import verify_onnx
-
-        xt = x.transpose(0, 1)
-        res = {mode: verify_onnx(path, graph, xt, initial_state=mode) for mode in ("zero", "random")}
-        ok = all(r["passed"] for r in res.values())
-        kind = "onnx"
-    else:
+    if path.suffix not in (".net", ".onnx"):
         raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
-    return VerifyReport(path, kind, ok, json.loads(json.dumps(res, default=str)))
+    if path.suffix == ".net":
+        from neurodeploy.sim.loihi_emulator import LoihiEmulator
+
+        expected = tuple(LoihiEmulator(path).input_shape)
+    else:
+        from neurodeploy.exporters.onnx import onnx_metadata
+
+        expected = tuple(onnx_metadata(str(path))["input_shape"])
+    if input_spikes:
+        x, y = torch.from_numpy(load_spikes(str(input_spikes))), None
+        where = f"--input-spikes {input_spikes}"
+    elif random_input is not None:
+        steps = int(meta.get("time_steps", 16) or 16)
+        n = samples if samples > 0 else 64
+        rng = np.random.default_rng(0)
+        x, y = torch.from_numpy((rng.random((n, steps, *expected)) < random_input).astype(np.float32)), None
+        where = f"--random-input {random_input}"
+    else:
+        data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
+        x, y = eval_samples(data_cfg, data, data_dir, samples)
+        where = f"dataset {data or (data_cfg or {}).get('dataset', 'default')}"
+    check_input_shape(x, expected, where, path)
+    if path.suffix == ".net":
+        from neurodeploy.sim.verify_loihi import load_thresholds, verify_loihi
+
+        x = x.reshape(x.shape[0], x.shape[1], *expected)
+        manifest = Path(str(path) + ".manifest.json")
+        prof = json.loads(manifest.read_text()).get("profile", "loihi2") if manifest.is_file() else "loihi2"
+        th = load_thresholds(prof, {"max_accuracy_drop_pts": max_accuracy_drop,
+                                    "min_spike_agreement": min_spike_agreement,
+                                    "min_count_corr": min_count_corr})
+        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava, thresholds=th)
+        kind = "loihi"
+    else:
+        from neurodeploy.sim.verify_onnx import verify_onnx_file
+
+        if any(v is not None for v in (max_accuracy_drop, min_spike_agreement, min_count_corr)):
+            raise ConfigError("--max-accuracy-drop/--min-spike-agreement/--min-count-corr apply to .net "
+                              "files; an ONNX export must reproduce the float model's spikes exactly")
+        res = verify_onnx_file(path, graph, x.transpose(0, 1))
+        kind = "onnx"
+    res["inputs"] = where
+    if against:
+        from neurodeploy.sim.against import against as run_against
+
+        res["against"] = run_against(against, source, graph, x.transpose(0, 1))
+    return VerifyReport(path, kind, bool(res["passed"]), json.loads(json.dumps(res, default=str)))
+
 
 
 def energy(source, data: str | None = None, *, profiles: tuple[str, ...] | list[str] = ("cmos45-fp32",),

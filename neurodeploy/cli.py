@@ -153,37 +153,6 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, re
 
 
 # --------------------------------------------------------------------------- export
-def _load_spikes(path: str):
-    """--input-spikes FILE.npy: (T, N, *input_shape) binary spikes → (N, T, …)."""
-    import numpy as np
-
-    from neurodeploy.errors import DataError
-
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"--input-spikes {path}: not a readable .npy array ({exc})") from None
-    if arr.ndim < 3:
-        raise DataError(f"--input-spikes {path}: shape {arr.shape}; expected (T, N, *input_shape) "
-                        "with T time steps and N samples")
-    if not np.isin(arr, (0, 1)).all():
-        raise DataError(f"--input-spikes {path}: values must be spikes in {{0, 1}}")
-    return np.ascontiguousarray(np.swapaxes(arr, 0, 1))
-
-
-def _check_input_shape(x, expected: tuple, where: str, exported: Path) -> None:
-    """Per-sample shape of x (N, T, …) must hold the graph's input (same number of values)."""
-    import numpy as np
-
-    from neurodeploy.errors import DataError
-
-    got = tuple(int(s) for s in x.shape[2:])
-    if got != tuple(expected) and int(np.prod(got)) != int(np.prod(expected)):
-        raise DataError(f"{where}: per-step input shape {got} ({int(np.prod(got))} values) does not fit "
-                        f"{exported.name}'s input {tuple(expected)} ({int(np.prod(expected))} values); "
-                        f"expected an array of shape (T, N, {', '.join(map(str, expected))})")
-
-
 @cli.command()
 @click.argument("source", type=click.Path())
 @click.option("--target", "-t", default="nir", show_default=True, help="Target name (see `neurodeploy inspect --targets`).")
@@ -208,7 +177,7 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
     import nir
 
     from neurodeploy.exporters import get_target
-    from neurodeploy.pipeline import load_source
+    from neurodeploy.pipeline import load_source, load_spikes
 
     tgt = get_target(target)
     src = load_source(source, checkpoint, dialect, dt_s, reset, input_scale)
@@ -228,7 +197,7 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
         raise ConfigError(f"--input-spikes is used by --target loihi only, not {tgt.name!r}")
     if tgt.name == "loihi":
         if input_spikes:
-            options["sample_inputs"] = _load_spikes(input_spikes)
+            options["sample_inputs"] = load_spikes(input_spikes)
             options["sample_source"] = f"--input-spikes {input_spikes}"
         elif src.data_cfg:
             from neurodeploy.pipeline import eval_samples
@@ -295,83 +264,33 @@ def verify(exported, source, data, data_dir, samples, input_spikes, random_input
     Lava). .onnx: onnxruntime vs the float model, zero and non-zero state. Prints every criterion
     with its threshold; exits with VerificationError's code (8) when any fails.
     """
-    import numpy as np
-    import torch
-
+    from neurodeploy.api import verify as verify_api
     from neurodeploy.errors import VerificationError
-    from neurodeploy.pipeline import eval_samples, load_source, sidecar_graph
 
-    path = Path(exported)
-    from neurodeploy.ir.validate import check_exported
-
-    check_exported(path)  # truncated/garbage/out-of-range files: one line, before any work
-    if input_spikes and random_input is not None:
-        raise ConfigError("--input-spikes and --random-input exclude each other; pass one")
-    src = load_source(source, "last", dialect, dt_s, reset, input_scale) if source else None
-    graph = src.graph if src else sidecar_graph(path)
-    meta = getattr(graph, "metadata", {}) or {}
-    if path.suffix not in (".net", ".onnx"):
-        raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
-    if path.suffix == ".net":
-        from neurodeploy.sim.loihi_emulator import LoihiEmulator
-
-        expected = tuple(LoihiEmulator(path).input_shape)
-    else:
-        from neurodeploy.exporters.onnx import onnx_metadata
-
-        expected = tuple(onnx_metadata(str(path))["input_shape"])
-    if input_spikes:
-        x, y = torch.from_numpy(_load_spikes(input_spikes)), None
-        where = f"--input-spikes {input_spikes}"
-    elif random_input is not None:
-        steps = int(meta.get("time_steps", 16) or 16)
-        n = samples if samples > 0 else 64
-        rng = np.random.default_rng(0)
-        x, y = torch.from_numpy((rng.random((n, steps, *expected)) < random_input).astype(np.float32)), None
-        where = f"--random-input {random_input}"
-    else:
-        data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
-        x, y = eval_samples(data_cfg, data, data_dir, samples)
-        where = f"dataset {data or (data_cfg or {}).get('dataset', 'default')}"
-    _check_input_shape(x, expected, where, path)
-    if path.suffix == ".net":
-        from neurodeploy.sim.verify_loihi import load_thresholds, verify_loihi
-
-        x = x.reshape(x.shape[0], x.shape[1], *expected)
-        manifest = Path(str(path) + ".manifest.json")
-        prof = json.loads(manifest.read_text()).get("profile", "loihi2") if manifest.is_file() else "loihi2"
-        th = load_thresholds(prof, {"max_accuracy_drop_pts": max_accuracy_drop,
-                                    "min_spike_agreement": min_spike_agreement,
-                                    "min_count_corr": min_count_corr})
-        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava, thresholds=th)
+    report = verify_api(exported, source, data=data, data_dir=data_dir, samples=samples,
+                        input_spikes=input_spikes, random_input=random_input, lava=lava,
+                        max_accuracy_drop=max_accuracy_drop, min_spike_agreement=min_spike_agreement,
+                        min_count_corr=min_count_corr, against=against_writer, dialect=dialect,
+                        dt_s=dt_s, reset=reset, input_scale=input_scale)
+    res = report.result
+    if report.kind == "loihi":
         _print_loihi_verify(res)
     else:
-        from neurodeploy.sim.verify_onnx import verify_onnx_file
-
-        if any(v is not None for v in (max_accuracy_drop, min_spike_agreement, min_count_corr)):
-            raise ConfigError("--max-accuracy-drop/--min-spike-agreement/--min-count-corr apply to .net "
-                              "files; an ONNX export must reproduce the float model's spikes exactly")
-        res = verify_onnx_file(path, graph, x.transpose(0, 1))
-        if res["note"]:
+        if res.get("note"):
             click.echo(f"note: {res['note']}")
         _print_criteria(res["criteria"])
-    res["inputs"] = where
-    # --- verify --against WRITER (interop): the writer's own simulation of the source NIR file
-    if against_writer:
-        from neurodeploy.sim.against import against, against_line
+    if "against" in res:
+        from neurodeploy.sim.against import against_line
 
-        if not source or Path(source).suffix != ".nir":
-            raise ConfigError("--against needs --source FILE.nir (the file as the writer wrote it)")
-        res["against"] = against(against_writer, source, graph, x.transpose(0, 1))
         click.echo(against_line(res["against"]))
     if json_out:
         from neurodeploy.atomic import write_text
 
         write_text(Path(json_out), json.dumps(res, indent=2, default=str))
-    if not res["passed"]:
+    if not report.passed:
         from neurodeploy.sim.verify_loihi import failed_text
 
-        raise VerificationError(f"{path}: fidelity criteria failed: {failed_text(res['criteria'])}")
+        raise VerificationError(f"{report.artefact}: fidelity criteria failed: {failed_text(res['criteria'])}")
 
 
 def _print_criteria(rows: list[dict]) -> None:

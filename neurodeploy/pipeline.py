@@ -130,3 +130,34 @@ def eval_samples(data_cfg: dict | None, data: str | None, data_dir: str | None, 
         return frames[:n].float(), ds.labels[:n].clone()
     items = [ds[i] for i in range(n)]
     return torch.stack([x for x, _ in items]).float(), torch.tensor([y for _, y in items])
+
+
+def load_spikes(path: str):
+    """--input-spikes FILE.npy: (T, N, *input_shape) binary spikes → (N, T, …)."""
+    import numpy as np
+
+    from neurodeploy.errors import DataError
+
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"--input-spikes {path}: not a readable .npy array ({exc})") from None
+    if arr.ndim < 3:
+        raise DataError(f"--input-spikes {path}: shape {arr.shape}; expected (T, N, *input_shape) "
+                        "with T time steps and N samples")
+    if not np.isin(arr, (0, 1)).all():
+        raise DataError(f"--input-spikes {path}: values must be spikes in {{0, 1}}")
+    return np.ascontiguousarray(np.swapaxes(arr, 0, 1))
+
+
+def check_input_shape(x, expected: tuple, where: str, exported: Path) -> None:
+    """Per-sample shape of x (N, T, …) must hold the graph's input (same number of values)."""
+    import numpy as np
+
+    from neurodeploy.errors import DataError
+
+    got = tuple(int(s) for s in x.shape[2:])
+    if got != tuple(expected) and int(np.prod(got)) != int(np.prod(expected)):
+        raise DataError(f"{where}: per-step input shape {got} ({int(np.prod(got))} values) does not fit "
+                        f"{exported.name}'s input {tuple(expected)} ({int(np.prod(expected))} values); "
+                        f"expected an array of shape (T, N, {', '.join(map(str, expected))})")

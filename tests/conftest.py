@@ -46,3 +46,22 @@ def trained_run(tmp_path_factory, small_data):
     cfg = load_config("configs/digits.toml", ["train.epochs=8"])
     Trainer(cfg, run, progress=False, data=small_data).fit()
     return run
+
+
+@pytest.fixture(scope="session")
+def use_small_data(small_data):
+    """``with use_small_data():`` every dataset load returns ``small_data``. Patches the name in
+    the trainer too: patching only the registry while ``trainer`` is first imported binds the mock
+    there for the rest of the session (it did: a later CLI test then 'trained' on SHD)."""
+    import contextlib
+    from unittest import mock
+
+    import neurodeploy.train.trainer as trainer
+
+    @contextlib.contextmanager
+    def patched():
+        with mock.patch("neurodeploy.data.registry.load_data", return_value=small_data), \
+                mock.patch.object(trainer, "load_data", return_value=small_data):
+            yield
+
+    return patched

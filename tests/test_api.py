@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import torch
@@ -43,8 +42,8 @@ def test_lazy_exports_resolve():
 
 
 @pytest.fixture(scope="module")
-def api_run(tmp_path_factory, small_data):
-    with mock.patch("neurodeploy.data.registry.load_data", return_value=small_data):
+def api_run(tmp_path_factory, use_small_data):
+    with use_small_data():
         return nd.train({"model": {"hidden": [24]}}, out=tmp_path_factory.mktemp("api") / "run", epochs=1,
                         train__lr=3e-3, data__time_steps=16)
 
@@ -69,7 +68,7 @@ def test_train_errors():
         nd.train(config=3)
 
 
-def test_user_module_with_our_layers_trains_and_exports(tmp_path, small_data):
+def test_user_module_with_our_layers_trains_and_exports(tmp_path, small_data, use_small_data):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
@@ -100,7 +99,7 @@ def test_user_module_with_our_layers_trains_and_exports(tmp_path, small_data):
 
     seq = nd.SpikingSequential(nn.Flatten(), nn.Linear(648, 16, bias=False), nd.LIF(), nn.Linear(16, 10, bias=False),
                                nd.CubaLIF(learn_tau=True))
-    with mock.patch("neurodeploy.data.registry.load_data", return_value=small_data):
+    with use_small_data():
         run = nd.train(model=seq, out=tmp_path / "run", epochs=1)
     assert run.model_kind == "model"
     trained = run.model()

@@ -59,7 +59,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(trained_run, tmp_path, capsys
 
     args = [a.format(tmp=tmp_path, run=trained_run) for a in args]
     got, out, err = _run(capsys, *args)
-    assert got == code, err
+    assert got == code, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("neurodeploy: error: "), err
     assert re.search(message, lines[0]), lines[0]

@@ -128,7 +128,7 @@ def test_to_norse_refuses_nir_style_cuba():
 
 
 @pytest.fixture(scope="module")
-def norse_run(tmp_path_factory, small_data):
+def norse_run(tmp_path_factory, small_data, use_small_data):
     """A one-epoch neurodeploy training run of a Norse model on the digits-events subset."""
     from neurodeploy.api import train
 
@@ -137,9 +137,8 @@ def norse_run(tmp_path_factory, small_data):
                                   nn.Linear(32, 10, bias=False), norse.LIFCell())
     _strong(model, 8.0)
     before = [p.detach().clone() for p in model.parameters()]
-    from unittest import mock
 
-    with mock.patch("neurodeploy.data.registry.load_data", return_value=small_data):  # the small subset
+    with use_small_data():  # the small subset
         run = train(model=model, data="digits-events", out=tmp_path_factory.mktemp("norse") / "run", epochs=1,
                     surrogate__name="adali", data__time_steps=16)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the user's model is untouched
@@ -165,10 +164,9 @@ def test_trained_norse_model_comes_back_with_our_spikes(norse_run, small_data):
     assert mismatch == 0.0, f"{mismatch:.2e} of output bins differ"
 
 
-def test_li_readout_model_trains_resumes_and_comes_back(tmp_path, small_data):
+def test_li_readout_model_trains_resumes_and_comes_back(tmp_path, small_data, use_small_data):
     """A Norse net with an LICell readout: trained on Σ_t v, resumed from its checkpoint (the
     architecture spec), returned as Norse with the same membrane traces."""
-    from unittest import mock
 
     from neurodeploy.api import train
     from neurodeploy.train.config import load_config
@@ -177,7 +175,7 @@ def test_li_readout_model_trains_resumes_and_comes_back(tmp_path, small_data):
     torch.manual_seed(0)
     model = _strong(norse.SequentialState(nn.Flatten(), nn.Linear(648, 16, bias=False), norse.LIFCell(),
                                           nn.Linear(16, 10, bias=False), norse.LICell()), 8.0)
-    with mock.patch("neurodeploy.data.registry.load_data", return_value=small_data):
+    with use_small_data():
         run = train(model=model, out=tmp_path / "run", epochs=1, data__time_steps=8)
     cfg = load_config(None, ["train.epochs=2"])
     Trainer(cfg, run.path, resume=True, progress=False, data=small_data).fit()

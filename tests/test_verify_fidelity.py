@@ -108,7 +108,7 @@ def test_verify_without_a_dataset(demo_net, tmp_path, capsys):
     code, out, err = _run(capsys, "verify", demo_net, "--input-spikes", tmp_path / "x.npy", "--no-lava")
     assert code == 0, err
     code, _, err = _run(capsys, "verify", demo_net, "--random-input", "1.5")
-    assert code == 2 and "spike rate must be in [0, 1]" in err
+    assert code == 2 and "--random-input': 1.5 is above the maximum 1" in err
 
 
 def test_unrolled_onnx_verifies(trained_run, tmp_path, capsys):

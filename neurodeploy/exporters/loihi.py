@@ -699,14 +699,25 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
     allow = bool(opts.get("allow_lossy"))
     net = build_network(graph, opts.get("dt_s"), allow, profile)
     report = check_layers(hw_layers(net), profile)
-    sample, sample_losses = sample_check(graph, net, opts, _budgets(profile))
-    net.lossy += sample_losses
+    empty = [lay.name for lay in net.layers if lay.kind != "flatten" and not np.any(lay.weight)
+             and (lay.weight_rec is None or not np.any(lay.weight_rec))]
+    if empty:  # Lava (and so our emulator) cannot load an all-zero layer: nothing to sample
+        sample = {"inputs": None, "layers": [], "skipped": f"all-zero layer(s) {', '.join(empty)}"}
+    else:
+        sample, sample_losses = sample_check(graph, net, opts, _budgets(profile))
+        net.lossy += sample_losses
     error = _decide(net, report, allow)
+    if empty and error is None:
+        first = next((s for s in net.lossy if "all-zero layer" in s), f"{empty[0]}: every weight is 0")
+        error = LossyConversionError(f"{first}; Lava cannot load an all-zero layer, so it is not written "
+                                     "even with --allow-lossy")
     out_path = Path(out_path)
     summary = {"latency_steps": net.latency_steps, "total_cores": report.total_cores,
                "lossy_steps": list(net.lossy), "profile": profile.name, "fidelity_sample": sample}
     if opts.get("check_only"):
-        lines = [report.to_text(), *_quant_text(net), f"Float vs fixed point on {sample['inputs']}:"]
+        lines = [report.to_text(), *_quant_text(net),
+                 f"Float vs fixed point on {sample['inputs']}:" if sample["inputs"] else
+                 f"Float vs fixed point: not sampled ({sample['skipped']})"]
         lines += [f"  {lay['name']}: {lay['identical_spike_fraction']:.2%} identical spike bins, count "
                   f"correlation " + ("n/a" if lay["count_correlation"] is None else f"{lay['count_correlation']:.4f}")
                   for lay in sample["layers"]]
