@@ -258,7 +258,7 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     ``[model]`` section is then unused. ``data``: dataset name or ``[data]`` dict. ``overrides``:
     ``section__key=value`` (e.g. ``train__lr=1e-3``, ``surrogate__name="adali"``); ``sets``:
     ``"section.key=value"`` strings with TOML values (the CLI's ``-s``). ``epochs``, ``seed``,
-    ``data_dir``, ``init`` (run, ``.pt`` or ``.nir`` to fine-tune), ``target`` (``"loihi"``:
+    ``data_dir``, ``init`` (:class:`Run`, run directory, ``.pt`` or ``.nir`` to fine-tune), ``target`` (``"loihi"``:
     train through its quantisation) are shortcuts for those keys; ``dialect``/``dt_s``/``reset``/
     ``input_scale`` read an ``init`` NIR file (``train.init_*``). ``out`` defaults to
     ``runs/<config name>``; a directory that already holds a run is refused.
@@ -279,6 +279,8 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
         cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None
         result = Trainer(cfg, out, resume=True, progress=progress).fit()
         return dataclasses.replace(load(out), seconds=result.seconds, already_finished=result.already_finished)
+    if isinstance(init, Run):
+        init = init.path
     sets = [*sets, *_shortcut_sets(epochs, seed, data_dir, init, target, dialect, dt_s, reset, input_scale)]
     cfg = _config(config, data, overrides, sets)
     out = Path(out) if out is not None else Path("runs") / (Path(config).stem if isinstance(config, (str, Path)) else "default")
@@ -374,7 +376,7 @@ def _source(source, which: str, dialect: str, dt_s, reset, input_scale):
 
 def _data_config(graph, src) -> dict | None:
     """The [data] config of a source: its run's, else the one its NIR metadata records."""
-    if src is not None:
+    if src is not None and src.data_cfg:
         return src.data_cfg
     meta = getattr(graph, "metadata", {}) or {}
     return json.loads(meta["data_config"]) if "data_config" in meta else None
@@ -507,7 +509,7 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
         x, y = torch.from_numpy((rng.random((n, steps, *expected)) < random_input).astype(np.float32)), None
         where = f"--random-input {random_input}"
     else:
-        data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
+        data_cfg = _data_config(graph, src)
         x, y = eval_samples(data_cfg, data, data_dir, samples)
         where = f"dataset {data or (data_cfg or {}).get('dataset', 'default')}"
     check_input_shape(x, expected, where, path)
