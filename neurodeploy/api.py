@@ -12,6 +12,7 @@ notebook ``_repr_html_``; every user-fixable problem raises a
 from __future__ import annotations
 
 import copy
+import dataclasses
 import html
 import json
 from dataclasses import asdict, dataclass, field
@@ -54,6 +55,10 @@ class Run(_Result):
     last_accuracy: float
     metrics: tuple[dict, ...] = ()
     model_kind: str = "config"  # "config", "nir-init", "model" (given to train(model=…))
+    #: set by ``train()`` only: seconds this call trained (0.0 when nothing was left to train)
+    seconds: float | None = field(default=None, compare=False)
+    #: set by ``train(resume=True)`` of a run that had reached its epochs: nothing was trained
+    already_finished: bool = field(default=False, compare=False)
 
     def model(self, which: str = "last"):
         """The trained ``SpikingSequential`` (CPU, eval mode) of checkpoint ``which`` (last/best)."""
@@ -89,6 +94,10 @@ class ExportResult(_Result):
     extra_paths: tuple[Path, ...] = ()
     source_graph: Path | None = None  # <artefact>.source.nir, what verify() reads by default
     summary: dict = field(default_factory=dict)
+    #: check_only: the decision report (what ``export --check-only`` prints)
+    text: str = ""
+    #: check_only: the NeurodeployError the export would raise (None: it would write)
+    error: NeurodeployError | None = field(default=None, compare=False)
 
     def _rows(self):
         return [("target", self.target), ("path", self.path), ("extra", ", ".join(map(str, self.extra_paths))),
@@ -193,19 +202,24 @@ def as_spiking_sequential(model, input_shape: tuple[int, ...] | None = None, sur
     return seq
 
 
-def _config(config, data, epochs, overrides: dict) -> dict:
-    from neurodeploy.train.config import load_config, validate
+def _config(config, data, overrides: dict, sets: list[str]) -> dict:
+    """The validated config: ``config`` (TOML path, dict or None) with the ``section.key=value``
+    strings ``sets`` (TOML values, as the CLI's ``-s``), then ``section__key`` ``overrides`` and
+    ``data`` applied."""
+    from neurodeploy.train.config import load_config, parse_override, validate
 
     if config is None or isinstance(config, (str, Path)):
-        cfg = load_config(config, [])
+        cfg, items = load_config(config, sets), []
     elif isinstance(config, dict):
-        cfg = validate(copy.deepcopy(config), "train(config=…)")
+        cfg, items = validate(copy.deepcopy(config), "train(config=…)"), [parse_override(t) for t in sets]
     else:
         raise ConfigError(f"train: config must be a TOML path, a dict or None, got {type(config).__name__}")
     for key, value in overrides.items():
         section, _, name = key.replace("__", ".").partition(".")
         if not name:
             raise ConfigError(f"train: override {key!r} must name SECTION__KEY (e.g. train__lr=1e-3)")
+        items.append((section, name, value))
+    for section, name, value in items:
         cfg.setdefault(section, {})[name] = value
     if isinstance(data, str):
         cfg["data"]["dataset"] = data
@@ -213,15 +227,28 @@ def _config(config, data, epochs, overrides: dict) -> dict:
         cfg["data"].update(data)
     elif data is not None:
         raise ConfigError(f"train: data must be a dataset name or a dict of [data] keys, got {type(data).__name__}")
-    if epochs is not None:
-        cfg["train"]["epochs"] = epochs
-    return validate(cfg, "train()")
+    return validate(cfg, "train()") if items or data is not None else cfg
+
+
+def _shortcut_sets(epochs, seed, data_dir, init, target, dialect, dt_s, reset, input_scale) -> list[str]:
+    """The shortcut arguments as ``section.key=value`` strings (the CLI's --epochs, --seed,
+    --data-dir, --init, --target; --dt/--reset/--dialect/--input-scale describe an ``init`` NIR
+    file: ``train.init_*``)."""
+    pairs = [("train.epochs", epochs, None), ("train.seed", seed, None), ("data.data_dir", data_dir, None),
+             ("train.init", init, None), ("train.target", target, None), ("train.init_dt_s", dt_s, None),
+             ("train.init_reset", reset, None), ("train.init_dialect", dialect, "neurodeploy"),
+             ("train.init_input_scale", input_scale, 1.0)]
+    return [f"{key}={json.dumps(str(v)) if isinstance(v, (str, Path)) else repr(v)}"
+            for key, v, default in pairs if v is not None and v != default]
 
 
 # --------------------------------------------------------------------------- functions
 def train(config: str | Path | dict | None = None, *, model=None, data: str | dict | None = None,
           out: str | Path | None = None, epochs: int | None = None, progress: bool = False,
-          **overrides) -> Run:
+          sets: list[str] | tuple[str, ...] = (), seed: int | None = None, data_dir: str | Path | None = None,
+          init: str | Path | None = None, target: str | None = None, dialect: str = "neurodeploy",
+          dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0,
+          resume: bool = False, **overrides) -> Run:
     """Train and return the :class:`Run` (``neurodeploy train``).
 
     ``config``: TOML path, dict of sections or None (defaults). ``model``: a Norse
@@ -229,16 +256,38 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     with ``run.to_norse()``), a ``SpikingSequential``/``nn.Sequential`` of our layers, or an
     ``nn.Module`` chaining them; every neuron gets the ``[surrogate]`` section's surrogate, the
     ``[model]`` section is then unused. ``data``: dataset name or ``[data]`` dict. ``overrides``:
-    ``section__key=value`` (e.g. ``train__lr=1e-3``, ``surrogate__name="adali"``).
+    ``section__key=value`` (e.g. ``train__lr=1e-3``, ``surrogate__name="adali"``); ``sets``:
+    ``"section.key=value"`` strings with TOML values (the CLI's ``-s``). ``epochs``, ``seed``,
+    ``data_dir``, ``init`` (:class:`Run`, run directory, ``.pt`` or ``.nir`` to fine-tune), ``target`` (``"loihi"``:
+    train through its quantisation) are shortcuts for those keys; ``dialect``/``dt_s``/``reset``/
+    ``input_scale`` read an ``init`` NIR file (``train.init_*``). ``out`` defaults to
+    ``runs/<config name>``; a directory that already holds a run is refused.
+    ``resume=True`` continues the run in ``out`` from its ``last.pt`` exactly, with the run's own
+    config (``epochs`` may extend it; the other settings are not applied); ``run.already_finished``
+    says when it had nothing left to train.
     """
-    from neurodeploy.data.registry import load_data
     from neurodeploy.train.trainer import Trainer
 
-    cfg = _config(config, data, epochs, overrides)
+    if resume:
+        if out is None:
+            raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
+        if model is not None or data is not None:
+            raise ConfigError("train(resume=True) continues the run in out with its own model and data; "
+                              "drop model=/data=")
+        from neurodeploy.train.config import load_config
+
+        cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None
+        result = Trainer(cfg, out, resume=True, progress=progress).fit()
+        return dataclasses.replace(load(out), seconds=result.seconds, already_finished=result.already_finished)
+    if isinstance(init, Run):
+        init = init.path
+    sets = [*sets, *_shortcut_sets(epochs, seed, data_dir, init, target, dialect, dt_s, reset, input_scale)]
+    cfg = _config(config, data, overrides, sets)
     out = Path(out) if out is not None else Path("runs") / (Path(config).stem if isinstance(config, (str, Path)) else "default")
     loaded = None
     seq = None
     if model is not None:
+        from neurodeploy.data.registry import load_data
         from neurodeploy.neurons import SpikingNeuron
         from neurodeploy.surrogates import make_surrogate
 
@@ -249,9 +298,8 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
             if isinstance(layer, SpikingNeuron):
                 layer.surrogate = make_surrogate(s["name"], **s["params"])
         _check_input(seq, loaded)
-    trainer = Trainer(cfg, out, progress=progress, data=loaded, model=seq)
-    trainer.fit()
-    return load(out)
+    result = Trainer(cfg, out, progress=progress, data=loaded, model=seq).fit()
+    return dataclasses.replace(load(out), seconds=result.seconds)
 
 
 def _check_input(seq, loaded) -> None:
@@ -271,10 +319,10 @@ def _check_input(seq, loaded) -> None:
 
 def load(path: str | Path, *, dialect: str = "neurodeploy", dt_s: float | None = None,
          reset: str | None = None, input_scale: float = 1.0):
-    """A run directory → :class:`Run`; a ``.nir`` file → ``nir.NIRGraph`` (other writers' files
-    normalised by ``dialect``/``dt_s``/``reset``/``input_scale``, as ``--dialect`` etc.)."""
-    from neurodeploy.errors import CheckpointError
-
+    """A run directory (or a checkpoint in one) → :class:`Run`; a ``.nir`` file → ``nir.NIRGraph``
+    (other writers' files normalised by ``dialect``/``dt_s``/``reset``/``input_scale``, as
+    ``--dialect`` etc.); a lava-dl netx ``.net`` file or a ``.pt`` checkpoint outside a run → its
+    ``nir.NIRGraph``."""
     p = Path(path)
     if p.suffix == ".pt" and p.is_file() and (p.parent / "config.json").is_file():
         p = p.parent  # a run's checkpoint: its run
@@ -287,11 +335,9 @@ def load(path: str | Path, *, dialect: str = "neurodeploy", dt_s: float | None =
         kind = "model" if ckpt.get("model_spec") else ("nir-init" if ckpt.get("init_graph") else "config")
         return Run(p, ckpt["config"], len(metrics), max(accs) if accs else float("nan"),
                    accs[-1] if accs else float("nan"), metrics, kind)
-    if p.suffix == ".nir" or p.is_file():
-        from neurodeploy.pipeline import read_nir
+    from neurodeploy.pipeline import load_source
 
-        return read_nir(p, dialect, dt_s, reset, input_scale)
-    raise CheckpointError(f"{p} does not exist: pass a run directory or a .nir file")
+    return load_source(p, "last", dialect, dt_s, reset, input_scale).graph
 
 
 def to_nir(model, input_shape: tuple[int, ...] | None = None, *, time_steps: int = 0,
@@ -328,7 +374,17 @@ def _source(source, which: str, dialect: str, dt_s, reset, input_scale):
                       "convert a model with neurodeploy.to_nir(model, input_shape) first")
 
 
+def _data_config(graph, src) -> dict | None:
+    """The [data] config of a source: its run's, else the one its NIR metadata records."""
+    if src is not None and src.data_cfg:
+        return src.data_cfg
+    meta = getattr(graph, "metadata", {}) or {}
+    return json.loads(meta["data_config"]) if "data_config" in meta else None
+
+
 def _default_path(source, suffix: str) -> Path:
+    """RUN/model<suffix> for a run directory; SOURCE's name with the target's suffix for a file,
+    or <stem>.export<suffix> when that would be the source itself (e.g. a .nir exported to NIR)."""
     if isinstance(source, Run):
         source = source.path
     if not isinstance(source, (str, Path)):
@@ -339,35 +395,62 @@ def _default_path(source, suffix: str) -> Path:
     return p.with_suffix(f".export{suffix}") if p.suffix == suffix else p.with_suffix(suffix)
 
 
+def _check_text(summary: dict) -> str:
+    return summary.get("text") or summary.get("report_text") or "\n".join(
+        f"{k}: {v}" for k, v in summary.items() if k != "error")
+
+
 def export(source, target: str = "nir", path: str | Path | None = None, *, which: str = "last",
            dialect: str = "neurodeploy", dt_s: float | None = None, reset: str | None = None,
-           input_scale: float = 1.0, **options) -> ExportResult:
+           input_scale: float = 1.0, input_spikes: str | Path | None = None, **options) -> ExportResult:
     """Export ``source`` (run directory, ``.nir``, :class:`Run` or ``nir.NIRGraph``) to ``target``
-    (``neurodeploy export``). ``options`` go to the target (``profile``, ``allow_lossy``,
-    ``check_only``, ``unroll`` …; unknown names raise). Writes ``<path>.source.nir`` beside a
-    non-NIR artefact so that :func:`verify` needs nothing else."""
+    (``neurodeploy export``). ``path`` defaults to ``RUN/model<suffix>`` for a run, else the
+    source's name with the target's suffix. ``options`` go to the target (``profile``,
+    ``allow_lossy``, ``check_only``, ``unroll`` …; unknown names raise). Loihi's float-vs-fixed
+    check runs on ``input_spikes`` (.npy, (T, N, …)), else 16 test samples of the source's
+    dataset, else seeded random spikes. ``check_only=True`` makes the export's decision and writes
+    nothing: ``text`` is the report, ``error`` the error the export would raise. Writes
+    ``<path>.source.nir`` beside a non-NIR artefact so that :func:`verify` needs nothing else."""
     import nir
 
     from neurodeploy.atomic import atomic_path
     from neurodeploy.exporters import get_target
 
     tgt = get_target(target)
-    graph, _ = _source(source, which, dialect, dt_s, reset, input_scale)
+    graph, src = _source(source, which, dialect, dt_s, reset, input_scale)
     out = Path(path) if path is not None else _default_path(source, tgt.suffix)
     if isinstance(source, (str, Path)) and Path(source).is_file() and out.resolve() == Path(source).resolve():
-        raise ConfigError(f"export: path {out} is the source file itself; choose another output name")
+        raise ConfigError(f"export: the output {out} is the source file itself; choose another output name")
     opts = dict(options)
     if dt_s is not None:
         opts.setdefault("dt_s", dt_s)
+    if input_spikes and tgt.name != "loihi":
+        raise ConfigError(f"--input-spikes is used by --target loihi only, not {tgt.name!r}")
+    if tgt.name == "loihi" and "sample_inputs" not in opts:
+        data_cfg = _data_config(graph, src)
+        if input_spikes:
+            from neurodeploy.pipeline import load_spikes
+
+            opts["sample_inputs"] = load_spikes(str(input_spikes))
+            opts["sample_source"] = f"--input-spikes {input_spikes}"
+        elif data_cfg:
+            from neurodeploy.pipeline import eval_samples
+
+            x, _ = eval_samples(data_cfg, None, None, 16)
+            opts["sample_inputs"] = x.numpy()
+            opts["sample_source"] = f"{x.shape[0]} test samples of {data_cfg.get('dataset', 'the source data')}"
+    check_only = bool(opts.get("check_only"))
     result = tgt.export(graph, out, opts)
+    summary = result.summary if isinstance(result.summary, dict) else {}
     side = None
-    if tgt.name != "nir" and not opts.get("check_only"):
+    if tgt.name != "nir" and not check_only:
         side = Path(str(result.path) + ".source.nir")
         with atomic_path(side) as tmp:
             nir.write(str(tmp), graph)
-    return ExportResult(tgt.name, None if opts.get("check_only") else Path(result.path),
+    return ExportResult(tgt.name, None if check_only else Path(result.path),
                         tuple(Path(p) for p in result.extra_paths), side,
-                        json.loads(json.dumps(result.summary if isinstance(result.summary, dict) else {}, default=str)))
+                        json.loads(json.dumps(summary, default=str)),
+                        _check_text(summary) if check_only else "", summary.get("error") if check_only else None)
 
 
 def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None = None,
@@ -426,7 +509,7 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
         x, y = torch.from_numpy((rng.random((n, steps, *expected)) < random_input).astype(np.float32)), None
         where = f"--random-input {random_input}"
     else:
-        data_cfg = src.data_cfg if src and src.data_cfg else (json.loads(meta["data_config"]) if "data_config" in meta else None)
+        data_cfg = _data_config(graph, src)
         x, y = eval_samples(data_cfg, data, data_dir, samples)
         where = f"dataset {data or (data_cfg or {}).get('dataset', 'default')}"
     check_input_shape(x, expected, where, path)
@@ -464,20 +547,20 @@ def energy(source, data: str | None = None, *, profiles: tuple[str, ...] | list[
            dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0) -> EnergyReport:
     """Count activity of ``source`` (run directory, ``.nir``, :class:`Run` or graph) on ``data``
     (default: its own test split) and price it with each of ``profiles`` (``neurodeploy energy``).
-    ``out`` + ``formats`` (json/md/html) also write report files."""
+    ``formats`` (json/md/html) also write report files at the path stem ``out`` (default
+    ``RUN/energy`` for a run, else the source file's name without its suffix; a name ending in a
+    requested format's suffix is taken as is)."""
     from neurodeploy.energy import count_activity, energy_report, write_report
     from neurodeploy.hw_profiles import load_profile
     from neurodeploy.pipeline import eval_samples
     from neurodeploy.train.checkpoint import read_metrics
 
     graph, src = _source(source, "last", dialect, dt_s, reset, input_scale)
-    meta = getattr(graph, "metadata", {}) or {}
-    data_cfg = src.data_cfg if src else (json.loads(meta["data_config"]) if "data_config" in meta else None)
-    x, _ = eval_samples(data_cfg, data, data_dir, samples)
+    x, _ = eval_samples(_data_config(graph, src), data, data_dir, samples)
     activity = count_activity(graph, x, dt_s=dt_s)
     if isinstance(profiles, str):
         profiles = (profiles,)
-    profs = [load_profile(p) for p in profiles]
+    profs = [load_profile(p) for p in (profiles or ("cmos45-fp32",))]
     metrics = read_metrics(src.run_dir) if src is not None and src.run_dir else None
     label = str(source.path if isinstance(source, Run) else source if isinstance(source, (str, Path)) else "graph")
     report = energy_report(activity, profs, convention=convention, metrics=metrics,
@@ -485,7 +568,10 @@ def energy(source, data: str | None = None, *, profiles: tuple[str, ...] | list[
     paths: tuple[Path, ...] = ()
     if formats:
         if out is None:
-            raise ConfigError("energy: formats=… needs out=PATH_STEM")
+            where = source.path if isinstance(source, Run) else source
+            if not isinstance(where, (str, Path)):
+                raise ConfigError("energy: formats=… needs out=PATH_STEM for a source that is not a file or run")
+            out = Path(where) / "energy" if Path(where).is_dir() else Path(where).with_suffix("")
         paths = tuple(Path(p) for p in write_report(report, Path(out), list(formats)))
     totals = report.to_dict()["totals"]
     return EnergyReport(convention, tuple(p.name for p in profs), totals, int(x.shape[0]), report, paths)

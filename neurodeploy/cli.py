@@ -107,49 +107,23 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, re
 
     Writes OUT/config.json, OUT/last.pt, OUT/best.pt (best test accuracy) and OUT/metrics.jsonl.
     """
-    from neurodeploy.train.config import describe, load_config
-    from neurodeploy.train.trainer import Trainer
-
     if help_config:
+        from neurodeploy.train.config import describe
+
         click.echo(describe())
         return
-    sets = list(overrides)
-    if epochs is not None:
-        sets.append(f"train.epochs={epochs}")
-    if seed is not None:
-        sets.append(f"train.seed={seed}")
-    if data_dir is not None:
-        sets.append(f"data.data_dir={json.dumps(str(data_dir))}")
-    if init is not None:
-        sets.append(f"train.init={json.dumps(str(init))}")
-    if target is not None:
-        sets.append(f"train.target={json.dumps(target)}")
-    # --dt/--reset/--dialect/--input-scale describe a --init NIR file (train.init_*).
-    if dt_s is not None:
-        sets.append(f"train.init_dt_s={dt_s!r}")
-    if reset is not None:
-        sets.append(f"train.init_reset={json.dumps(reset)}")
-    if dialect != "neurodeploy":
-        sets.append(f"train.init_dialect={json.dumps(dialect)}")
-    if input_scale != 1.0:
-        sets.append(f"train.init_input_scale={input_scale!r}")
-    if resume:
-        if not out:
-            raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
-        cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None
-        trainer = Trainer(cfg, out, resume=True, progress=show_progress(quiet))
-    else:
-        cfg = load_config(config, sets)
-        out = out or str(Path("runs") / (Path(config).stem if config else "default"))
-        trainer = Trainer(cfg, out, progress=show_progress(quiet))
-    result = trainer.fit()
-    if result.already_finished:
-        click.echo(f"{result.run_dir} already finished after {result.epochs} epochs (test accuracy "
-                   f"{result.last_accuracy:.2%}, best {result.best_accuracy:.2%}); nothing to resume. "
-                   f"To train longer: --resume --epochs N with N > {result.epochs}")
+    from neurodeploy.api import train as train_api
+
+    run = train_api(config, out=out, sets=list(overrides), epochs=epochs, seed=seed, data_dir=data_dir,
+                    init=init, target=target, dialect=dialect, dt_s=dt_s, reset=reset,
+                    input_scale=input_scale, resume=resume, progress=show_progress(quiet))
+    if run.already_finished:
+        click.echo(f"{run.path} already finished after {run.epochs} epochs (test accuracy "
+                   f"{run.last_accuracy:.2%}, best {run.best_accuracy:.2%}); nothing to resume. "
+                   f"To train longer: --resume --epochs N with N > {run.epochs}")
         return
-    click.echo(f"trained {result.epochs} epochs in {result.seconds:.1f} s: test accuracy "
-               f"{result.last_accuracy:.2%} (best {result.best_accuracy:.2%}) → {result.run_dir}")
+    click.echo(f"trained {run.epochs} epochs in {run.seconds:.1f} s: test accuracy "
+               f"{run.last_accuracy:.2%} (best {run.best_accuracy:.2%}) → {run.path}")
 
 
 # --------------------------------------------------------------------------- export
@@ -174,65 +148,24 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
     The exporter reads the NIR graph of SOURCE; beside the output it stores that graph as
     OUT.source.nir so that `neurodeploy verify OUT` needs nothing else.
     """
-    import nir
+    from neurodeploy.api import export as export_api
 
-    from neurodeploy.exporters import get_target
-    from neurodeploy.pipeline import load_source, load_spikes
-
-    tgt = get_target(target)
-    src = load_source(source, checkpoint, dialect, dt_s, reset, input_scale)
-    out_path = Path(out) if out else _default_export_path(Path(source), tgt.suffix)
-    if Path(source).is_file() and out_path.resolve() == Path(source).resolve():
-        raise ConfigError(f"export: -o {out_path} is the source file itself; choose another output name")
-    options = {"dt_s": dt_s} if dt_s is not None else {}
-    if check_only:
-        options["check_only"] = True
-    if allow_lossy:
-        options["allow_lossy"] = True
-    if profile:
-        options["profile"] = profile
+    options = {name: value for name, value in (("check_only", check_only), ("allow_lossy", allow_lossy),
+                                               ("profile", profile)) if value}
     if unroll is not None:
         options["unroll"] = unroll
-    if input_spikes and tgt.name != "loihi":
-        raise ConfigError(f"--input-spikes is used by --target loihi only, not {tgt.name!r}")
-    if tgt.name == "loihi":
-        if input_spikes:
-            options["sample_inputs"] = load_spikes(input_spikes)
-            options["sample_source"] = f"--input-spikes {input_spikes}"
-        elif src.data_cfg:
-            from neurodeploy.pipeline import eval_samples
-
-            x, _ = eval_samples(src.data_cfg, None, None, 16)
-            options["sample_inputs"] = x.numpy()
-            options["sample_source"] = f"{x.shape[0]} test samples of {src.data_cfg.get('dataset', 'the source data')}"
-    result = tgt.export(src.graph, out_path, options)
-    summary = result.summary if isinstance(result.summary, dict) else {}
+    result = export_api(source, target, out, which=checkpoint, dialect=dialect, dt_s=dt_s, reset=reset,
+                        input_scale=input_scale, input_spikes=input_spikes, **options)
     if check_only:
-        text = summary.get("text") or summary.get("report_text") or "\n".join(
-            f"{k}: {v}" for k, v in summary.items() if k != "error")
-        click.echo(text)
+        click.echo(result.text)
     if allow_lossy:
-        for step in summary.get("lossy_steps", []):
+        for step in result.summary.get("lossy_steps", []):
             click.echo(f"neurodeploy: warning: {step}", err=True)
     if check_only:
-        if summary.get("error") is not None:
-            raise summary["error"]
+        if result.error is not None:
+            raise result.error
         return
-    if tgt.name != "nir":
-        from neurodeploy.atomic import atomic_path
-
-        with atomic_path(str(result.path) + ".source.nir") as tmp:
-            nir.write(str(tmp), src.graph)
     click.echo(f"wrote {result.path}" + "".join(f", {p}" for p in result.extra_paths))
-
-
-def _default_export_path(source: Path, suffix: str) -> Path:
-    """RUN/model<suffix> for a run directory; SOURCE's name with the target's suffix for a file,
-    or <stem>.export<suffix> when that would be the source itself (e.g. a .nir exported to NIR)."""
-    if not source.is_file():
-        return source / f"model{suffix}"
-    out = source.with_suffix(suffix)
-    return source.with_suffix(f".export{suffix}") if out.suffix == source.suffix else out
 
 
 # --------------------------------------------------------------------------- verify
@@ -340,21 +273,14 @@ def _print_loihi_verify(res: dict) -> None:
 def energy(source, data, data_dir, samples, profiles, convention, formats, out, dt_s, reset, dialect, input_scale):
     """Count synaptic operations, spikes and sparsity of SOURCE (run directory or .nir) on data,
     and estimate energy per inference against the equivalent ANN."""
-    from neurodeploy.energy import count_activity, energy_report, render_table, write_report
-    from neurodeploy.hw_profiles import load_profile
-    from neurodeploy.pipeline import eval_samples, load_source
-    from neurodeploy.train.checkpoint import read_metrics
+    from neurodeploy.api import energy as energy_api
+    from neurodeploy.energy import render_table
 
-    src = load_source(source, "last", dialect, dt_s, reset, input_scale)
-    x, _ = eval_samples(src.data_cfg, data, data_dir, samples)
-    activity = count_activity(src.graph, x, dt_s=dt_s)
-    profs = [load_profile(p) for p in (profiles or ("cmos45-fp32",))]
-    metrics = read_metrics(src.run_dir) if src.run_dir else None
-    report = energy_report(activity, profs, convention=convention, metrics=metrics,
-                           meta={"source": str(source), "samples": int(x.shape[0])})
-    _console().print(render_table(report))
-    stem = Path(out) if out else (Path(source) / "energy" if Path(source).is_dir() else Path(source).with_suffix(""))
-    for path in write_report(report, stem, list(formats or ("json",))):
+    result = energy_api(source, data, profiles=profiles, convention=convention, samples=samples,
+                        data_dir=data_dir, out=out, formats=formats or ("json",), dialect=dialect,
+                        dt_s=dt_s, reset=reset, input_scale=input_scale)
+    _console().print(render_table(result.report))
+    for path in result.paths:
         click.echo(f"wrote {path}")
 
 
@@ -413,24 +339,27 @@ def inspect(path, targets, surrogates, dt_s, reset, dialect, input_scale):
         return
     if not path:
         raise ConfigError("inspect needs a PATH (run directory or .nir file), or --targets / --surrogates")
-    from neurodeploy.pipeline import load_source
-    from neurodeploy.train.checkpoint import read_metrics
+    from neurodeploy.api import load
 
     p = Path(path)
     con = _console()
     if p.is_dir():
-        metrics = read_metrics(p)
-        con.print(f"run {p}: {len(metrics)} epochs")
-        for m in metrics:
+        run = load(p)
+        con.print(f"run {p}: {len(run.metrics)} epochs")
+        for m in run.metrics:
             rates = ", ".join(f"{r:.3f}" for r in m.get("firing_rates", []))
             extra = "".join(f"  {k}={v}" for k, v in m.items() if k.startswith("diag"))
             con.print(f"  epoch {m['epoch'] + 1:3d}  loss {m['train_loss']:.3f}  test {m['test_accuracy']:.2%}  rates [{rates}]{extra}")
-    src = load_source(p, "last", dialect, dt_s, reset, input_scale)
+        graph = run.to_nir()
+    else:  # a checkpoint file shows its own graph (load() reads a run's .pt as the whole run)
+        from neurodeploy.pipeline import load_source
+
+        graph = load_source(p, "last", dialect, dt_s, reset, input_scale).graph
     con.print("nodes:")
-    for name, node in src.graph.nodes.items():
+    for name, node in graph.nodes.items():
         shape = getattr(node, "weight", None)
         con.print(f"  {name:12s} {type(node).__name__:10s} {tuple(shape.shape) if shape is not None else ''}")
-    con.print(f"metadata: {json.dumps(src.graph.metadata, default=str)}")
+    con.print(f"metadata: {json.dumps(graph.metadata, default=str)}")
 
 
 def _usage_line(exc: click.ClickException) -> str:

@@ -145,3 +145,50 @@ def test_to_nir_of_torch_tensor_input_matches_module():
     seq = nd.SpikingSequential(nn.Linear(6, 5, bias=False), nd.LIF())
     g = nd.to_nir(seq, (6,))
     assert torch.equal(torch.as_tensor(g.nodes["0_linear"].weight), seq[0].weight.detach())
+
+
+def test_train_config_assembly_is_the_clis():
+    """sets (the CLI's -s strings) and the shortcut arguments build the config the CLI builds."""
+    from neurodeploy.api import _config, _shortcut_sets
+
+    sets = ["model.hidden=[8]", *_shortcut_sets(2, 5, "d", None, "loihi", "norse", 1e-3, "subtract", 2.0)]
+    assert sets[1:] == ['train.epochs=2', 'train.seed=5', 'data.data_dir="d"', 'train.target="loihi"',
+                        'train.init_dt_s=0.001', 'train.init_reset="subtract"', 'train.init_dialect="norse"',
+                        'train.init_input_scale=2.0']
+    for config in (None, {"train": {"lr": 1e-2}}):
+        cfg = _config(config, "digits-events", {"train__batch_size": 16}, sets)
+        assert cfg["model"]["hidden"] == [8] and cfg["train"]["epochs"] == 2 and cfg["train"]["seed"] == 5
+        assert cfg["train"]["init_dialect"] == "norse" and cfg["train"]["init_dt_s"] == 1e-3
+        assert cfg["train"]["batch_size"] == 16 and cfg["data"]["data_dir"] == "d"
+    assert _shortcut_sets(None, None, None, None, None, "neurodeploy", None, None, 1.0) == []
+    with pytest.raises(ConfigError, match="command line.*epochs"):
+        _config(None, None, {}, _shortcut_sets(0, None, None, None, None, "neurodeploy", None, None, 1.0))
+
+
+def test_train_resume(api_run, use_small_data):
+    with pytest.raises(ConfigError, match="--resume needs --out"):
+        nd.train(resume=True)
+    with pytest.raises(ConfigError, match="drop model=/data="):
+        nd.train(out=api_run.path, data="shd", resume=True)
+    before = (api_run.path / "metrics.jsonl").read_text()
+    with use_small_data():
+        again = nd.train(out=api_run.path, resume=True)
+    assert again.already_finished and again.seconds == 0.0 and again == api_run
+    assert (api_run.path / "metrics.jsonl").read_text() == before
+    with pytest.raises(ConfigError, match="already holds a run"):
+        nd.train(out=api_run.path)
+
+
+def test_export_check_only_and_defaults(trained_run, tmp_path):
+    res = nd.export(trained_run, "loihi", tmp_path / "c.net", check_only=True)
+    assert res.path is None and res.error is None and "Decision: write" in res.text
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match="--input-spikes is used by --target loihi only"):
+        nd.export(trained_run, "onnx", tmp_path / "x.onnx", input_spikes=tmp_path / "s.npy")
+    nir_file = nd.export(trained_run, "nir", tmp_path / "m.nir").path
+    with pytest.raises(ConfigError, match="is the source file itself"):
+        nd.export(nir_file, "nir", nir_file)
+    default = nd.export(nir_file, "nir")  # the source's own name: m.export.nir
+    assert default.path == tmp_path / "m.export.nir" and default.source_graph is None
+    e = nd.energy(nir_file, samples=4, formats=("json",))  # default report path: the file's stem
+    assert e.paths == (tmp_path / "m.json",) and e.paths[0].is_file()
