@@ -263,7 +263,7 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     ``input_scale`` read an ``init`` NIR file (``train.init_*``). ``out`` defaults to
     ``runs/<config name>``; a directory that already holds a run is refused.
     ``resume=True`` continues the run in ``out`` from its ``last.pt`` exactly, with the run's own
-    config (``epochs`` may extend it; the other settings are not applied); ``run.already_finished``
+    config (``epochs`` may extend it; any other setting is refused, never silently ignored); ``run.already_finished``
     says when it had nothing left to train.
     """
     from neurodeploy.train.trainer import Trainer
@@ -274,6 +274,14 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
         if model is not None or data is not None:
             raise ConfigError("train(resume=True) continues the run in out with its own model and data; "
                               "drop model=/data=")
+        ignored = [name for name, given in (
+            ("CONFIG", config is not None), ("-s", bool(sets) or bool(overrides)), ("--seed", seed is not None),
+            ("--data-dir", data_dir is not None), ("--init", init is not None), ("--target", target is not None),
+            ("--dt/--reset/--dialect/--input-scale", dt_s is not None or reset is not None
+             or dialect != "neurodeploy" or input_scale != 1.0)) if given]
+        if ignored:
+            raise ConfigError(f"--resume continues {out} with its own config; {', '.join(ignored)} would be "
+                              "ignored: drop them (only --epochs N may extend a resumed run)")
         from neurodeploy.train.config import load_config
 
         cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None

@@ -168,6 +168,8 @@ def test_train_config_assembly_is_the_clis():
 def test_train_resume(api_run, use_small_data):
     with pytest.raises(ConfigError, match="--resume needs --out"):
         nd.train(resume=True)
+    with pytest.raises(ConfigError, match="CONFIG, -s, --seed would be ignored"):
+        nd.train("configs/digits.toml", out=api_run.path, sets=["train.lr=1e-3"], seed=3, resume=True)
     with pytest.raises(ConfigError, match="drop model=/data="):
         nd.train(out=api_run.path, data="shd", resume=True)
     before = (api_run.path / "metrics.jsonl").read_text()
