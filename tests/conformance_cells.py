@@ -288,6 +288,9 @@ def _spyx(kind: str):
             neuron = lambda n: snn.LIF((n,), beta=0.8, rngs=rngs)  # noqa: E731
         elif kind == "CubaLIF":
             neuron = lambda n: snn.CuBaLIF((n,), alpha=0.7, beta=0.8, rngs=rngs)  # noqa: E731
+        elif kind == "LI readout":   # LIF hidden layer, LI (membrane) readout
+            neuron = lambda n: (snn.LIF((n,), beta=0.8, rngs=rngs) if n == 16  # noqa: E731
+                                else snn.LI((n,), beta=0.9, rngs=rngs))
         elif kind == "recurrent":
             neuron = lambda n: (snn.RLIF((n,), beta=0.8, rngs=rngs) if n == 16  # noqa: E731
                                 else snn.LIF((n,), beta=0.8, rngs=rngs))
@@ -446,6 +449,9 @@ CELLS: list[Cell] = [
          warn=_SPYX_DELAY, note="Spyx flattens (H, W, C): the Affine after Flatten is reordered to NIR's (C, H, W)"),
     Cell("spyx", "pool", "subtract", "conv + SumPool VALID, IF", _spyx("pool"), "exact", shift=2,
          needs=("spyx", "flax"), warn=_SPYX_DELAY),
+    Cell("spyx", "LI readout", "subtract", "LIF → LI", _spyx("LI readout"), "refused", needs=("spyx", "flax"),
+         error=r"skips layers it cannot write",
+         note="writer bug: to_nir skips spyx.nn.LI (prints a warning, writes a graph ending in Affine)"),
     Cell("spyx-0.1", "IF", "subtract", "square layers", _spyx01("IF"), "refused", needs=("spyx", "haiku"),
          error=r"leaves out layers without parameters",
          note="writer bug: to_nir walks haiku's parameter tree, so IF (no parameters) is dropped from the file; "

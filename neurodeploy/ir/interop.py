@@ -408,19 +408,26 @@ _FIXES = {"norse": _norse_fix, "snntorch": _snntorch_fix, "snntorch-no-reset-del
           "spyx": _spyx_fix, "spyx-0.1": _spyx_fix}
 
 
-def _spyx01_omitted(nodes: dict, edges: list) -> None:
-    """Spyx 0.1.20's ``to_nir`` walks the haiku *parameter* tree, so a layer without parameters
-    (``spyx.nn.IF``, and any other parameter-free module) is left out of the file without a trace,
-    and the synapses around it are joined directly. A synapse feeding another synapse or the Output
-    is that trace in a Spyx network (its layers alternate synapse, neuron): refused. An omitted
-    layer right after the Input cannot be seen (docs/interop.md)."""
+def _spyx_omitted(nodes: dict, edges: list, dialect: str) -> None:
+    """Spyx's ``to_nir`` leaves layers out of the file: 0.1.20 walks the haiku *parameter* tree, so
+    a layer without parameters (every ``spyx.nn.IF``) is missing; 1.0 skips a layer it has no
+    mapping for (``spyx.nn.LI``, …) with only a printed "[Warning]". The synapses around the
+    missing layer are joined directly; in a Spyx network (synapse, neuron, synapse, neuron, …) a
+    synapse feeding a synapse or the Output is that trace: refused (a model that really ends in a
+    Linear cannot be told apart and is refused too). A layer missing right after the Input leaves
+    no trace (docs/interop.md)."""
+    why = ("Spyx 0.1.20's to_nir leaves out layers without parameters (IF neurons)" if dialect == "spyx-0.1"
+           else "Spyx 1.0's to_nir skips layers it cannot write (e.g. spyx.nn.LI) with only a printed "
+                "'[Warning] Layer ... not recognized'")
+    fix = ("export with Spyx 1.0 (which writes IF), or use LIF layers" if dialect == "spyx-0.1"
+           else "end the model with a spiking layer (LIF, IF, CuBaLIF)")
+    loop = {n for p, q in edges if (q, p) in edges for n in (p, q)}  # recurrent synapse ⇄ neuron
     for a, b in edges:
-        if isinstance(nodes.get(a), _SYNAPSES) and isinstance(nodes.get(b), (*_SYNAPSES, nir.Output)):
+        if (isinstance(nodes.get(a), _SYNAPSES) and isinstance(nodes.get(b), (*_SYNAPSES, nir.Output))
+                and a not in loop and b not in loop):
             raise ConfigError(
-                f"dialect 'spyx-0.1': node {a!r} feeds {b!r} directly: Spyx 0.1.20's to_nir leaves out "
-                "layers without parameters (IF neurons), so a neuron layer between them was probably "
-                "dropped from the file and cannot be recovered; export with Spyx 1.0 (which writes IF), "
-                "or use LIF layers")
+                f"dialect {dialect!r}: node {a!r} feeds {b!r} directly: {why}, so a layer between them "
+                f"was probably dropped from the file and cannot be recovered; {fix}")
 
 
 def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay: bool | None,
@@ -477,8 +484,7 @@ def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay:
             _warn(f"dialect 'spyx-0.1': node {cuba[0]!r}: Spyx 0.1.20's CuBaLIF subtracts the threshold "
                   "twice per spike (before and after the decay; fixed in Spyx 1.0), ours once: spikes "
                   "differ after a neuron fires (bounded, measured in docs/interop.md)")
-        if d.name == "spyx-0.1":
-            _spyx01_omitted(nodes, edges)
+        _spyx_omitted(nodes, edges, d.name)
         if d.name == "spyx-0.1" and any(isinstance(v, nir.IF) for v in neurons.values()):
             _warn("dialect 'spyx-0.1': Spyx 0.1.20 writes IF thresholds as 1 whatever the layer's "
                   "threshold was")
