@@ -184,7 +184,7 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
 @click.option("--min-spike-agreement", type=FRACTION, help="Override the per-layer identical spike-bin fraction threshold (0-1).")
 @click.option("--min-count-corr", type=Number(Range(min=-1.0, max=1.0)), help="Override the per-layer spike-count correlation threshold.")
 @click.option("--json-out", type=click.Path(dir_okay=False), help="Also write the full result (with every criterion) as JSON.")
-@click.option("--against", "against_writer", type=click.Choice(["norse", "spyx", "rockpool", "sinabs"]),
+@click.option("--against", "against_writer", type=click.Choice(["norse", "spyx", "spyx-0.1", "rockpool", "sinabs"]),
               help="Also run the writer library's own simulation of --source FILE.nir and report its agreement.")
 @nir_reading_options
 def verify(exported, source, data, data_dir, samples, input_spikes, random_input, lava,

@@ -34,14 +34,19 @@ def _row(res) -> str:
     if c.shift and res.float_mismatch is not None:
         mm += f" (shift {c.shift})"
     note = c.note
-    if res.status == "refused":
-        note = (note + "; " if note else "") + "error: " + res.detail.splitlines()[0][:140]
+    if res.status in ("refused", "unwritable"):
+        who = "writer fails: " if res.status == "unwritable" else "error: "
+        note = (note + "; " if note else "") + who + res.detail.splitlines()[0][:140]
     elif c.warn:
         w = next((t for t in res.warnings if re.search(c.warn, t)), "")
         note = (note + "; " if note else "") + "warns: " + w[:140]
     bound = f" ≤ {c.bound:.0%}" if c.expect == "bounded" else ""
+    status = "writer cannot write" if res.status == "unwritable" else res.status
+    loihi = res.loihi or "—"
+    if c.loihi is not None and res.loihi:
+        loihi += f" (≤ {c.loihi:.0%})"
     return (f"| `{cell_id(c)}` | {c.writer} | {c.kind} | {c.reset} | {c.values} | "
-            f"**{res.status}**{bound} | {mm} | {res.onnx or '—'} | {res.loihi or '—'} | "
+            f"**{status}**{bound} | {mm} | {res.onnx or '—'} | {loihi} | "
             f"{note.replace('|', '/')} |")
 
 

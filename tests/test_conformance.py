@@ -11,9 +11,6 @@ from pathlib import Path
 import pytest
 from conformance_cells import CELLS, cell_id, missing, run_cell
 
-LOIHI_BOUND = 0.30   # Loihi column: quantised weights/decays; fraction of differing output bins
-
-
 # JAX compiles each Spyx model on first use (5-75 s on two shared cores): those cells are slow.
 PARAMS = [pytest.param(c, id=cell_id(c), marks=[pytest.mark.slow] if c.writer.startswith("spyx") else [])
           for c in CELLS]
@@ -26,11 +23,14 @@ def test_cell(cell):
         pytest.skip(f"{cell.writer} cell: {why}")
     res = run_cell(cell)
     assert res.status == cell.expect, res.detail
-    if cell.expect == "refused":
+    if cell.expect in ("refused", "unwritable"):
         return
     assert res.onnx == "= float" or res.onnx.startswith("refused: "), res.onnx
-    m = re.match(r"([\d.]+)% differ", res.loihi)
-    assert res.loihi.startswith("refused: ") or (m and float(m.group(1)) / 100 <= LOIHI_BOUND), res.loihi
+    # run_cell checks the Loihi column against the cell's declared bound (or declared refusal)
+    if cell.loihi is None:
+        assert res.loihi.startswith("refused: "), res.loihi
+    else:
+        assert float(re.match(r"([\d.]+)% differ", res.loihi).group(1)) / 100 <= cell.loihi, res.loihi
 
 
 def test_every_cell_is_in_the_doc():

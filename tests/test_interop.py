@@ -409,3 +409,30 @@ def test_against_spyx_agrees():
         graph = load_nir(raw, **opts)
     rep = against("spyx", raw, graph, x)
     assert rep["agree"] and rep["shift_steps"] == 2 and rep["ours_spikes"] > 0
+
+
+@pytest.mark.slow
+def test_against_spyx01_reports_its_reader_failing():
+    """--against spyx-0.1 runs Spyx 0.1.20's own from_nir: it crashes on its own Linear → LIF files
+    (w_in unset), which is reported as one ConfigError naming the cause; under Spyx 1.0 it points
+    to --against spyx."""
+    pytest.importorskip("spyx.nir", reason="spyx not installed")
+    import importlib.metadata as md
+    import sys
+
+    from neurodeploy.errors import ConfigError
+    from neurodeploy.sim.against import WRITERS, against
+
+    if not md.version("spyx").startswith("0.1"):
+        with pytest.raises(ConfigError, match="use --against spyx"):
+            WRITERS["spyx-0.1"].run(None, None, 1e-3)
+        return
+    sys.path.insert(0, os.path.dirname(__file__))
+    from conformance_cells import CELLS
+
+    cell = next(c for c in CELLS if c.writer == "spyx-0.1" and c.kind == "LIF")
+    raw, x, _, opts = cell.build()
+    with pytest.warns(UserWarning):
+        graph = load_nir(raw, **opts)
+    with pytest.raises(ConfigError, match=r"Spyx 0\.1\.20's own from_nir fails .*UnboundLocalError"):
+        against("spyx-0.1", raw, graph, x)

@@ -349,8 +349,85 @@ def _spyx_fix(name: str, node: nir.NIRNode, ctx: _Read) -> nir.NIRNode:
     return node
 
 
-_FIXES = {"norse": _norse_fix, "sinabs": _sinabs_fix, "rockpool": _rockpool_fix,
+def _snntorch_fix(name: str, node: nir.NIRNode, ctx: _Read) -> nir.NIRNode:
+    """snnTorch 1.0 writes ``Leaky(beta=1)`` (its integrate-and-fire neuron, v ← v + x) as a LIF with
+    τ = dt/(1 − β) = ∞ and r = ∞: read as IF with r = 1/dt (exact). A layer mixing β = 1 and β < 1,
+    or a Synaptic with α or β = 1, has no NIR form: refused."""
+    if isinstance(node, nir.LIF):
+        tau = _f(node.tau)
+        inf = ~np.isfinite(tau)
+        if np.all(inf):
+            reset = getattr(node, "v_reset", None)
+            return nir.IF(r=np.full(tau.shape, 1.0 / ctx.dt), v_threshold=_f(node.v_threshold),
+                          v_reset=None if reset is None else _f(reset))
+        if np.any(inf):
+            raise ConfigError(f"dialect {ctx.dialect.name!r}: node {name!r} (Leaky) mixes beta = 1 "
+                              "(integrate-and-fire, τ = ∞) with beta < 1; NIR has one neuron type per "
+                              "node: give the layer one kind of neuron")
+    if isinstance(node, nir.CubaLIF) and not (np.all(np.isfinite(_f(node.tau_mem)))
+                                              and np.all(np.isfinite(_f(node.tau_syn)))):
+        raise ConfigError(f"dialect {ctx.dialect.name!r}: node {name!r} (Synaptic) has alpha or beta = 1 "
+                          "(τ = ∞), which NIR's CubaLIF cannot express; use alpha, beta < 1")
+    return node
+
+
+def _spyx_channels_last(nodes: dict, edges: list) -> None:
+    """Spyx runs channels-last (nnx.Conv is NHWC; ``spyx.nn.Flatten`` flattens (H, W, C)) and its
+    ``to_nir`` writes the Flatten of a conv output with its NIR (C, H, W) shape but leaves the next
+    Affine/Linear's columns in (H, W, C) order. NIR's Flatten flattens (C, H, W): permute those
+    columns (exact; a Flatten of a 1-D tensor is unaffected). A SAME SumPool is written with its
+    total padding in NIR's per-side field: refused."""
+    for name, node in list(nodes.items()):
+        if isinstance(node, nir.SumPool2d) and np.any(np.asarray(node.padding)):
+            raise UnsupportedNodeError(
+                f"node {name!r}: Spyx writes a SAME SumPool's total padding {np.asarray(node.padding).tolist()} "
+                "where NIR means padding per side (JAX puts an odd extra row/column at the end); "
+                "refused: use padding='VALID' pooling")
+        if not isinstance(node, nir.Flatten):
+            continue
+        shape = tuple(int(d) for d in np.asarray((node.input_type or {}).get("input", ())).ravel())
+        succ = [b for a, b in edges if a == name]
+        if len(shape) != 3 or len(succ) != 1 or not isinstance(nodes[succ[0]], (nir.Affine, nir.Linear)):
+            if len(shape) == 3:
+                raise UnsupportedNodeError(
+                    f"node {name!r}: a Spyx Flatten of a (C, H, W) tensor must feed one Affine/Linear "
+                    "(Spyx flattens channels-last; its columns are reordered there), found "
+                    f"{[type(nodes[b]).__name__ for b in succ]}")
+            continue
+        c, h, w = shape
+        lin = nodes[succ[0]]
+        weight = _f(lin.weight)
+        if weight.shape[1] != c * h * w:
+            raise UnsupportedNodeError(f"node {succ[0]!r}: {weight.shape[1]} inputs after Flatten {name!r} "
+                                       f"of shape {shape}; the file is inconsistent")
+        weight = weight.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(weight.shape[0], -1)
+        nodes[succ[0]] = dataclasses.replace(lin, weight=weight.copy())
+
+
+_FIXES = {"norse": _norse_fix, "snntorch": _snntorch_fix, "snntorch-no-reset-delay": _snntorch_fix, "sinabs": _sinabs_fix, "rockpool": _rockpool_fix,
           "spyx": _spyx_fix, "spyx-0.1": _spyx_fix}
+
+
+def _spyx_omitted(nodes: dict, edges: list, dialect: str) -> None:
+    """Spyx's ``to_nir`` leaves layers out of the file: 0.1.20 walks the haiku *parameter* tree, so
+    a layer without parameters (every ``spyx.nn.IF``) is missing; 1.0 skips a layer it has no
+    mapping for (``spyx.nn.LI``, …) with only a printed "[Warning]". The synapses around the
+    missing layer are joined directly; in a Spyx network (synapse, neuron, synapse, neuron, …) a
+    synapse feeding a synapse or the Output is that trace: refused (a model that really ends in a
+    Linear cannot be told apart and is refused too). A layer missing right after the Input leaves
+    no trace (docs/interop.md)."""
+    why = ("Spyx 0.1.20's to_nir leaves out layers without parameters (IF neurons)" if dialect == "spyx-0.1"
+           else "Spyx 1.0's to_nir skips layers it cannot write (e.g. spyx.nn.LI) with only a printed "
+                "'[Warning] Layer ... not recognized'")
+    fix = ("export with Spyx 1.0 (which writes IF), or use LIF layers" if dialect == "spyx-0.1"
+           else "end the model with a spiking layer (LIF, IF, CuBaLIF)")
+    loop = {n for p, q in edges if (q, p) in edges for n in (p, q)}  # recurrent synapse ⇄ neuron
+    for a, b in edges:
+        if (isinstance(nodes.get(a), _SYNAPSES) and isinstance(nodes.get(b), (*_SYNAPSES, nir.Output))
+                and a not in loop and b not in loop):
+            raise ConfigError(
+                f"dialect {dialect!r}: node {a!r} feeds {b!r} directly: {why}, so a layer between them "
+                f"was probably dropped from the file and cannot be recovered; {fix}")
 
 
 def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay: bool | None,
@@ -379,6 +456,11 @@ def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay:
                 "decay; with reset_delay=False the next step's spike test also subtracts the threshold "
                 "while the membrane stays above it ('avoid double reset'). Neither is a NIR neuron; "
                 "train with reset_mechanism='zero' (exact)")
+        if neurons:
+            _warn(f"dialect {d.name!r}: snnTorch does not record reset_mechanism; reset={rst!r} is applied "
+                  "to every layer, so a layer built with another mechanism (e.g. reset_mechanism='none', "
+                  "a membrane readout that spikes without resetting) gives different spikes (bounded, "
+                  "measured in docs/interop.md)")
         delay = True if reset_delay is None else bool(reset_delay)
         odd = [n for n, v in neurons.items() if isinstance(v, nir.CubaLIF) or n in recurrent]
         if delay and odd:
@@ -402,6 +484,7 @@ def _dialect_checks(nodes: dict, edges: list, d: Dialect, rst: str, reset_delay:
             _warn(f"dialect 'spyx-0.1': node {cuba[0]!r}: Spyx 0.1.20's CuBaLIF subtracts the threshold "
                   "twice per spike (before and after the decay; fixed in Spyx 1.0), ours once: spikes "
                   "differ after a neuron fires (bounded, measured in docs/interop.md)")
+        _spyx_omitted(nodes, edges, d.name)
         if d.name == "spyx-0.1" and any(isinstance(v, nir.IF) for v in neurons.values()):
             _warn("dialect 'spyx-0.1': Spyx 0.1.20 writes IF thresholds as 1 whatever the layer's "
                   "threshold was")
@@ -423,6 +506,9 @@ def _check_taus(nodes: dict, dt: float, dialect: str) -> None:
     """Every dialect: forward Euler needs τ ≥ dt (decay 1 − dt/τ ≥ 0)."""
     for name, node in nodes.items():
         for field, tau in _taus(node).items():
+            if not np.all(np.isfinite(tau)):
+                raise ConfigError(f"node {name!r}: {field} is not finite (τ = ∞ is an integrate-and-fire "
+                                  "neuron, which NIR writes as IF; NaN is a broken file); check the writer")
             if np.any(tau < dt):
                 raise ConfigError(
                     f"node {name!r}: {field} = {tau.min():g} s < dt = {dt:g} s (the per-step decay "
@@ -531,6 +617,8 @@ def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodepl
         if isinstance(node, nir.Flatten) and name not in repaired:
             node = _flatten_index(name, node, indexing)
         nodes[name] = node
+    if d.name == "spyx":
+        _spyx_channels_last(nodes, edges)
     _check_taus(nodes, dt, dialect)
     _move_recurrent_bias(nodes, edges)
     shape = _input_shape(nodes, edges, d, input_shape)

@@ -70,6 +70,32 @@ def _spyx(raw, x, dt):
     return torch.as_tensor(np.array(out))
 
 
+def _spyx01(raw, x, dt):
+    import importlib.metadata as md
+
+    version = md.version("spyx")
+    if not version.startswith("0.1"):
+        raise ConfigError(f"verify --against spyx-0.1 runs Spyx 0.1.20's from_nir (haiku, Python 3.10 "
+                          f"environment); this environment has Spyx {version}: use --against spyx")
+    import copy
+
+    import jax.numpy as jnp
+    import spyx.nir as snir
+
+    # batch-major: 0.1.20's time_major=True takes its initial state's batch size from the time axis;
+    # from_nir transposes the Affine weights of the graph it is given in place: give it a copy
+    xj = jnp.asarray(x.transpose(0, 1).numpy())
+    try:
+        model, params = snir.from_nir(copy.deepcopy(raw), xj, dt)
+        out = model.apply(params, xj)
+    except Exception as exc:  # noqa: BLE001  (the writer's reader, not ours: report how it fails)
+        raise ConfigError(f"verify --against spyx-0.1: Spyx {version}'s own from_nir fails on this graph "
+                          f"({type(exc).__name__}: {exc}); 0.1.20's reader cannot run a Linear followed by "
+                          "a LIF (its w_in is unset), so it simulates none of its own files; see "
+                          "docs/interop.md") from None
+    return torch.as_tensor(np.array(out[0] if isinstance(out, tuple) else out)).transpose(0, 1)
+
+
 def _rockpool(raw, x, dt):
     from rockpool.nn.modules.torch.nir import from_nir
 
@@ -89,6 +115,8 @@ def _sinabs(raw, x, dt):
 WRITERS: dict[str, Writer] = {
     "norse": Writer("norse", _norse, "norse.torch.from_nir(graph, dt)"),
     "spyx": Writer("spyx", _spyx, "spyx.nir.from_nir(graph, x, dt)", delay_per_layer=True),
+    "spyx-0.1": Writer("spyx", _spyx01, "spyx.nir.from_nir(graph, x, dt) of Spyx 0.1.20 (haiku)",
+                       delay_per_layer=True),
     "rockpool": Writer("rockpool", _rockpool, "rockpool from_nir (dt = min τ/(1 + r), its own rule)"),
     "sinabs": Writer("sinabs", _sinabs, "sinabs.from_nir(graph, batch_size)"),
 }
