@@ -1,10 +1,15 @@
-"""Inline C++ extensions built on first use: one build per torch install (and CPU), loaded once
-per process, with a warn-once fallback. Used by :mod:`neurodeploy.neurons._scan_cpp` and
-:mod:`neurodeploy.energy._count_cpp`.
+"""C++ extensions built on first use: one build per source text, flags and torch install (and
+CPU), loaded once per process, with a warn-once fallback. Used by
+:mod:`neurodeploy.neurons._scan_cpp` (``neurons/scan.cpp``) and :mod:`neurodeploy.energy._count_cpp`
+(``energy/count.cpp``).
 
-The sources are compiled with ``torch.utils.cpp_extension.load_inline`` (needs a C++ compiler;
-ninja comes with the package) into torch's extension cache (``$TORCH_EXTENSIONS_DIR`` or
-``~/.cache/torch_extensions``); later processes load the cached build in well under a second.
+The ``.cpp`` file (package data, so an installed package has it too) is read when the extension is
+built, optionally after a generated prelude, and compiled with
+``torch.utils.cpp_extension.load_inline`` (needs a C++ compiler; ninja comes with the package) into
+torch's extension cache (``$TORCH_EXTENSIONS_DIR`` or ``~/.cache/torch_extensions``); later
+processes load the cached build in well under a second. The cache folder's name holds a hash of
+the source text, the flags and the torch install, so an edited source rebuilds and two
+environments sharing a cache never overwrite each other's build.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import os
 import platform
 import threading
 import warnings
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -57,38 +64,49 @@ def cpu_tag() -> str:
 
 
 class InlineExtension:
-    """One C++ source and the functions it exports.
+    """One C++ source file and the functions it exports.
 
-    ``name``: cache-folder prefix (the torch version, a hash of the torch install and, for native
-    builds, of the CPU are appended: a build made against another torch's headers is never
-    reused). ``native``: first try a build for this CPU (``-march=native``), then a portable one.
+    ``name``: cache-folder prefix (the torch version, a hash of the source text, flags and torch
+    install and, for native builds, of the CPU are appended: a build made from another source or
+    against another torch's headers is never reused). ``path``: the ``.cpp`` file, read at build
+    time; ``prelude``: returns text compiled before it (generated declarations), or ``None``.
+    ``native``: first try a build for this CPU (``-march=native``), then a portable one.
     ``what`` / ``fallback``: the warning's words when every build fails; :meth:`load` then
     returns ``None`` from then on (``module`` / ``failed`` hold the state).
     """
 
-    def __init__(self, name: str, source: str, functions: list[str], *, what: str, fallback: str,
-                 extra_cflags: tuple[str, ...] = (), native: bool = False):
-        self.name, self.source, self.functions = name, source, functions
+    def __init__(self, name: str, path: Path, functions: list[str], *, what: str, fallback: str,
+                 extra_cflags: tuple[str, ...] = (), native: bool = False,
+                 prelude: Callable[[], str] | None = None):
+        self.name, self.path, self.functions, self.prelude = name, Path(path), functions, prelude
         self.what, self.fallback = what, fallback
         self.extra_cflags, self.native = list(extra_cflags), native
         self.module = None
         self.failed = False
         self._lock = threading.Lock()
 
+    def source(self) -> str:
+        """The text compiled: the generated prelude (if any), then the ``.cpp`` file."""
+        text = self.path.read_text(encoding="utf-8")
+        return (self.prelude() + text) if self.prelude is not None else text
+
     def _build(self, native: bool):
         from torch.utils.cpp_extension import load_inline
 
+        source = self.source()
+        # -march=native: vectorised exp and selects; still no FMA contraction
+        # (-ffp-contract=off), so results do not depend on the CPU.
+        cflags = BASE_CFLAGS + self.extra_cflags + (["-march=native"] if native else [])
         tag = torch.__version__.split("+")[0].replace(".", "_")
-        env = hashlib.sha256(os.path.dirname(torch.__file__).encode()).hexdigest()[:8]
+        key = hashlib.sha256("\0".join([source, *cflags, os.path.dirname(torch.__file__)])
+                             .encode()).hexdigest()[:12]
         arch = f"_n{cpu_tag()}" if native else ("_portable" if self.native else "")
         with ninja_on_path():
             return load_inline(
-                name=f"{self.name}_torch{tag}_{env}{arch}",
-                cpp_sources=[self.source],
+                name=f"{self.name}_torch{tag}_{key}{arch}",
+                cpp_sources=[source],
                 functions=self.functions,
-                # -march=native: vectorised exp and selects; still no FMA contraction
-                # (-ffp-contract=off), so results do not depend on the CPU.
-                extra_cflags=BASE_CFLAGS + self.extra_cflags + (["-march=native"] if native else []),
+                extra_cflags=cflags,
                 extra_ldflags=["-fopenmp"],
                 verbose=False,
             )

@@ -1,0 +1,499 @@
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+constexpr int64_t BLOCK = 512;   // elements per block: state and coefficients stay in L1 over T
+
+// ---- surrogate derivatives evaluated inside the backward scan ------------------------------
+// KIND numbers are mirrored by neurodeploy.neurons.kernels.SURROGATE_KINDS. Each formula follows
+// the surrogate's eager ``derivative`` (neurodeploy/surrogates/) operation by operation;
+// p0..p3 are its live values, read at every call (schedules never recompile anything).
+enum Kind { K_TENSOR = 0, K_FAST_SIGMOID, K_SIGMOID, K_ARCTAN, K_TRIANGLE, K_RECTANGLE,
+            K_GAUSSIAN, K_STRAIGHT, K_ADALI, K_ASY, K_ASGL_CLIP, K_ASGL_SIGMOID, K_COUNT };
+
+// exp(x), float: Cephes' expf (range reduction by ln 2, degree-6 polynomial, ~1 ulp), written
+// without calls or branches so the loops over elements stay vectorised.
+template <typename s_t> inline s_t vexp(s_t x) { return std::exp(x); }
+template <> inline float vexp<float>(float x) {
+  x = x > 88.3762626647949f ? 88.3762626647949f : (x < -87.3365447504f ? -87.3365447504f : x);
+  const float t = x * 1.44269504088896341f + 0.5f;
+  int32_t n = (int32_t)t;
+  n -= (float)n > t;                                       // floor
+  const float fx = (float)n;
+  float r = x - fx * 0.693359375f;
+  r = r - fx * -2.12194440e-4f;
+  const float z = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  int32_t bits = (n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+template <typename s_t> inline s_t sigm(s_t x) { return s_t(1) / (s_t(1) + vexp(-x)); }
+
+template <typename s_t, int KIND>
+inline s_t surrogate(s_t u, s_t p0, s_t p1, s_t p2, s_t p3) {
+  if constexpr (KIND == K_FAST_SIGMOID) {        // h / (1 + |u|/w)²          p0 = h, p1 = w
+    const s_t y = s_t(1) + std::abs(u) / p1;
+    return p0 * (s_t(1) / (y * y));
+  } else if constexpr (KIND == K_SIGMOID) {      // 4h σ(u/w)(1 − σ(u/w))
+    const s_t s = sigm(u / p1);
+    return s_t(4) * p0 * s * (s_t(1) - s);
+  } else if constexpr (KIND == K_ARCTAN) {       // h / (1 + (u/w)²)
+    const s_t q = u / p1;
+    return p0 / (s_t(1) + q * q);
+  } else if constexpr (KIND == K_TRIANGLE) {     // h max(0, 1 − |u|/w)
+    const s_t q = s_t(1) - std::abs(u) / p1;
+    return p0 * (q > s_t(0) ? q : s_t(0));
+  } else if constexpr (KIND == K_RECTANGLE) {    // h 1[|u| ≤ w]
+    return std::abs(u) <= p1 ? p0 : s_t(0);
+  } else if constexpr (KIND == K_GAUSSIAN) {     // h exp(−½ (u/w)²)
+    const s_t q = u / p1;
+    return p0 * vexp(s_t(-0.5) * (q * q));
+  } else if constexpr (KIND == K_STRAIGHT) {     // h
+    return p0;
+  } else if constexpr (KIND == K_ADALI) {        // p0 on [−L, 0), p1 on [0, R]   p2 = L, p3 = R
+    const s_t side = u < s_t(0) ? p0 : p1;
+    return (u >= -p2) & (u <= p3) ? side : s_t(0);
+  } else if constexpr (KIND == K_ASY) {          // max(0, u/(2β) + h) on |u| ≤ β   p0 = β, p1 = h
+    const s_t q = u / (s_t(2) * p0) + p1;
+    return std::abs(u) <= p0 ? (q > s_t(0) ? q : s_t(0)) : s_t(0);
+  } else if constexpr (KIND == K_ASGL_CLIP) {    // 1/α on |u| ≤ α/2               p0 = α
+    return std::abs(u) <= p0 / s_t(2) ? s_t(1) / p0 : s_t(0);
+  } else if constexpr (KIND == K_ASGL_SIGMOID) { // (4/α) σ(4u/α)(1 − σ(4u/α))
+    const s_t s = sigm(s_t(4) * u / p0);
+    return s_t(4) / p0 * s * (s_t(1) - s);
+  } else {
+    return s_t(0);
+  }
+}
+
+// ASGL's Bernoulli(p) mask, one draw per (step t, element j): a counter-based hash of (t, j)
+// and a 64-bit seed (from torch's generator), so the mask does not depend on the thread count
+// and ``asgl_mask`` can reproduce it. mix32 (a bijection on 32 bits) makes the draws of one
+// step distinct; 32-bit integer arithmetic only, so the loop over j stays vectorised.
+inline uint32_t mix32(uint32_t x) {
+  x ^= x >> 16; x *= 0x7feb352dU; x ^= x >> 15; x *= 0x846ca68bU; x ^= x >> 16;
+  return x;
+}
+struct AsglFwd { double alpha; uint32_t seed_lo, seed_hi, thresh; };
+inline uint32_t step_key(const AsglFwd& as, int64_t t) {
+  return (uint32_t)t * 0x9e3779b9U + as.seed_hi;
+}
+inline bool mask_bit(uint32_t j, uint32_t key, uint32_t seed_lo, uint32_t thresh) {
+  return (mix32(mix32(j + seed_lo) ^ key) >> 1) < thresh;  // thresh = round(p · 2³¹)
+}
+inline AsglFwd asgl_args(double alpha, int64_t seed, double p) {
+  const double scaled = std::ldexp(std::min(std::max(p, 0.0), 1.0), 31);
+  return {alpha, (uint32_t)(uint64_t)seed, (uint32_t)((uint64_t)seed >> 32),
+          (uint32_t)std::llround(scaled)};
+}
+
+// Block functions take __restrict__ pointers (a lambda capture would lose them, and with them
+// the vectorisation of the inner loop over elements).
+// AS: 0 Heaviside spikes; 1/2: ASGL's noisy analog spikes with H_α = clip / sigmoid.
+template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS>
+__attribute__((noinline)) void fwd_block(
+         const s_t* __restrict__ x, s_t* __restrict__ z, s_t* __restrict__ vpre,
+         s_t* __restrict__ iseq, s_t* __restrict__ v, s_t* __restrict__ cur,
+         const s_t* __restrict__ dv, const s_t* __restrict__ lv, const s_t* __restrict__ gv,
+         const s_t* __restrict__ di, const s_t* __restrict__ gi, const s_t* __restrict__ vth,
+         const s_t* __restrict__ vr, AsglFwd as, int64_t T, int64_t M, int64_t lo, int64_t hi) {
+      const s_t alpha = (s_t)as.alpha;
+      const uint32_t seed_lo = as.seed_lo, thresh = as.thresh;
+      for (int64_t t = 0; t < T; ++t) {
+        const uint32_t key = step_key(as, t);
+        const s_t* xt = x + t * M;
+        s_t* zt = z + t * M;
+        s_t* vt = vpre + t * M;
+        s_t* it = iseq + t * M;
+        for (int64_t j = lo; j < hi; ++j) {
+          s_t c;
+          if (HAS_I) {
+            c = di[j] * cur[j] + gi[j] * xt[j];
+            cur[j] = c;
+            if (SAVE_I) it[j] = c;
+          } else {
+            c = xt[j];
+          }
+          const s_t vp = dv[j] * v[j] + lv[j] + gv[j] * c;
+          const s_t u = vp - vth[j];
+          const s_t theta = u > s_t(0) ? s_t(1) : s_t(0);
+          s_t zz = theta;
+          if constexpr (AS != 0) {   // ŝ = H_α(u) + m (Θ(u) − H_α(u))
+            s_t h;
+            if constexpr (AS == 1) {
+              h = u / alpha + s_t(0.5);
+              h = h < s_t(0) ? s_t(0) : (h > s_t(1) ? s_t(1) : h);
+            } else {
+              h = sigm(s_t(4) * u / alpha);
+            }
+            const bool m = mask_bit((uint32_t)j, key, seed_lo, thresh);
+            zz = h + (m ? theta - h : s_t(0));
+          }
+          if (SAVE) vt[j] = vp;
+          zt[j] = zz;
+          v[j] = SUB ? vp - zz * vth[j] : vp - zz * (vp - vr[j]);
+        }
+      }
+}
+
+template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS>
+void fwd(const s_t* x, s_t* z, s_t* vpre, s_t* iseq, s_t* v, s_t* cur, const s_t* dv,
+         const s_t* lv, const s_t* gv, const s_t* di, const s_t* gi, const s_t* vth,
+         const s_t* vr, AsglFwd as, int64_t T, int64_t M) {
+  at::parallel_for(0, (M + BLOCK - 1) / BLOCK, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t lo = blk * BLOCK, hi = std::min(M, lo + BLOCK);
+      fwd_block<s_t, HAS_I, SUB, SAVE, SAVE_I, AS>(x, z, vpre, iseq, v, cur, dv, lv, gv, di, gi,
+                                                   vth, vr, as, T, M, lo, hi);
+    }
+  });
+}
+
+struct SurrogateArgs { double p0, p1, p2, p3; };
+
+// KIND: the surrogate (K_TENSOR: read ``sg``). ZS (ASGL training): the spikes were analog, so
+// the reset's derivative reads them from ``zs`` instead of recomputing Θ(u), and
+// dL/dα (α = p0) is accumulated per element into ``g_alpha``. ``active[blk]``: number of
+// non-zero surrogate values in this block (compute density).
+template <typename s_t, bool HAS_I, bool SUB, bool CG, int KIND, bool ZS>
+__attribute__((noinline)) void bwd_block(SurrogateArgs sa, const s_t* __restrict__ gz, const s_t* __restrict__ sg, const s_t* __restrict__ vpre,
+         const s_t* __restrict__ zs, s_t* __restrict__ g_alpha,
+         const s_t* __restrict__ iseq, const s_t* __restrict__ x, const s_t* __restrict__ v0,
+         const s_t* __restrict__ i0, s_t* __restrict__ gx, s_t* __restrict__ gv,
+         s_t* __restrict__ gi, const s_t* __restrict__ dv, const s_t* __restrict__ gvc,
+         const s_t* __restrict__ di, const s_t* __restrict__ gic, const s_t* __restrict__ vth,
+         const s_t* __restrict__ vr, s_t* __restrict__ g_dv, s_t* __restrict__ g_lv,
+         s_t* __restrict__ g_gv, s_t* __restrict__ g_di, s_t* __restrict__ g_gi,
+         s_t* __restrict__ g_vth, s_t* __restrict__ g_vr, int64_t T, int64_t M, int64_t lo,
+         int64_t hi, int64_t* active) {
+      const s_t p0 = (s_t)sa.p0, p1 = (s_t)sa.p1, p2 = (s_t)sa.p2, p3 = (s_t)sa.p3;
+      int32_t nonzero = 0;   // int32 (a block holds 512·T < 2³¹ values): keeps the loop vectorised
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const int64_t o = t * M;
+        for (int64_t j = lo; j < hi; ++j) {
+          const s_t vp = vpre[o + j];
+          const s_t u = vp - vth[j];
+          const s_t zz = ZS ? zs[o + j] : (u > s_t(0) ? s_t(1) : s_t(0));
+          const s_t s = KIND == K_TENSOR ? sg[o + j] : surrogate<s_t, KIND>(u, p0, p1, p2, p3);
+          nonzero += (int32_t)(s != s_t(0));
+          const s_t gvn = gv[j];
+          // v = v' - z (v' - v_reset)   or   v = v' - z v_th
+          const s_t gzt = gz[o + j] - gvn * (SUB ? vth[j] : (vp - vr[j]));
+          const s_t gvp = (SUB ? gvn : gvn * (s_t(1) - zz)) + gzt * s;
+          if constexpr (ZS) g_alpha[j] += gzt * s * (-u / p0);   // dH_α/dα = −(u/α) dH_α/du
+          const s_t gcur = gvp * gvc[j] + (HAS_I ? gi[j] : s_t(0));
+          if (CG) {
+            s_t vprev;
+            if (t > 0) {
+              const s_t q = vpre[o - M + j];
+              const s_t zq = (q - vth[j]) > s_t(0) ? s_t(1) : s_t(0);
+              vprev = SUB ? q - zq * vth[j] : q - zq * (q - vr[j]);
+            } else {
+              vprev = v0[j];
+            }
+            const s_t c = HAS_I ? iseq[o + j] : x[o + j];
+            g_dv[j] += gvp * vprev;
+            g_lv[j] += gvp;
+            g_gv[j] += gvp * c;
+            g_vth[j] -= gzt * s + (SUB ? gvn * zz : s_t(0));
+            if (!SUB) g_vr[j] += gvn * zz;
+            if (HAS_I) {
+              const s_t iprev = t > 0 ? iseq[o - M + j] : i0[j];
+              g_di[j] += gcur * iprev;
+              g_gi[j] += gcur * x[o + j];
+            }
+          }
+          if (HAS_I) {
+            gx[o + j] = gcur * gic[j];
+            gi[j] = gcur * di[j];
+          } else {
+            gx[o + j] = gcur;
+          }
+          gv[j] = gvp * dv[j];
+        }
+      }
+      *active = nonzero;
+}
+
+// gv / gi enter holding dL/d(final v, final i) and leave holding dL/d(v0, i0).
+template <typename s_t, bool HAS_I, bool SUB, bool CG, int KIND, bool ZS>
+void bwd(SurrogateArgs sa, const s_t* gz, const s_t* sg, const s_t* vpre, const s_t* zs,
+         s_t* g_alpha, const s_t* iseq, const s_t* x,
+         const s_t* v0, const s_t* i0, s_t* gx, s_t* gv, s_t* gi, const s_t* dv, const s_t* gvc,
+         const s_t* di, const s_t* gic, const s_t* vth, const s_t* vr, s_t* g_dv, s_t* g_lv,
+         s_t* g_gv, s_t* g_di, s_t* g_gi, s_t* g_vth, s_t* g_vr, int64_t T, int64_t M,
+         int64_t* active) {
+  at::parallel_for(0, (M + BLOCK - 1) / BLOCK, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t lo = blk * BLOCK, hi = std::min(M, lo + BLOCK);
+      bwd_block<s_t, HAS_I, SUB, CG, KIND, ZS>(sa, gz, sg, vpre, zs, g_alpha, iseq, x, v0, i0,
+                                               gx, gv, gi, dv, gvc, di, gic, vth, vr, g_dv, g_lv,
+                                               g_gv, g_di, g_gi, g_vth, g_vr, T, M, lo, hi,
+                                               active + blk);
+    }
+  });
+}
+
+template <typename s_t> const s_t* cp(const torch::Tensor& t) {
+  return t.defined() && t.numel() ? t.data_ptr<s_t>() : nullptr;
+}
+template <typename s_t> s_t* mp(torch::Tensor& t) {
+  return t.defined() && t.numel() ? t.data_ptr<s_t>() : nullptr;
+}
+
+#define NDP_BOOL(cond, NAME, ...) \
+  if (cond) { constexpr bool NAME = true; __VA_ARGS__ } else { constexpr bool NAME = false; __VA_ARGS__ }
+}  // namespace
+
+// ---- exact sparse first layer: binary (R, F) input, CSR of its ones -------------------------
+
+// Returns {crow (R+1) int64, cols (nnz) int32}, or {empty} when x has an entry other than 0/1
+// or more than max_density·R·F ones.
+std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
+  const int64_t R = x.size(0), F = x.size(1);
+  const float* xp = x.data_ptr<float>();
+  auto counts = torch::zeros({R + 1}, x.options().dtype(torch::kLong));
+  int64_t* cnt = counts.data_ptr<int64_t>();
+  std::atomic<bool> ok{true};
+  at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) {
+    bool good = true;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = xp + r * F;
+      int64_t n = 0, bad = 0;
+      for (int64_t k = 0; k < F; ++k) {
+        n += row[k] != 0.0f;
+        bad += (row[k] != 0.0f) & (row[k] != 1.0f);
+      }
+      cnt[r + 1] = n;
+      good = good && bad == 0;
+    }
+    if (!good) ok = false;
+  });
+  if (!ok) return {torch::empty({0}, counts.options())};
+  for (int64_t r = 0; r < R; ++r) cnt[r + 1] += cnt[r];
+  const int64_t nnz = cnt[R];
+  if ((double)nnz > max_density * (double)R * (double)F) return {torch::empty({0}, counts.options())};
+  auto cols = torch::empty({nnz}, x.options().dtype(torch::kInt));
+  int32_t* cp_ = cols.data_ptr<int32_t>();
+  at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* row = xp + r * F;
+      int64_t o = cnt[r];
+      for (int64_t k = 0; k < F; ++k)
+        if (row[k] != 0.0f) cp_[o++] = (int32_t)k;
+    }
+  });
+  return {counts, cols};
+}
+
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
+#define NDP_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NDP_CLONES
+#endif
+NDP_CLONES static void add_row(float* __restrict__ y, const float* __restrict__ w, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) y[j] += w[j];
+}
+
+// y[r] = bias + Σ_{k ∈ cols of row r} wt[k]   (wt = Wᵀ, (F, N) contiguous; ascending k)
+torch::Tensor csr_linear(torch::Tensor crow, torch::Tensor cols, torch::Tensor wt,
+                         torch::Tensor bias) {
+  const int64_t R = crow.size(0) - 1, N = wt.size(1);
+  auto y = torch::empty({R, N}, wt.options());
+  const int64_t* cr = crow.data_ptr<int64_t>();
+  const int32_t* cc = cols.data_ptr<int32_t>();
+  const float* w = wt.data_ptr<float>();
+  const float* b = bias.numel() ? bias.data_ptr<float>() : nullptr;
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, R, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* yr = yp + r * N;
+      for (int64_t j = 0; j < N; ++j) yr[j] = b ? b[j] : 0.0f;
+      for (int64_t e = cr[r]; e < cr[r + 1]; ++e) add_row(yr, w + (int64_t)cc[e] * N, N);
+    }
+  });
+  return y;
+}
+
+// gwt[k] = Σ_{rows r with a one at k} gy[r]   ((F, N)). Each thread sums a contiguous range
+// of rows into its own (F, N) buffer (ascending rows), then the buffers are added in thread order.
+torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Tensor gy,
+                               int64_t F) {
+  const int64_t R = crow.size(0) - 1, N = gy.size(1);
+  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (R + 255) / 256));
+  auto parts = torch::zeros({nt, F, N}, gy.options());
+  const int64_t* cr = crow.data_ptr<int64_t>();
+  const int32_t* cc = cols.data_ptr<int32_t>();
+  const float* g = gy.data_ptr<float>();
+  float* pp = parts.data_ptr<float>();
+  at::parallel_for(0, nt, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      float* gw = pp + p * F * N;
+      const int64_t r0 = R * p / nt, r1 = R * (p + 1) / nt;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t e = cr[r]; e < cr[r + 1]; ++e)
+          add_row(gw + (int64_t)cc[e] * N, g + r * N, N);
+    }
+  });
+  if (nt == 1) return parts[0];
+  auto gwt = parts[0].clone();
+  for (int64_t p = 1; p < nt; ++p) gwt.add_(parts[p]);
+  return gwt;
+}
+
+// A caller-provided output buffer (the Python side reuses buffers between calls: fresh
+// multi-megabyte allocations page-fault on first touch), or a new tensor when it is empty.
+static torch::Tensor out_like(const torch::Tensor& given, const torch::Tensor& like) {
+  if (!given.defined() || given.numel() == 0) return torch::empty_like(like);
+  TORCH_CHECK(given.sizes() == like.sizes() && given.dtype() == like.dtype() &&
+              given.is_contiguous(), "scan: output buffer does not match");
+  return given;
+}
+
+// x (T, M); v, cur (M,) running state, updated in place to the final state;
+// z_out, vpre_out: output buffers (T, M) or empty (allocate).
+// coefficients (M,) each (di, gi empty without a synaptic current).
+// asgl: 0 Heaviside spikes, 1/2 ASGL noisy spikes (H_α clip / sigmoid; width alpha, mask from
+// seed and probability p); needs save and not save_i.
+// Returns z (T, M), vpre (T, M) (empty unless save), iseq (T, M) (empty unless save_i).
+std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch::Tensor cur,
+    torch::Tensor dv, torch::Tensor lv, torch::Tensor gv, torch::Tensor di, torch::Tensor gi,
+    torch::Tensor vth, torch::Tensor vr, bool subtract, bool save, bool save_i, int64_t asgl,
+    double alpha, int64_t seed, double p, torch::Tensor z_out, torch::Tensor vpre_out) {
+  const int64_t T = x.size(0), M = x.size(1);
+  const bool has_i = di.numel() > 0;
+  TORCH_CHECK(asgl >= 0 && asgl <= 2 && (asgl == 0 || (save && !save_i)),
+              "scan_forward: ASGL spikes need save=True, save_i=False");
+  auto z = out_like(z_out, x);
+  auto vpre = save ? out_like(vpre_out, x) : torch::empty({0}, x.options());
+  auto iseq = (save_i && has_i) ? torch::empty_like(x) : torch::empty({0}, x.options());
+  const AsglFwd as = asgl_args(alpha, seed, p);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scan_forward", [&] {
+    auto run = [&](auto hi_, auto sb_, auto sv_, auto si_, auto as_) {
+      fwd<scalar_t, decltype(hi_)::value, decltype(sb_)::value, decltype(sv_)::value,
+          decltype(si_)::value, decltype(as_)::value>(
+          x.data_ptr<scalar_t>(), z.data_ptr<scalar_t>(),
+          mp<scalar_t>(vpre), mp<scalar_t>(iseq), v.data_ptr<scalar_t>(), mp<scalar_t>(cur),
+          cp<scalar_t>(dv), cp<scalar_t>(lv), cp<scalar_t>(gv), cp<scalar_t>(di),
+          cp<scalar_t>(gi), cp<scalar_t>(vth), cp<scalar_t>(vr), as, T, M);
+    };
+    using I0 = std::integral_constant<int, 0>;
+    NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB,
+      using HT = std::bool_constant<HI>; using ST = std::bool_constant<SB>;
+      if (asgl == 1) run(HT{}, ST{}, std::true_type{}, std::false_type{}, std::integral_constant<int, 1>{});
+      else if (asgl == 2) run(HT{}, ST{}, std::true_type{}, std::false_type{}, std::integral_constant<int, 2>{});
+      else NDP_BOOL(save, SV, NDP_BOOL(save_i && has_i, SI,
+        run(HT{}, ST{}, std::bool_constant<SV>{}, std::bool_constant<SI>{}, I0{});))))
+  });
+  return {z, vpre, iseq};
+}
+
+// Calls run(has_i, subtract, coef_grad, kind, zsaved) with compile-time values, instantiating
+// only the combinations the Python side uses: coefficient grads with kinds 0 and 1, analog
+// spikes with the ASGL kinds, every kind otherwise.
+#define NDP_KIND(K, CGT, ZST) case K: run(HT{}, ST{}, CGT{}, std::integral_constant<int, K>{}, ZST{}); break;
+template <bool HI, bool SB, typename Run>
+void pick_kind(Run& run, bool coef_grad, bool zsaved, int64_t kind) {
+  using HT = std::bool_constant<HI>;
+  using ST = std::bool_constant<SB>;
+  using F = std::false_type;
+  using Tr = std::true_type;
+  if (coef_grad) {
+    switch (kind) {
+      NDP_KIND(K_FAST_SIGMOID, Tr, F)
+      default: run(HT{}, ST{}, Tr{}, std::integral_constant<int, K_TENSOR>{}, F{});
+    }
+  } else if (zsaved) {
+    switch (kind) {
+      NDP_KIND(K_ASGL_SIGMOID, F, Tr)
+      default: run(HT{}, ST{}, F{}, std::integral_constant<int, K_ASGL_CLIP>{}, Tr{});
+    }
+  } else {
+    switch (kind) {
+      NDP_KIND(K_FAST_SIGMOID, F, F) NDP_KIND(K_SIGMOID, F, F) NDP_KIND(K_ARCTAN, F, F)
+      NDP_KIND(K_TRIANGLE, F, F) NDP_KIND(K_RECTANGLE, F, F) NDP_KIND(K_GAUSSIAN, F, F)
+      NDP_KIND(K_STRAIGHT, F, F) NDP_KIND(K_ADALI, F, F) NDP_KIND(K_ASY, F, F)
+      NDP_KIND(K_ASGL_CLIP, F, F) NDP_KIND(K_ASGL_SIGMOID, F, F)
+      default: run(HT{}, ST{}, F{}, std::integral_constant<int, K_TENSOR>{}, F{});
+    }
+  }
+}
+#undef NDP_KIND
+
+// gv, gi (M,): in: grads of the final state; out: grads of the initial state (in place).
+// kind: the surrogate (SURROGATE_KINDS in kernels.py); 0: read sg (T, M). p0..p3: its values.
+// zs: ASGL's analog training spikes (T, M), or empty (binary spikes, recomputed from vpre).
+// gx_out: output buffer (T, M) or empty (allocate).
+// Returns gx (T, M); seven (M,) per-element coefficient grads if coef_grad (decay_v, leak_v,
+// gain_v, decay_i, gain_i, v_th, v_reset), else seven empty tensors; dL/dα (0-dim, ASGL's
+// width p0) or empty; the number of non-zero surrogate values (0-dim int64).
+std::vector<torch::Tensor> scan_backward(torch::Tensor gz, torch::Tensor sg, torch::Tensor vpre,
+    torch::Tensor zs, torch::Tensor iseq, torch::Tensor x, torch::Tensor v0, torch::Tensor i0,
+    torch::Tensor gv, torch::Tensor gi, torch::Tensor dv, torch::Tensor gvc, torch::Tensor di,
+    torch::Tensor gic, torch::Tensor vth, torch::Tensor vr, bool subtract, bool coef_grad,
+    int64_t kind, double p0, double p1, double p2, double p3, torch::Tensor gx_out) {
+  const int64_t T = vpre.size(0), M = vpre.size(1);
+  const bool has_i = di.numel() > 0;
+  const bool zsaved = zs.numel() > 0;
+  TORCH_CHECK(kind >= 0 && kind < K_COUNT, "scan_backward: unknown surrogate kind ", kind);
+  TORCH_CHECK(!coef_grad || kind == K_TENSOR || kind == K_FAST_SIGMOID,
+              "scan_backward: coefficient gradients need kind 0 or 1");
+  TORCH_CHECK(!zsaved || (!coef_grad && (kind == K_ASGL_CLIP || kind == K_ASGL_SIGMOID)),
+              "scan_backward: analog spikes need an ASGL kind and no coefficient gradients");
+  TORCH_CHECK(kind != K_TENSOR || sg.numel() == T * M, "scan_backward: kind 0 needs sg");
+  auto gx = out_like(gx_out, vpre);
+  std::vector<torch::Tensor> cg;
+  for (int k = 0; k < 7; ++k)
+    cg.push_back(coef_grad ? torch::zeros({M}, vpre.options()) : torch::empty({0}, vpre.options()));
+  auto g_alpha = zsaved ? torch::zeros({M}, vpre.options()) : torch::empty({0}, vpre.options());
+  auto active = torch::zeros({(M + BLOCK - 1) / BLOCK}, vpre.options().dtype(torch::kLong));
+  const SurrogateArgs sa{p0, p1, p2, p3};
+  AT_DISPATCH_FLOATING_TYPES(vpre.scalar_type(), "scan_backward", [&] {
+    auto run = [&](auto hi_, auto sb_, auto cg_, auto kind_, auto zs_) {
+      bwd<scalar_t, decltype(hi_)::value, decltype(sb_)::value, decltype(cg_)::value,
+          decltype(kind_)::value, decltype(zs_)::value>(
+          sa, gz.data_ptr<scalar_t>(), cp<scalar_t>(sg), vpre.data_ptr<scalar_t>(),
+          cp<scalar_t>(zs), mp<scalar_t>(g_alpha), cp<scalar_t>(iseq), cp<scalar_t>(x),
+          cp<scalar_t>(v0), cp<scalar_t>(i0), gx.data_ptr<scalar_t>(), gv.data_ptr<scalar_t>(),
+          mp<scalar_t>(gi), cp<scalar_t>(dv), cp<scalar_t>(gvc), cp<scalar_t>(di),
+          cp<scalar_t>(gic), cp<scalar_t>(vth), cp<scalar_t>(vr), mp<scalar_t>(cg[0]),
+          mp<scalar_t>(cg[1]), mp<scalar_t>(cg[2]), mp<scalar_t>(cg[3]), mp<scalar_t>(cg[4]),
+          mp<scalar_t>(cg[5]), mp<scalar_t>(cg[6]), T, M, active.data_ptr<int64_t>());
+    };
+    NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB, pick_kind<HI, SB>(run, coef_grad, zsaved, kind);))
+  });
+  std::vector<torch::Tensor> out{gx};
+  out.insert(out.end(), cg.begin(), cg.end());
+  out.push_back(zsaved ? g_alpha.sum() : g_alpha);
+  out.push_back(active.sum());
+  return out;
+}
+
+// ASGL's mask as scan_forward draws it: (T, M) uint8, 1 with probability p (tests, reference).
+torch::Tensor asgl_mask(int64_t T, int64_t M, int64_t seed, double p) {
+  auto m = torch::empty({T, M}, torch::TensorOptions().dtype(torch::kByte));
+  uint8_t* mp_ = m.data_ptr<uint8_t>();
+  const AsglFwd as = asgl_args(1.0, seed, p);
+  at::parallel_for(0, T, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const uint32_t key = step_key(as, t);
+      for (int64_t j = 0; j < M; ++j)
+        mp_[t * M + j] = mask_bit((uint32_t)j, key, as.seed_lo, as.thresh);
+    }
+  });
+  return m;
+}
