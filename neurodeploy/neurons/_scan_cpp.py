@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from neurodeploy.neurons import surrogate_kinds
 from neurodeploy.neurons._extension import InlineExtension
 
 EXTENSION = InlineExtension(
@@ -29,7 +30,7 @@ EXTENSION = InlineExtension(
     what="neuron scan",
     fallback="using the pure-PyTorch scan instead (same results, slower). Install a C++ "
              "compiler, or set NEURODEPLOY_KERNEL=torch to silence this.",
-    extra_cflags=("-fno-trapping-math",), native=True)
+    extra_cflags=("-fno-trapping-math",), native=True, prelude=surrogate_kinds.cpp_enum)
 
 
 def load():

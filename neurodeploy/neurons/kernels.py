@@ -56,6 +56,7 @@ from torch.autograd.function import once_differentiable
 from neurodeploy.errors import ConfigError
 from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons.functional import Coefficients, NeuronState, neuron_step, zero_state
+from neurodeploy.neurons.surrogate_kinds import SURROGATE_KINDS
 from neurodeploy.surrogates.base import Surrogate, is_training
 
 BACKENDS = ("auto", "cpp", "torch", "reference")
@@ -176,11 +177,9 @@ def trace_pre_reset(x: torch.Tensor, c: Coefficients, reset: str = "zero"
 # ----------------------------------------------------------------------------------------------
 # dispatch helpers
 
-# Surrogate formulas the C++ backward evaluates inline (``Surrogate.kernel_form``); the numbers
-# are the ``Kind`` enum of ``_scan_cpp``. 0: the derivative tensor is computed eagerly.
-SURROGATE_KINDS = {"fast_sigmoid": 1, "sigmoid": 2, "arctan": 3, "triangle": 4, "rectangle": 5,
-                   "gaussian": 6, "straight_through": 7, "adali": 8, "asy": 9, "asgl_clip": 10,
-                   "asgl_sigmoid": 11}
+# SURROGATE_KINDS: the formulas the C++ backward evaluates inline (``Surrogate.kernel_form``),
+# numbered by the table in ``surrogate_kinds`` that also generates the C++ ``Kind`` enum.
+# 0: the derivative tensor is computed eagerly.
 _NOISY_FORMS = {"clip": 1, "sigmoid": 2}
 
 

@@ -11,11 +11,11 @@ namespace {
 constexpr int64_t BLOCK = 512;   // elements per block: state and coefficients stay in L1 over T
 
 // ---- surrogate derivatives evaluated inside the backward scan ------------------------------
-// KIND numbers are mirrored by neurodeploy.neurons.kernels.SURROGATE_KINDS. Each formula follows
+// The Kind enum (K_TENSOR for 0, one K_<FORM> per formula, K_COUNT) is generated from the table
+// neurodeploy/neurons/surrogate_kinds.py and compiled before this file. Each formula follows
 // the surrogate's eager ``derivative`` (neurodeploy/surrogates/) operation by operation;
 // p0..p3 are its live values, read at every call (schedules never recompile anything).
-enum Kind { K_TENSOR = 0, K_FAST_SIGMOID, K_SIGMOID, K_ARCTAN, K_TRIANGLE, K_RECTANGLE,
-            K_GAUSSIAN, K_STRAIGHT, K_ADALI, K_ASY, K_ASGL_CLIP, K_ASGL_SIGMOID, K_COUNT };
+using namespace ndp_kinds;
 
 // exp(x), float: Cephes' expf (range reduction by ln 2, degree-6 polynomial, ~1 ulp), written
 // without calls or branches so the loops over elements stay vectorised.
@@ -62,7 +62,7 @@ inline s_t surrogate(s_t u, s_t p0, s_t p1, s_t p2, s_t p3) {
   } else if constexpr (KIND == K_GAUSSIAN) {     // h exp(−½ (u/w)²)
     const s_t q = u / p1;
     return p0 * vexp(s_t(-0.5) * (q * q));
-  } else if constexpr (KIND == K_STRAIGHT) {     // h
+  } else if constexpr (KIND == K_STRAIGHT_THROUGH) { // h
     return p0;
   } else if constexpr (KIND == K_ADALI) {        // p0 on [−L, 0), p1 on [0, R]   p2 = L, p3 = R
     const s_t side = u < s_t(0) ? p0 : p1;
@@ -426,7 +426,7 @@ void pick_kind(Run& run, bool coef_grad, bool zsaved, int64_t kind) {
     switch (kind) {
       NDP_KIND(K_FAST_SIGMOID, F, F) NDP_KIND(K_SIGMOID, F, F) NDP_KIND(K_ARCTAN, F, F)
       NDP_KIND(K_TRIANGLE, F, F) NDP_KIND(K_RECTANGLE, F, F) NDP_KIND(K_GAUSSIAN, F, F)
-      NDP_KIND(K_STRAIGHT, F, F) NDP_KIND(K_ADALI, F, F) NDP_KIND(K_ASY, F, F)
+      NDP_KIND(K_STRAIGHT_THROUGH, F, F) NDP_KIND(K_ADALI, F, F) NDP_KIND(K_ASY, F, F)
       NDP_KIND(K_ASGL_CLIP, F, F) NDP_KIND(K_ASGL_SIGMOID, F, F)
       default: run(HT{}, ST{}, F{}, std::integral_constant<int, K_TENSOR>{}, F{});
     }
@@ -435,7 +435,7 @@ void pick_kind(Run& run, bool coef_grad, bool zsaved, int64_t kind) {
 #undef NDP_KIND
 
 // gv, gi (M,): in: grads of the final state; out: grads of the initial state (in place).
-// kind: the surrogate (SURROGATE_KINDS in kernels.py); 0: read sg (T, M). p0..p3: its values.
+// kind: the surrogate (surrogate_kinds.py); 0: read sg (T, M). p0..p3: its values.
 // zs: ASGL's analog training spikes (T, M), or empty (binary spikes, recomputed from vpre).
 // gx_out: output buffer (T, M) or empty (allocate).
 // Returns gx (T, M); seven (M,) per-element coefficient grads if coef_grad (decay_v, leak_v,
