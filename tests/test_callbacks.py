@@ -187,6 +187,25 @@ def test_diagnostics_cosine_to_reference_slope(tmp_path, data):
     assert len(m["diag_cosine_ref"]) == 2 and all(-1 <= v <= 1 for v in m["diag_cosine_ref"])
 
 
+def test_per_batch_hook_sees_every_training_batch_and_the_trainer_is_not_patched(tmp_path, data):
+    cfg = _cfg('surrogate.name="asy"', "surrogate.params={beta=1.5}",
+               "surrogate.schedule_params={every_n_steps=5}", "diagnostics.enabled=true",
+               "diagnostics.slope_cosine_every_n_steps=5", epochs=1)
+    trainer = Trainer(cfg, tmp_path, progress=False, data=data)
+    seen = []
+
+    class Spy(cb.Callback):
+        def on_batch(self, trainer, step, x, y):
+            seen.append((step, x.shape[1], y.shape[0]))
+
+    trainer.callbacks.append(Spy())
+    trainer.fit()
+    n_batches = -(-len(data.train) // cfg["train"]["batch_size"])
+    assert [s for s, _, _ in seen] == list(range(n_batches))
+    assert all(b == n for _, b, n in seen)  # time-major x, labels of the same batch
+    assert "_loss" not in vars(trainer)  # callbacks read the batch from the hook, not a wrapper
+
+
 def test_asgl_eval_after_fit_is_pure_spikes(tmp_path, data):
     cfg = _cfg(*METHODS["asgl"], epochs=1)
     trainer = Trainer(cfg, tmp_path, progress=False, data=data)

@@ -348,6 +348,8 @@ class Trainer:
                 for x, y in batches(self.data.train, t["batch_size"], True, seed=epoch_seed):
                     x = random_shift(x, t["augment_shift_px"], aug)
                     x, y = to_time_major(x).to(self.device), y.to(self.device)
+                    for cb in self.callbacks:
+                        cb.on_batch(self, step, x, y)
                     loss, counts = self._loss(x, y)
                     if not bool(torch.isfinite(loss)):
                         raise self._diverged(epoch, f"the loss is {float(loss)}")
