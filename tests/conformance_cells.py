@@ -34,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neurodeploy.sim.against import run_stateful
+
 T, B, N_IN = 30, 4, 12
 
 
@@ -80,15 +82,6 @@ def _scale(module, gain):
                     p.mul_(gain)
 
 
-def _stateful(net, x):
-    state, ys = None, []
-    with torch.no_grad():
-        for t in range(x.shape[0]):
-            y, state = net(x[t], state)
-            ys.append(y)
-    return torch.stack(ys)
-
-
 # ---------------------------------------------------------------------------------- Norse 1.1
 def _norse(kind: str, v_leak: float = 0.0, v_reset: float = 0.0):
     def build():
@@ -123,7 +116,7 @@ def _norse(kind: str, v_leak: float = 0.0, v_reset: float = 0.0):
         net = nt.SequentialState(*layers)
         _scale(net, 6.0)
         x = spikes(shape, rate=0.4)
-        ref = _stateful(net, x)
+        ref = run_stateful(net, x)
         if isinstance(ref, tuple):
             ref = ref[0]
         raw = nt.to_nir(net, torch.zeros(1, *shape), dt=1e-3)
@@ -139,7 +132,7 @@ def _norse_braille(dialect: str):
         path = os.path.join(os.path.dirname(nt.__file__), "utils", "test", "braille.nir")
         x = spikes((12,), rate=0.3)
         logging.getLogger().setLevel(logging.ERROR)
-        ref = _stateful(nt.from_nir(nir.read(path), dt=1e-4), x)
+        ref = run_stateful(nt.from_nir(nir.read(path), dt=1e-4), x)
         return path, x, ref, dict(dialect=dialect, dt_s=1e-4)
     return build
 

@@ -15,6 +15,7 @@ from neurodeploy.errors import ConfigError, UnsupportedNodeError
 from neurodeploy.exporters.onnx import export as export_onnx
 from neurodeploy.ir import to_nir
 from neurodeploy.ir.interop import DIALECTS, load_nir, snntorch_graph
+from neurodeploy.sim.against import run_stateful
 from neurodeploy.sim.float_sim import simulate
 from neurodeploy.sim.verify_onnx import verify_onnx
 from neurodeploy.train.config import validate
@@ -38,16 +39,6 @@ def our_graph(model_cfg: dict, shape, gain=5.0, seed=0) -> nir.NIRGraph:
 def spikes_in(shape, seed=1, rate=0.3):
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(T, B, *shape, generator=g) < rate).float()
-
-
-def run_stateful(net, x):
-    """Step a (x, state) -> (y, state) module (Norse cells, nirtorch executors) over T."""
-    state, ys = None, []
-    with torch.no_grad():
-        for t in range(x.shape[0]):
-            y, state = net(x[t], state)
-            ys.append(y)
-    return torch.stack(ys)
 
 
 # ------------------------------------------------------------ our graphs in other readers

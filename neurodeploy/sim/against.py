@@ -43,7 +43,8 @@ class Writer:
     delay_per_layer: bool = False                 # emits spikes one step after the crossing
 
 
-def _stateful(net, x):
+def run_stateful(net, x):
+    """Step a ``(x, state) -> (y, state)`` module (Norse cells, nirtorch executors) over x (T, B, …)."""
     state, ys = None, []
     with torch.no_grad():
         for t in range(x.shape[0]):
@@ -56,7 +57,7 @@ def _norse(raw, x, dt):
     import norse.torch as nt
 
     logging.getLogger().setLevel(logging.ERROR)
-    return _stateful(nt.from_nir(raw, dt=dt), x)
+    return run_stateful(nt.from_nir(raw, dt=dt), x)
 
 
 def _spyx(raw, x, dt):
