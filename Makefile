@@ -18,7 +18,7 @@ $(FULL)/.ok: pyproject.toml
 	py=$$(scripts/find-python.sh 3.10) || { echo "make: the full environment needs Python 3.10 (lava-dl); see above" >&2; exit 1; }
 	$$py -m venv $(FULL)
 	$(FULL)/bin/pip install $(PIP_FLAGS) --upgrade "pip<25"
-	$(FULL)/bin/pip install $(PIP_FLAGS) -e ".[loihi,dev,writers-py310]"
+	$(FULL)/bin/pip install $(PIP_FLAGS) -e ".[loihi,dev,writers-py310,xylo,sweep,experiments]"
 	$(FULL)/bin/python -m neurodeploy.neurons.build   # compile the C++ scan once (~40 s)
 	touch $@
 
@@ -26,7 +26,7 @@ $(CORE)/.ok: pyproject.toml constraints-core.txt
 	py=$$(scripts/find-python.sh core)
 	$$py -m venv $(CORE)
 	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt torch==2.13.0
-	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt -e ".[dev,test-peers]"
+	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt -e ".[dev,test-peers,xylo,sweep,experiments]"
 	# NeuroBench (exactness reference for the energy counts): its metrics need none of its
 	# declared extras (torchaudio, gdown …), which would fight the local torch wheel.
 	$(CORE)/bin/pip install $(PIP_FLAGS) --no-deps neurobench==2.3.0
