@@ -95,7 +95,7 @@ def nir_reading_options(f):
 @click.option("--seed", type=int, help="Shortcut for -s train.seed=N.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Shortcut for -s data.data_dir=DIR (real datasets).")
 @click.option("--init", "init", type=click.Path(exists=True), help="Start from a run directory, .pt or .nir graph (fine-tuning); shortcut for -s train.init=PATH.")
-@click.option("--target", type=click.Choice(["none", "loihi"]), help="Hardware-aware fine-tuning: train through the target's quantisation (-s train.target=…).")
+@click.option("--target", help="Hardware-aware fine-tuning: train through the target's quantisation (-s train.target=…).")
 @nir_reading_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly "
               "(a finished run says so; add --epochs N to train it longer).")

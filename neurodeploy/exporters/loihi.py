@@ -52,10 +52,10 @@ from neurodeploy.errors import (
     LossyConversionError,
     UnsupportedNodeError,
 )
-from neurodeploy.exporters.base import ExportResult, Target
 from neurodeploy.exporters.loihi_check import LayerHW, check_layers
 from neurodeploy.hw_profiles.schema import Profile, load_profile
 from neurodeploy.ir.graph import chain, unsupported
+from neurodeploy.targets.base import ExportResult, Target, TrainingTransform
 
 FORMAT_VERSION = 1
 OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy", "sample_inputs", "sample_source", "sample_rate")
@@ -683,6 +683,12 @@ def _decide(net: LoihiNet, report, allow_lossy: bool):
     return None
 
 
+def _training_transform():
+    from neurodeploy.train.hardware_aware import emulator_evaluate, forward_quantised
+
+    return TrainingTransform(forward_quantised, emulator_evaluate)
+
+
 def check_graph(graph: nir.NIRGraph, options: dict[str, Any] | None = None) -> tuple[str, dict]:
     """``--check-only``: quantise and check against the profile; return (text, dict)."""
     res = export(graph, Path("unused.net"), {**(options or {}), "check_only": True})
@@ -738,4 +744,5 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
 
 TARGET = Target(name="loihi", suffix=".net",
                 description="Loihi 2 via lava-dl netx HDF5 (fixed-point CUBA, 8-bit weights)",
-                export=export, supported_nodes=(*SYNAPSES, nir.Flatten, nir.Delay, *NEURONS))
+                export=export, supported_nodes=(*SYNAPSES, nir.Flatten, nir.Delay, *NEURONS),
+                training_transform=_training_transform())

@@ -100,7 +100,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "rate_target": F(float, 0.0, "firing-rate regulariser target per hidden layer (0 = off)", min=0.0, max=1.0),
         "rate_weight": F(float, 0.0, "firing-rate regulariser weight", min=0.0),
         "augment_shift_px": F(int, 0, "random shift of event frames by up to ±N pixels in training", min=0, max=8),
-        "target": F(str, "none", "hardware-aware fine-tuning: 'loihi' trains through the Loihi quantisation", choices=("none", "loihi")),
+        "target": F(str, "none", "hardware-aware fine-tuning: train through this target's quantisation "
+                    "('none' or a target with a training transform: `neurodeploy inspect --targets`)"),
         "init": F(str, "", "start from this run directory, .pt checkpoint or .nir graph (fine-tuning)"),
         "init_dialect": F(str, "neurodeploy", "writer of a train.init NIR file (docs/interop.md; CLI --dialect)"),
         "init_dt_s": F(float, 0.0, "time step in seconds of a train.init NIR file that does not record it "

@@ -26,7 +26,6 @@ from neurodeploy.neurons import SpikingNeuron, SpikingSequential
 from neurodeploy.train.callbacks import build_callbacks
 from neurodeploy.train.checkpoint import load_checkpoint, read_metrics, save_checkpoint
 from neurodeploy.train.config import validate
-from neurodeploy.train.hardware_aware import forward_quantised
 from neurodeploy.train.models import build_model
 
 
@@ -68,22 +67,35 @@ def spiking_outputs(model: SpikingSequential, outputs: list[torch.Tensor]) -> li
     return [o for layer, o in zip(model, outputs) if isinstance(layer, SpikingNeuron)]
 
 
+def training_transform(name: str):
+    """The :class:`~neurodeploy.targets.base.TrainingTransform` of target ``name`` (``train.target``),
+    ``None`` for ``"none"``; a target without one is refused naming those that have one."""
+    if name in ("", "none"):
+        return None
+    from neurodeploy.targets.base import TARGETS
+
+    tt = TARGETS.get(name).training_transform
+    if tt is None:
+        have = [n for n in TARGETS.names() if TARGETS.get(n).training_transform is not None]
+        raise ConfigError(f"[train] target = {name!r}: that target has no hardware-aware training; "
+                          f"use one of: none, {', '.join(have)}")
+    return tt
+
+
 @torch.no_grad()
 def evaluate(model: SpikingSequential, dataset, batch_size: int = 256, device="cpu",
-             quantised: bool = False) -> dict:
+             transform=None) -> dict:
     """Accuracy and per-spiking-layer firing rates (spikes per neuron per step) on ``dataset``;
-    ``quantised``: as the bit-exact Loihi emulator computes it on the exported integers
-    (hardware-aware fine-tuning; :func:`neurodeploy.train.hardware_aware.emulator_evaluate`)."""
+    with a target's ``transform`` (hardware-aware fine-tuning) as that target's bit-exact emulator
+    computes it on the exported integers (``transform.evaluate``)."""
     model.eval()
-    if quantised:
-        from neurodeploy.train.hardware_aware import emulator_evaluate
-
-        return emulator_evaluate(model, dataset, batch_size)
+    if transform is not None:
+        return transform.evaluate(model, dataset, batch_size)
     correct = total = 0
     rate_sums: list[float] = []
     for x, y in batches(dataset, batch_size, shuffle=False):
         xt = to_time_major(x).to(device)
-        out, outputs = forward_quantised(model, xt, True) if quantised else model(xt, record=True)
+        out, outputs = model(xt, record=True)
         correct += int((predict(out.sum(0)).cpu() == y).sum())
         total += len(y)
         rates = [float(o.mean()) * len(y) for o in spiking_outputs(model, outputs)]
@@ -211,6 +223,7 @@ class Trainer:
         if t["threads"]:
             torch.set_num_threads(t["threads"])
         self.device = _device(t["device"])
+        self.transform = training_transform(t["target"])
         self.init_graph: bytes | None = ckpt.get("init_graph") if ckpt is not None else None
         self.model_spec: dict | None = ckpt.get("model_spec") if ckpt is not None else None
         init_state = None
@@ -291,8 +304,8 @@ class Trainer:
 
     def _loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.cfg["train"]
-        if t["target"] == "loihi":
-            out, outputs = forward_quantised(self.model, x, record=True)
+        if self.transform is not None:
+            out, outputs = self.transform.forward(self.model, x, record=True)
         else:
             out, outputs = self.model(x, record=True)
         counts = out.sum(0)
@@ -366,7 +379,7 @@ class Trainer:
                 if self.sched is not None:
                     self.sched.step()
                 last = evaluate(self.model, self.data.test, device=self.device,
-                                quantised=t["target"] == "loihi")
+                                transform=self.transform)
                 bar.update(task, test=f"{last['accuracy']:.1%}")
                 metrics = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                            "test_accuracy": last["accuracy"], "firing_rates": last["firing_rates"],
