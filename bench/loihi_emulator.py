@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from neurodeploy.exporters.loihi import export  # noqa: E402
-from neurodeploy.sim.lava_runner import lava_available, run_lava  # noqa: E402
-from neurodeploy.sim.loihi_emulator import LoihiEmulator  # noqa: E402
+from neurodeploy.targets.loihi.emulator import LoihiEmulator  # noqa: E402
+from neurodeploy.targets.loihi.export import export  # noqa: E402
+from neurodeploy.targets.loihi.lava_runner import lava_available, run_lava  # noqa: E402
 
 DT = 1e-3
 

@@ -422,7 +422,7 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
     import nir
 
     from neurodeploy.atomic import atomic_path
-    from neurodeploy.exporters import get_target
+    from neurodeploy.targets.base import get_target
 
     tgt = get_target(target)
     graph, src = _source(source, which, dialect, dt_s, reset, input_scale)
@@ -500,11 +500,11 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
     if path.suffix not in (".net", ".onnx"):
         raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
     if path.suffix == ".net":
-        from neurodeploy.sim.loihi_emulator import LoihiEmulator
+        from neurodeploy.targets.loihi.emulator import LoihiEmulator
 
         expected = tuple(LoihiEmulator(path).input_shape)
     else:
-        from neurodeploy.exporters.onnx import onnx_metadata
+        from neurodeploy.targets.onnx.export import onnx_metadata
 
         expected = tuple(onnx_metadata(str(path))["input_shape"])
     if input_spikes:
@@ -522,7 +522,7 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
         where = f"dataset {data or (data_cfg or {}).get('dataset', 'default')}"
     check_input_shape(x, expected, where, path)
     if path.suffix == ".net":
-        from neurodeploy.sim.verify_loihi import load_thresholds, verify_loihi
+        from neurodeploy.targets.loihi.verify import load_thresholds, verify_loihi
 
         x = x.reshape(x.shape[0], x.shape[1], *expected)
         manifest = Path(str(path) + ".manifest.json")
@@ -533,7 +533,7 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
         res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava, thresholds=th)
         kind = "loihi"
     else:
-        from neurodeploy.sim.verify_onnx import verify_onnx_file
+        from neurodeploy.targets.onnx.verify import verify_onnx_file
 
         if any(v is not None for v in (max_accuracy_drop, min_spike_agreement, min_count_corr)):
             raise ConfigError("--max-accuracy-drop/--min-spike-agreement/--min-count-corr apply to .net "

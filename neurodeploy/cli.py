@@ -221,7 +221,7 @@ def verify(exported, source, data, data_dir, samples, input_spikes, random_input
 
         write_text(Path(json_out), json.dumps(res, indent=2, default=str))
     if not report.passed:
-        from neurodeploy.sim.verify_loihi import failed_text
+        from neurodeploy.targets.loihi.verify import failed_text
 
         raise VerificationError(f"{report.artefact}: fidelity criteria failed: {failed_text(res['criteria'])}")
 
@@ -326,7 +326,7 @@ def profiles_show(name):
 def inspect(path, targets, surrogates, dt_s, reset, dialect, input_scale):
     """Summarise a run directory (config, metrics, diagnostics) or a NIR file (nodes, metadata)."""
     if targets:
-        from neurodeploy.exporters import TARGETS
+        from neurodeploy.targets.base import TARGETS
 
         for name in TARGETS:
             click.echo(name)

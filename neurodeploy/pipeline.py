@@ -72,12 +72,12 @@ def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None 
 def load_source(source: str | Path, which: str = "last", dialect: str = "neurodeploy",
                 dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0) -> Source:
     """A run directory / ``.pt`` checkpoint → graph via ``to_nir``; a ``.nir`` file → read; a
-    lava-dl netx ``.net`` file → :func:`neurodeploy.ir.netx.load_netx`."""
+    lava-dl netx ``.net`` file → :func:`neurodeploy.targets.loihi.netx_reader.load_netx`."""
     p = Path(source)
     if p.is_dir() or p.suffix == ".pt":
         return graph_from_run(p, which)
-    if p.suffix == ".net":  # lava-dl netx HDF5 (neurodeploy.ir.netx); dt is not in the file
-        from neurodeploy.ir.netx import load_netx
+    if p.suffix == ".net":  # lava-dl netx HDF5 (neurodeploy.targets.loihi.netx_reader); dt is not in the file
+        from neurodeploy.targets.loihi.netx_reader import load_netx
 
         return Source(load_netx(p, dt_s), p, None, None)
     if p.suffix == ".nir" or p.is_file():

@@ -486,10 +486,10 @@ def _targets(graph, x, ref, shift: int) -> tuple[str, str, float | None]:
     """ONNX: exported and verified equal to our float model (so it agrees with the writer exactly
     as the float model does); Loihi: exported (lossy allowed), emulator vs the writer's spikes."""
     from neurodeploy.errors import NeurodeployError
-    from neurodeploy.exporters import loihi as loihi_exp
-    from neurodeploy.exporters.onnx import export as export_onnx
-    from neurodeploy.sim.loihi_emulator import LoihiEmulator
-    from neurodeploy.sim.verify_onnx import verify_onnx
+    from neurodeploy.targets.loihi import export as loihi_exp
+    from neurodeploy.targets.loihi.emulator import LoihiEmulator
+    from neurodeploy.targets.onnx.export import export as export_onnx
+    from neurodeploy.targets.onnx.verify import verify_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         try:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from neurodeploy.errors import ConfigError
-from neurodeploy.exporters import TARGETS, get_target
 from neurodeploy.ir import to_nir
 from neurodeploy.registry import Registry
+from neurodeploy.targets.base import TARGETS, get_target
 from neurodeploy.train.config import load_config
 from neurodeploy.train.models import build_model
 
@@ -60,7 +60,7 @@ def test_third_party_target_loads_through_an_entry_point(tmp_path, graph, monkey
     pkg = tmp_path / "toy_target.py"
     pkg.write_text(textwrap.dedent('''
         from pathlib import Path
-        from neurodeploy.exporters.base import ExportResult, Target
+        from neurodeploy.targets.base import ExportResult, Target
 
         def export(graph, out_path, options):
             Path(out_path).write_text(",".join(sorted(graph.nodes)))

@@ -9,8 +9,8 @@ import torch
 
 from neurodeploy.cli import main
 from neurodeploy.ir import to_nir
+from neurodeploy.targets.loihi.training import loihi_tensors, quantise_weight
 from neurodeploy.train.config import load_config
-from neurodeploy.train.hardware_aware import loihi_tensors, quantise_weight
 from neurodeploy.train.models import build_model
 from neurodeploy.train.trainer import Trainer
 
@@ -18,7 +18,7 @@ from neurodeploy.train.trainer import Trainer
 def test_quantised_weights_are_the_exported_integers_over_the_scale(tmp_path):
     torch.manual_seed(0)
     model = build_model(load_config(None, ["model.hidden=[16]", "model.recurrent=true"]), (2, 4, 4), 3)
-    from neurodeploy.exporters.loihi import TARGET
+    from neurodeploy.targets.loihi.export import TARGET
 
     TARGET.export(to_nir(model, (2, 4, 4), time_steps=4), tmp_path / "m.net", {})
     manifest = json.loads((tmp_path / "m.net.manifest.json").read_text())
@@ -64,9 +64,9 @@ def test_finetune_from_a_run_and_from_a_nir_graph(trained_run, tmp_path, small_d
 def test_reported_accuracy_is_the_emulators_over_seeds(trained_run, tmp_path, small_data):
     """The test accuracy a `--target loihi` run reports = the bit-exact emulator's accuracy on the
     exported integers, for several seeds (the float surrogate differed from it before)."""
-    from neurodeploy.exporters.loihi import export
     from neurodeploy.pipeline import graph_from_run
-    from neurodeploy.sim.loihi_emulator import LoihiEmulator
+    from neurodeploy.targets.loihi.emulator import LoihiEmulator
+    from neurodeploy.targets.loihi.export import export
 
     frames, labels = small_data.test.frames, small_data.test.labels
     for seed in (0, 1, 2):

@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from neurodeploy.errors import ConfigError, UnsupportedNodeError
-from neurodeploy.exporters.onnx import export as export_onnx
 from neurodeploy.ir import to_nir
 from neurodeploy.ir.interop import DIALECTS, load_nir, snntorch_graph
 from neurodeploy.sim.against import run_stateful
 from neurodeploy.sim.float_sim import simulate
-from neurodeploy.sim.verify_onnx import verify_onnx
+from neurodeploy.targets.onnx.export import export as export_onnx
+from neurodeploy.targets.onnx.verify import verify_onnx
 from neurodeploy.train.config import validate
 from neurodeploy.train.models import build_model
 
@@ -259,11 +259,11 @@ def test_errors_name_node_and_option():
 def test_coverage_doc_is_current():
     from pathlib import Path
 
-    from neurodeploy.exporters.coverage import coverage, coverage_markdown
+    from neurodeploy.targets.coverage import coverage, coverage_markdown
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "coverage.md"
     assert doc.read_text(encoding="utf-8") == coverage_markdown(), \
-        "docs/coverage.md is stale: run `python -m neurodeploy.exporters.coverage`"
+        "docs/coverage.md is stale: run `python -m neurodeploy.targets.coverage`"
     assert coverage()["onnx"]["CubaLIF"] and not coverage()["onnx"]["LI"]
 
 

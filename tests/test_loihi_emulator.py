@@ -8,8 +8,8 @@ import torch
 from test_loihi_export import conv_net, dense_net, spikes  # noqa: I001  (tests dir on sys.path)
 
 from neurodeploy.errors import DataError
-from neurodeploy.exporters.loihi import LoihiNet, NetLayer, export, write_netx
-from neurodeploy.sim.loihi_emulator import LoihiEmulator, cuba_step
+from neurodeploy.targets.loihi.emulator import LoihiEmulator, cuba_step
+from neurodeploy.targets.loihi.export import LoihiNet, NetLayer, export, write_netx
 
 
 def _i64(*v):

@@ -17,10 +17,10 @@ from neurodeploy.errors import (
     LossyConversionError,
     UnsupportedNodeError,
 )
-from neurodeploy.exporters import get_target
-from neurodeploy.exporters.loihi import TARGET, check_graph, export, graph_sha256
-from neurodeploy.sim.loihi_emulator import LoihiEmulator
-from neurodeploy.sim.verify_loihi import verify_loihi
+from neurodeploy.targets.base import get_target
+from neurodeploy.targets.loihi.emulator import LoihiEmulator
+from neurodeploy.targets.loihi.export import TARGET, check_graph, export, graph_sha256
+from neurodeploy.targets.loihi.verify import verify_loihi
 
 DT = 1e-3
 

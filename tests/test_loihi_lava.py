@@ -11,10 +11,10 @@ pytest.importorskip("lava.lib.dl.netx",
 
 from test_loihi_export import conv_net, dense_net, spikes  # noqa: E402, I001
 
-from neurodeploy.exporters.loihi import export  # noqa: E402
-from neurodeploy.sim.lava_runner import run_lava  # noqa: E402
-from neurodeploy.sim.loihi_emulator import LoihiEmulator  # noqa: E402
-from neurodeploy.sim.verify_loihi import verify_loihi  # noqa: E402
+from neurodeploy.targets.loihi.export import export  # noqa: E402
+from neurodeploy.targets.loihi.lava_runner import run_lava  # noqa: E402
+from neurodeploy.targets.loihi.emulator import LoihiEmulator  # noqa: E402
+from neurodeploy.targets.loihi.verify import verify_loihi  # noqa: E402
 
 pytestmark = pytest.mark.lava
 

@@ -16,11 +16,11 @@ import pytest
 import torch
 
 from neurodeploy.errors import NeurodeployError, UnsupportedNodeError
-from neurodeploy.exporters.loihi import export as export_loihi
-from neurodeploy.ir.netx import load_netx, read_netx, ungroup
 from neurodeploy.pipeline import load_source
 from neurodeploy.sim.float_sim import simulate
-from neurodeploy.sim.loihi_emulator import LoihiEmulator
+from neurodeploy.targets.loihi.emulator import LoihiEmulator
+from neurodeploy.targets.loihi.export import export as export_loihi
+from neurodeploy.targets.loihi.netx_reader import load_netx, read_netx, ungroup
 
 FIX = Path(__file__).parent / "fixtures"
 NETS = ["lavadl_dense_delay", "lavadl_dense_if", "lavadl_recurrent", "lavadl_conv_pool"]
@@ -124,7 +124,7 @@ def test_delay_shifts_emulator_output(tmp_path):
 
 def test_onnx_equals_emulator_for_if_net(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from neurodeploy.exporters.onnx import export as export_onnx
+    from neurodeploy.targets.onnx.export import export as export_onnx
 
     path = FIX / "lavadl_dense_if.net"
     emu = LoihiEmulator(path)

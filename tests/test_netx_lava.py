@@ -18,10 +18,10 @@ pytest.importorskip("lava.lib.dl.slayer", reason="lava-dl slayer is not installe
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
 import make_netx  # noqa: E402
 
-from neurodeploy.exporters.loihi import export  # noqa: E402
-from neurodeploy.ir.netx import load_netx, read_netx, ungroup  # noqa: E402
-from neurodeploy.sim.lava_runner import run_lava  # noqa: E402
-from neurodeploy.sim.loihi_emulator import LoihiEmulator  # noqa: E402
+from neurodeploy.targets.loihi.emulator import LoihiEmulator  # noqa: E402
+from neurodeploy.targets.loihi.export import export  # noqa: E402
+from neurodeploy.targets.loihi.lava_runner import run_lava  # noqa: E402
+from neurodeploy.targets.loihi.netx_reader import load_netx, read_netx, ungroup  # noqa: E402
 
 pytestmark = pytest.mark.lava
 

@@ -12,10 +12,10 @@ import torch
 from onnx import numpy_helper
 
 from neurodeploy.errors import ConfigError, DataError, UnsupportedNodeError
-from neurodeploy.exporters import get_target
-from neurodeploy.exporters.onnx import TARGET, build_onnx, export, onnx_metadata
 from neurodeploy.ir import to_nir
-from neurodeploy.sim.verify_onnx import verify_onnx
+from neurodeploy.targets.base import get_target
+from neurodeploy.targets.onnx.export import TARGET, build_onnx, export, onnx_metadata
+from neurodeploy.targets.onnx.verify import verify_onnx
 from neurodeploy.train.config import validate
 from neurodeploy.train.models import build_model
 

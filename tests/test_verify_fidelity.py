@@ -12,7 +12,7 @@ from neurodeploy.cli import main
 from neurodeploy.errors import ConfigError
 from neurodeploy.hw_profiles import load_profile
 from neurodeploy.hw_profiles.schema import FIDELITY_KEYS
-from neurodeploy.sim.verify_loihi import judge, load_thresholds, mcnemar_p
+from neurodeploy.targets.loihi.verify import judge, load_thresholds, mcnemar_p
 
 
 def _run(capsys, *args):

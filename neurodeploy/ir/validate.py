@@ -281,7 +281,7 @@ def check_onnx(path: str | Path) -> None:
         raise ConfigError(f"{p} is not a valid ONNX model ({type(exc).__name__}{': ' + why if why else ''}); "
                           "export it again with `neurodeploy export … --target onnx`") from None
     try:
-        from neurodeploy.exporters.onnx import onnx_metadata
+        from neurodeploy.targets.onnx.export import onnx_metadata
 
         onnx_metadata(model)
     except Exception as exc:  # damaged JSON in metadata_props

@@ -88,9 +88,9 @@ class Target:
 
 #: built-in targets, imported on first use (their dependencies load only then)
 BUILTIN = {
-    "nir": "neurodeploy.exporters.nir_file:TARGET",  # → neurodeploy.targets.nir (#17 move)
-    "onnx": "neurodeploy.exporters.onnx:TARGET",
-    "loihi": "neurodeploy.exporters.loihi:TARGET",
+    "nir": "neurodeploy.targets.nir.export:TARGET",
+    "onnx": "neurodeploy.targets.onnx.export:TARGET",
+    "loihi": "neurodeploy.targets.loihi.export:TARGET",
 }
 
 TARGETS: Registry[Target] = Registry("target", entry_point_group="neurodeploy.targets", lazy=BUILTIN)

@@ -3,14 +3,14 @@
 In the forward pass every synaptic weight is replaced by its Loihi-representable value and every
 membrane/current decay by its 12-bit value; the backward pass is straight-through (the gradient
 of the float weight is the gradient of the quantised one). This mirrors
-:mod:`neurodeploy.exporters.loihi`: per layer the integer weights are even values
+:mod:`neurodeploy.targets.loihi.export`: per layer the integer weights are even values
 ``2·round(k·g·W / 2)`` with ``k = 254 / max|g·W|`` (g the neuron's input gain), so the float grid
 step is ``2·max|W| / 254``; decays are ``round(4096·α) / 4096``.
 Not modelled in training: the truncation of the decay products (``>> 12``), 24-bit state
 wrap-around, and the one-step-per-layer latency. So the accuracy a fine-tuning run *reports* is not
 taken from this float surrogate: :func:`emulator_evaluate` exports the model's current weights to
-the exact netx integers (the exporter's own :func:`~neurodeploy.exporters.loihi.build_network`) and
-runs the bit-exact :class:`~neurodeploy.sim.loihi_emulator.LoihiEmulator` on the test split, so the
+the exact netx integers (the exporter's own :func:`~neurodeploy.targets.loihi.export.build_network`) and
+runs the bit-exact :class:`~neurodeploy.targets.loihi.emulator.LoihiEmulator` on the test split, so the
 reported test accuracy equals what ``neurodeploy verify`` reports for the exported file.
 """
 
@@ -78,13 +78,13 @@ def emulator_evaluate(model: SpikingSequential, dataset, batch_size: int = 256) 
 
     Exports to the netx integers (lossy steps allowed: this measures what they do), runs
     T + L steps with zero padding and counts output spikes over the aligned window [L, T + L),
-    exactly as :func:`neurodeploy.sim.verify_loihi.verify_loihi`; ties go to the lowest class."""
+    exactly as :func:`neurodeploy.targets.loihi.verify.verify_loihi`; ties go to the lowest class."""
     import tempfile
     from pathlib import Path
 
-    from neurodeploy.exporters.loihi import build_network, write_netx
     from neurodeploy.ir import to_nir
-    from neurodeploy.sim.loihi_emulator import LoihiEmulator
+    from neurodeploy.targets.loihi.emulator import LoihiEmulator
+    from neurodeploy.targets.loihi.export import build_network, write_netx
     from neurodeploy.train.trainer import batches, to_time_major
 
     correct = total = 0

@@ -8,9 +8,9 @@ import nir
 
 from neurodeploy.atomic import atomic_path
 from neurodeploy.errors import ConfigError
-from neurodeploy.exporters.base import ExportResult, Target
 from neurodeploy.ir.from_nir import conventions
 from neurodeploy.ir.graph import chain
+from neurodeploy.targets.base import ExportResult, Target
 
 OPTIONS = {"dt_s", "check_only"}
 

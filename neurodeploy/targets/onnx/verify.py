@@ -40,11 +40,11 @@ import torch
 from torch import nn
 
 from neurodeploy.errors import ConfigError, DataError
-from neurodeploy.exporters.onnx import FORMAT_VERSION, onnx_metadata
 from neurodeploy.ir.from_nir import from_nir
 from neurodeploy.neurons import SpikingNeuron, SpikingSequential
 from neurodeploy.neurons.functional import NeuronState, neuron_step
 from neurodeploy.sim.float_sim import prepare_input
+from neurodeploy.targets.onnx.export import FORMAT_VERSION, onnx_metadata
 
 
 def _layer_items(model: SpikingSequential) -> list[tuple[str, nn.Module]]:
@@ -220,8 +220,8 @@ def verify_onnx(onnx_path: str | os.PathLike, graph: nir.NIRGraph, x: torch.Tens
 #: export) and its float state within ``state_atol`` (float32 re-association in onnxruntime,
 #: measured < 1e-5 on the test graphs; 1e-4 leaves a margin).
 FIDELITY = {
-    "max_spike_mismatches": {"value": 0.0, "source": "neurodeploy.sim.verify_onnx.FIDELITY: spikes must be identical"},
-    "state_atol": {"value": 1e-4, "source": "neurodeploy.sim.verify_onnx.FIDELITY: float32 re-association margin"},
+    "max_spike_mismatches": {"value": 0.0, "source": "neurodeploy.targets.onnx.verify.FIDELITY: spikes must be identical"},
+    "state_atol": {"value": 1e-4, "source": "neurodeploy.targets.onnx.verify.FIDELITY: float32 re-association margin"},
 }
 
 

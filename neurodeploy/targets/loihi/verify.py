@@ -44,8 +44,8 @@ import torch
 
 from neurodeploy.errors import ConfigError, VerificationError
 from neurodeploy.sim.float_sim import simulate
-from neurodeploy.sim.lava_runner import lava_available, run_lava
-from neurodeploy.sim.loihi_emulator import LoihiEmulator
+from neurodeploy.targets.loihi.emulator import LoihiEmulator
+from neurodeploy.targets.loihi.lava_runner import lava_available, run_lava
 
 #: criteria keys verify reads from the profile (the others are export budgets)
 VERIFY_KEYS = ("max_accuracy_drop_pts", "accuracy_test_alpha", "min_spike_agreement",

@@ -6,7 +6,7 @@ Public API::
     run_lava(net_path, spikes, record=False, progress=None) -> EmulatorResult
 
 ``spikes`` is (T, B, *input_shape) in torch order with values in {0, 1} (numpy or torch); the result
-has the layout of :class:`neurodeploy.sim.loihi_emulator.EmulatorResult`: output (T, B, N_out) and,
+has the layout of :class:`neurodeploy.targets.loihi.emulator.EmulatorResult`: output (T, B, N_out) and,
 when ``record``, one (T, B, *shape) tensor per dense/conv layer in torch order.
 
 Each sample runs in a fresh ``lava.lib.dl.netx.hdf5.Network`` (state and synapse buffers start at
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import ConfigError, DataError
-from neurodeploy.sim.loihi_emulator import EmulatorResult
+from neurodeploy.targets.loihi.emulator import EmulatorResult
 
 
 def lava_available() -> bool:
@@ -40,7 +40,7 @@ def _import_lava():
     if not lava_available():
         raise ConfigError("Lava is not installed: run_lava needs lava-nc 0.10 and lava-dl 0.6 "
                           "(Python 3.10 only): pip install 'neurodeploy[loihi]'; or use "
-                          "neurodeploy.sim.loihi_emulator.LoihiEmulator, which is bit-exact to it")
+                          "neurodeploy.targets.loihi.emulator.LoihiEmulator, which is bit-exact to it")
     from lava.lib.dl import netx
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg

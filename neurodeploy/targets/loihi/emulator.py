@@ -26,7 +26,7 @@ by 6 bits)::
 Synaptic sums use float32 (float64 when 256·fan-in ≥ 2^24), exact for these integer ranges;
 conv sums wrap to 24 bits like Lava's ``PyConvModelFixed``.
 
-Files are read (and refused) by :func:`neurodeploy.ir.netx.read_netx`. A dense layer's per-neuron
+Files are read (and refused) by :func:`neurodeploy.targets.loihi.netx_reader.read_netx`. A dense layer's per-neuron
 axonal ``delay`` d delivers neuron n's synaptic input d[n] steps later (Lava's ``DelayDense``:
 a queue of d_max + 1 buffers); ``latency`` adds each layer's largest delay. A ``pool`` layer (which
 Lava's netx cannot load) runs as the equivalent grouped conv.
@@ -84,9 +84,9 @@ class _Layer:
 
 
 def _read(path: Path, device) -> tuple[tuple[int, ...], list[_Layer]]:
-    """Layers of a netx file, validated by :func:`neurodeploy.ir.netx.read_netx` (the same
+    """Layers of a netx file, validated by :func:`neurodeploy.targets.loihi.netx_reader.read_netx` (the same
     refusals as the netx source reader); ``pool`` runs as a grouped conv."""
-    from neurodeploy.ir.netx import read_netx
+    from neurodeploy.targets.loihi.netx_reader import read_netx
 
     netx = read_netx(path)
     layers: list[_Layer] = []

@@ -52,10 +52,10 @@ from neurodeploy.errors import (
     LossyConversionError,
     UnsupportedNodeError,
 )
-from neurodeploy.exporters.loihi_check import LayerHW, check_layers
 from neurodeploy.hw_profiles.schema import Profile, load_profile
 from neurodeploy.ir.graph import chain, unsupported
 from neurodeploy.targets.base import ExportResult, Target, TrainingTransform
+from neurodeploy.targets.loihi.check import LayerHW, check_layers
 
 FORMAT_VERSION = 1
 OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy", "sample_inputs", "sample_source", "sample_rate")
@@ -631,8 +631,8 @@ def sample_check(graph: nir.NIRGraph, net: LoihiNet, opts: dict, bud: dict) -> t
 
     import torch
 
-    from neurodeploy.sim.loihi_emulator import LoihiEmulator
-    from neurodeploy.sim.verify_loihi import compare_layers, float_reference
+    from neurodeploy.targets.loihi.emulator import LoihiEmulator
+    from neurodeploy.targets.loihi.verify import compare_layers, float_reference
 
     x, where = _sample_inputs(graph, net, opts, int(bud["export_sample_size"]))
     xt = torch.from_numpy(x).transpose(0, 1).contiguous()
@@ -684,7 +684,7 @@ def _decide(net: LoihiNet, report, allow_lossy: bool):
 
 
 def _training_transform():
-    from neurodeploy.train.hardware_aware import emulator_evaluate, forward_quantised
+    from neurodeploy.targets.loihi.training import emulator_evaluate, forward_quantised
 
     return TrainingTransform(forward_quantised, emulator_evaluate)
 

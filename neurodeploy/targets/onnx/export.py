@@ -54,10 +54,10 @@ from torch import nn
 import neurodeploy
 from neurodeploy.atomic import write_bytes
 from neurodeploy.errors import ConfigError, UnsupportedNodeError
-from neurodeploy.exporters.base import ExportResult, Target
 from neurodeploy.ir.from_nir import from_nir
 from neurodeploy.neurons import SpikingNeuron, SumPool2d
 from neurodeploy.neurons.delay import StepDelay
+from neurodeploy.targets.base import ExportResult, Target
 
 FORMAT_VERSION = 1
 OPSET = 17

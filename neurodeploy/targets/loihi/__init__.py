@@ -1,0 +1,1 @@
+"""The ``loihi`` target: everything about it in one package."""

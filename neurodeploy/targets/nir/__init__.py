@@ -1,0 +1,1 @@
+"""The ``nir`` target: everything about it in one package."""

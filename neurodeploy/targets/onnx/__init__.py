@@ -1,0 +1,1 @@
+"""The ``onnx`` target: everything about it in one package."""
