@@ -110,7 +110,7 @@ class VerifyReport(_Result):
     """``passed`` and the verifier's raw result (per layer / per initial state)."""
 
     artefact: Path
-    kind: str  # "loihi" or "onnx"
+    kind: str  # the target's name (registry entry that verified the file)
     passed: bool
     result: dict = field(default_factory=dict)
 
@@ -258,8 +258,8 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     ``[model]`` section is then unused. ``data``: dataset name or ``[data]`` dict. ``overrides``:
     ``section__key=value`` (e.g. ``train__lr=1e-3``, ``surrogate__name="adali"``); ``sets``:
     ``"section.key=value"`` strings with TOML values (the CLI's ``-s``). ``epochs``, ``seed``,
-    ``data_dir``, ``init`` (:class:`Run`, run directory, ``.pt`` or ``.nir`` to fine-tune), ``target`` (``"loihi"``:
-    train through its quantisation) are shortcuts for those keys; ``dialect``/``dt_s``/``reset``/
+    ``data_dir``, ``init`` (:class:`Run`, run directory, ``.pt`` or ``.nir`` to fine-tune), ``target`` (a target
+    with a training transform: train through its quantisation) are shortcuts for those keys; ``dialect``/``dt_s``/``reset``/
     ``input_scale`` read an ``init`` NIR file (``train.init_*``). ``out`` defaults to
     ``runs/<config name>``; a directory that already holds a run is refused.
     ``resume=True`` continues the run in ``out`` from its ``last.pt`` exactly, with the run's own
@@ -329,8 +329,8 @@ def load(path: str | Path, *, dialect: str = "neurodeploy", dt_s: float | None =
          reset: str | None = None, input_scale: float = 1.0):
     """A run directory (or a checkpoint in one) → :class:`Run`; a ``.nir`` file → ``nir.NIRGraph``
     (other writers' files normalised by ``dialect``/``dt_s``/``reset``/``input_scale``, as
-    ``--dialect`` etc.); a lava-dl netx ``.net`` file or a ``.pt`` checkpoint outside a run → its
-    ``nir.NIRGraph``."""
+    ``--dialect`` etc.); a file a target reads back (registry entry ``read``) or a ``.pt``
+    checkpoint outside a run → its ``nir.NIRGraph``."""
     p = Path(path)
     if p.suffix == ".pt" and p.is_file() and (p.parent / "config.json").is_file():
         p = p.parent  # a run's checkpoint: its run
@@ -414,8 +414,8 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
     """Export ``source`` (run directory, ``.nir``, :class:`Run` or ``nir.NIRGraph``) to ``target``
     (``neurodeploy export``). ``path`` defaults to ``RUN/model<suffix>`` for a run, else the
     source's name with the target's suffix. ``options`` go to the target (``profile``,
-    ``allow_lossy``, ``check_only``, ``unroll`` …; unknown names raise). Loihi's float-vs-fixed
-    check runs on ``input_spikes`` (.npy, (T, N, …)), else 16 test samples of the source's
+    ``allow_lossy``, ``check_only``, ``unroll`` …; unknown names raise). A target that checks float
+    vs its integers (registry ``wants_samples``) runs that check on ``input_spikes`` (.npy, (T, N, …)), else 16 test samples of the source's
     dataset, else seeded random spikes. ``check_only=True`` makes the export's decision and writes
     nothing: ``text`` is the report, ``error`` the error the export would raise. Writes
     ``<path>.source.nir`` beside a non-NIR artefact so that :func:`verify` needs nothing else."""
@@ -432,9 +432,12 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
     opts = dict(options)
     if dt_s is not None:
         opts.setdefault("dt_s", dt_s)
-    if input_spikes and tgt.name != "loihi":
-        raise ConfigError(f"--input-spikes is used by --target loihi only, not {tgt.name!r}")
-    if tgt.name == "loihi" and "sample_inputs" not in opts:
+    if input_spikes and not tgt.wants_samples:
+        from neurodeploy.targets.base import TARGETS
+
+        users = " / ".join(n for n in TARGETS.names() if TARGETS.get(n).wants_samples)
+        raise ConfigError(f"--input-spikes is used by --target {users} only, not {tgt.name!r}")
+    if tgt.wants_samples and "sample_inputs" not in opts:
         data_cfg = _data_config(graph, src)
         if input_spikes:
             from neurodeploy.pipeline import load_spikes
@@ -451,7 +454,7 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
     result = tgt.export(graph, out, opts)
     summary = result.summary if isinstance(result.summary, dict) else {}
     side = None
-    if tgt.name != "nir" and not check_only:
+    if tgt.suffix != ".nir" and not check_only:  # the artefact is not the NIR graph itself
         side = Path(str(result.path) + ".source.nir")
         with atomic_path(side) as tmp:
             nir.write(str(tmp), graph)
@@ -468,8 +471,8 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
            min_count_corr: float | None = None, against: str | None = None,
            dialect: str = "neurodeploy", dt_s: float | None = None, reset: str | None = None,
            input_scale: float = 1.0) -> VerifyReport:
-    """Check that ``artefact`` (.net or .onnx) computes what its source computes (``neurodeploy
-    verify``): every fidelity criterion of the target (``result["criteria"]``, thresholds from the
+    """Check that ``artefact`` (a file of a target with ``verify``, found by its suffix) computes
+    what its source computes (``neurodeploy verify``): every fidelity criterion of the target (``result["criteria"]``, thresholds from the
     profile unless overridden) on the source's test data, ``input_spikes`` (.npy, (T, N, …)) or
     seeded ``random_input`` spikes of that rate. ``source`` defaults to ``<artefact>.source.nir``;
     ``against`` (norse, spyx, rockpool, sinabs) also runs the writer's own simulation of a source
@@ -479,6 +482,7 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
 
     from neurodeploy.ir.validate import check_exported
     from neurodeploy.pipeline import check_input_shape, eval_samples, load_spikes, sidecar_graph
+    from neurodeploy.targets.base import TARGETS, VerifyRequest, target_for_file
 
     path = Path(artefact.path) if isinstance(artefact, ExportResult) else Path(artefact)
     if not path.is_file():
@@ -497,16 +501,12 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
     else:
         graph, src = sidecar_graph(path), None
     meta = getattr(graph, "metadata", {}) or {}
-    if path.suffix not in (".net", ".onnx"):
-        raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
-    if path.suffix == ".net":
-        from neurodeploy.targets.loihi.emulator import LoihiEmulator
-
-        expected = tuple(LoihiEmulator(path).input_shape)
-    else:
-        from neurodeploy.targets.onnx.export import onnx_metadata
-
-        expected = tuple(onnx_metadata(str(path))["input_shape"])
+    tgt = target_for_file(path)
+    if tgt is None or tgt.verify is None or tgt.input_shape is None:
+        ok = ", ".join(sorted(TARGETS.get(n).suffix for n in TARGETS.names()
+                              if TARGETS.get(n).verify is not None))
+        raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected {ok}")
+    expected = tuple(tgt.input_shape(path))
     if input_spikes:
         x, y = torch.from_numpy(load_spikes(str(input_spikes))), None
         where = f"--input-spikes {input_spikes}"
@@ -521,25 +521,11 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
         x, y = eval_samples(data_cfg, data, data_dir, samples)
         where = f"dataset {data or (data_cfg or {}).get('dataset', 'default')}"
     check_input_shape(x, expected, where, path)
-    if path.suffix == ".net":
-        from neurodeploy.targets.loihi.verify import load_thresholds, verify_loihi
-
-        x = x.reshape(x.shape[0], x.shape[1], *expected)
-        manifest = Path(str(path) + ".manifest.json")
-        prof = json.loads(manifest.read_text()).get("profile", "loihi2") if manifest.is_file() else "loihi2"
-        th = load_thresholds(prof, {"max_accuracy_drop_pts": max_accuracy_drop,
-                                    "min_spike_agreement": min_spike_agreement,
-                                    "min_count_corr": min_count_corr})
-        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava, thresholds=th)
-        kind = "loihi"
-    else:
-        from neurodeploy.targets.onnx.verify import verify_onnx_file
-
-        if any(v is not None for v in (max_accuracy_drop, min_spike_agreement, min_count_corr)):
-            raise ConfigError("--max-accuracy-drop/--min-spike-agreement/--min-count-corr apply to .net "
-                              "files; an ONNX export must reproduce the float model's spikes exactly")
-        res = verify_onnx_file(path, graph, x.transpose(0, 1))
-        kind = "onnx"
+    x = x.reshape(x.shape[0], x.shape[1], *expected)
+    overrides = {"max_accuracy_drop_pts": max_accuracy_drop, "min_spike_agreement": min_spike_agreement,
+                 "min_count_corr": min_count_corr}
+    res = tgt.verify(VerifyRequest(path, graph, x, y, overrides, lava))
+    kind = tgt.name
     res["inputs"] = where
     if against:
         from neurodeploy.sim.against import against as run_against

@@ -135,12 +135,12 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, re
               help="Which checkpoint of a run directory to export (best = highest test accuracy, chosen "
                    "on the test split: an optimistic pick).")
 @nir_reading_options
-@click.option("--profile", help="Hardware profile name or .toml path (loihi: loihi2 default, loihi1).")
+@click.option("--profile", help="Hardware profile name or .toml path (default: the target's own; `neurodeploy profiles list`).")
 @click.option("--check-only", is_flag=True, help="Make the export's decision and print its report; write nothing (same exit code as the export).")
 @click.option("--allow-lossy", is_flag=True, help="Write even when a conversion step is beyond its fidelity budget; every loss is printed and recorded in the manifest.")
 @click.option("--input-spikes", type=click.Path(exists=True, dir_okay=False),
-              help="loihi: .npy (T, N, *input) spikes for the float-vs-fixed check (default: the source's test data, else seeded random spikes).")
-@click.option("--unroll", type=int, help="onnx: export a whole-sequence model of T steps instead of one step.")
+              help="Targets that check float vs their integers: .npy (T, N, *input) spikes for that check (default: the source's test data, else seeded random spikes).")
+@click.option("--unroll", type=int, help="Targets with a step model: export a whole-sequence model of T steps instead of one step.")
 def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, profile, check_only,
            allow_lossy, input_spikes, unroll):
     """Export SOURCE (run directory, .pt checkpoint or .nir file) to a TARGET file.
@@ -179,7 +179,8 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
               help="Verify on these spikes instead of a dataset: .npy of shape (T, N, *input_shape); no labels.")
 @click.option("--random-input", type=FRACTION, metavar="RATE",
               help="Verify on seeded random spikes of this rate (0-1) instead of a dataset; T from the graph (else 16).")
-@click.option("--lava/--no-lava", "lava", default=None, help="Run Lava too (default: when installed).")
+@click.option("--vendor/--no-vendor", "--lava/--no-lava", "vendor", default=None,
+              help="Run the target's vendor simulator too (default: when installed).")
 @click.option("--max-accuracy-drop", type=Number(Range(min=0.0)), help="Override the profile's max |accuracy delta| in points (recorded in the JSON).")
 @click.option("--min-spike-agreement", type=FRACTION, help="Override the per-layer identical spike-bin fraction threshold (0-1).")
 @click.option("--min-count-corr", type=Number(Range(min=-1.0, max=1.0)), help="Override the per-layer spike-count correlation threshold.")
@@ -187,31 +188,30 @@ def export(source, target, out, checkpoint, dt_s, reset, dialect, input_scale, p
 @click.option("--against", "against_writer", type=click.Choice(["norse", "spyx", "spyx-0.1", "rockpool", "sinabs"]),
               help="Also run the writer library's own simulation of --source FILE.nir and report its agreement.")
 @nir_reading_options
-def verify(exported, source, data, data_dir, samples, input_spikes, random_input, lava,
+def verify(exported, source, data, data_dir, samples, input_spikes, random_input, vendor,
            max_accuracy_drop, min_spike_agreement, min_count_corr, json_out, against_writer,
            dt_s, reset, dialect, input_scale):
-    """Check that EXPORTED (.net or .onnx) computes what its source network computes.
+    """Check that EXPORTED computes what its source network computes.
 
-    .net: float model vs bit-exact Loihi emulator vs Lava (fixed_pt), judged by the profile's
-    fidelity criteria (accuracy delta, per-layer spike agreement and count correlation, emulator =
-    Lava). .onnx: onnxruntime vs the float model, zero and non-zero state. Prints every criterion
-    with its threshold; exits with VerificationError's code (8) when any fails.
+    The target that writes EXPORTED's suffix verifies it (`neurodeploy inspect --targets` lists
+    those with verify): a hardware target runs the float model vs its bit-exact emulator vs the
+    vendor simulator, judged by its profile's fidelity criteria (accuracy delta, per-layer spike
+    agreement and count correlation, emulator = vendor); a step-model target runs its runtime vs
+    the float model from zero and non-zero state. Prints every criterion with its threshold;
+    exits with VerificationError's code (8) when any fails.
     """
     from neurodeploy.api import verify as verify_api
     from neurodeploy.errors import VerificationError
 
     report = verify_api(exported, source, data=data, data_dir=data_dir, samples=samples,
-                        input_spikes=input_spikes, random_input=random_input, lava=lava,
+                        input_spikes=input_spikes, random_input=random_input, lava=vendor,
                         max_accuracy_drop=max_accuracy_drop, min_spike_agreement=min_spike_agreement,
                         min_count_corr=min_count_corr, against=against_writer, dialect=dialect,
                         dt_s=dt_s, reset=reset, input_scale=input_scale)
     res = report.result
-    if report.kind == "loihi":
-        _print_loihi_verify(res)
-    else:
-        if res.get("note"):
-            click.echo(f"note: {res['note']}")
-        _print_criteria(res["criteria"])
+    for line in res.get("text") or []:  # the target's own summary lines (registry entry's verify)
+        click.echo(line)
+    _print_criteria(res.get("criteria", []))
     if "against" in res:
         from neurodeploy.sim.against import against_line
 
@@ -221,7 +221,7 @@ def verify(exported, source, data, data_dir, samples, input_spikes, random_input
 
         write_text(Path(json_out), json.dumps(res, indent=2, default=str))
     if not report.passed:
-        from neurodeploy.targets.loihi.verify import failed_text
+        from neurodeploy.targets.base import failed_text
 
         raise VerificationError(f"{report.artefact}: fidelity criteria failed: {failed_text(res['criteria'])}")
 
@@ -236,25 +236,6 @@ def _print_criteria(rows: list[dict]) -> None:
         table.add_row(r["name"], "" if r["layer"] is None else str(r["layer"]), val,
                       f"{r['op']} {r['threshold']:g}", r["status"])
     _console().print(table)
-
-
-def _print_loihi_verify(res: dict) -> None:
-    from rich.table import Table
-
-    con = _console()
-    acc = res.get("accuracy") or {}
-    con.print(f"latency {res.get('latency_steps')} steps; samples {res.get('samples', '?')}")
-    for k, v in acc.items():
-        con.print(f"accuracy {k:9s}: {v:.2%}" if v is not None else f"accuracy {k:9s}: n/a")
-    table = Table("layer", "float spikes", "fixed spikes", "count corr", "same spikes", "emu = lava")
-    agreement = (res.get("emulator_vs_lava") or {}).get("agreement_per_layer") or []
-    for i, layer in enumerate(res.get("layers", [])):
-        corr = layer.get("count_correlation")
-        table.add_row(str(i), str(layer["float_spikes"]), str(layer["fixed_spikes"]),
-                      "n/a" if corr is None else f"{corr:.4f}", f"{layer['identical_spike_fraction']:.2%}",
-                      f"{agreement[i]:.2%}" if i < len(agreement) else "n/a (no Lava)")
-    con.print(table)
-    _print_criteria(res.get("criteria", []))
 
 
 # --------------------------------------------------------------------------- energy
@@ -329,7 +310,10 @@ def inspect(path, targets, surrogates, dt_s, reset, dialect, input_scale):
         from neurodeploy.targets.base import TARGETS
 
         for name in TARGETS:
-            click.echo(name)
+            t = TARGETS.get(name)
+            caps = [c for c in ("check", "verify", "read", "training_transform") if getattr(t, c) is not None]
+            click.echo(f"{name:8s} {t.suffix:6s} {t.description}"
+                       + (f" [{', '.join(caps)}]" if caps else ""))
         return
     if surrogates:
         from neurodeploy.surrogates import SURROGATES

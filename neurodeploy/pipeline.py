@@ -71,21 +71,27 @@ def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None 
 
 def load_source(source: str | Path, which: str = "last", dialect: str = "neurodeploy",
                 dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0) -> Source:
-    """A run directory / ``.pt`` checkpoint → graph via ``to_nir``; a ``.nir`` file → read; a
-    lava-dl netx ``.net`` file → :func:`neurodeploy.targets.loihi.netx_reader.load_netx`."""
+    """A run directory / ``.pt`` checkpoint → graph via ``to_nir``; a ``.nir`` file → read; an
+    artefact of a target that can be read back (registry entry ``read``, by its ``suffix``) → that
+    target's reader (dt is passed on: such files may not record it)."""
+    from neurodeploy.targets.base import target_for_file
+
     p = Path(source)
     if p.is_dir() or p.suffix == ".pt":
         return graph_from_run(p, which)
-    if p.suffix == ".net":  # lava-dl netx HDF5 (neurodeploy.targets.loihi.netx_reader); dt is not in the file
-        from neurodeploy.targets.loihi.netx_reader import load_netx
-
-        return Source(load_netx(p, dt_s), p, None, None)
+    target = target_for_file(p) if p.suffix != ".nir" else None
+    if target is not None and target.read is not None:
+        return Source(target.read(p, dt_s), p, None, None)
     if p.suffix == ".nir" or p.is_file():
         graph = read_nir(p, dialect, dt_s, reset, input_scale)
         meta = getattr(graph, "metadata", {}) or {}
         data_cfg = json.loads(meta["data_config"]) if "data_config" in meta else None
         return Source(graph, p, None, data_cfg)
-    raise CheckpointError(f"{p} does not exist: pass a run directory, a .pt checkpoint, a .nir or a netx .net file")
+    from neurodeploy.targets.base import TARGETS
+
+    readable = ", ".join(TARGETS.get(n).suffix for n in TARGETS.names() if TARGETS.get(n).read is not None)
+    raise CheckpointError(f"{p} does not exist: pass a run directory, a .pt checkpoint, a .nir file "
+                          f"or a file a target reads ({readable})")
 
 
 def sidecar_graph(exported: Path) -> nir.NIRGraph:

@@ -18,7 +18,7 @@ from neurodeploy.train.trainer import Trainer
 def test_quantised_weights_are_the_exported_integers_over_the_scale(tmp_path):
     torch.manual_seed(0)
     model = build_model(load_config(None, ["model.hidden=[16]", "model.recurrent=true"]), (2, 4, 4), 3)
-    from neurodeploy.targets.loihi.export import TARGET
+    from neurodeploy.targets.loihi import TARGET
 
     TARGET.export(to_nir(model, (2, 4, 4), time_steps=4), tmp_path / "m.net", {})
     manifest = json.loads((tmp_path / "m.net.manifest.json").read_text())

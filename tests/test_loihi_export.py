@@ -18,8 +18,9 @@ from neurodeploy.errors import (
     UnsupportedNodeError,
 )
 from neurodeploy.targets.base import get_target
+from neurodeploy.targets.loihi import TARGET
 from neurodeploy.targets.loihi.emulator import LoihiEmulator
-from neurodeploy.targets.loihi.export import TARGET, check_graph, export, graph_sha256
+from neurodeploy.targets.loihi.export import check_graph, export, graph_sha256
 from neurodeploy.targets.loihi.verify import verify_loihi
 
 DT = 1e-3

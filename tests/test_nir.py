@@ -121,7 +121,7 @@ def test_every_consumer_walks_graphs_the_same_way(tmp_path):
     """One walker (neurodeploy.ir.graph.chain): a node off the chain, which the simulator used
     to ignore silently, is refused by the simulator and the Loihi exporter alike."""
     from neurodeploy.ir.graph import chain
-    from neurodeploy.targets.loihi.export import TARGET as LOIHI
+    from neurodeploy.targets.loihi import TARGET as LOIHI
 
     model = _model()
     g = to_nir(model, (2, 6, 6), time_steps=4)

@@ -14,7 +14,8 @@ from onnx import numpy_helper
 from neurodeploy.errors import ConfigError, DataError, UnsupportedNodeError
 from neurodeploy.ir import to_nir
 from neurodeploy.targets.base import get_target
-from neurodeploy.targets.onnx.export import TARGET, build_onnx, export, onnx_metadata
+from neurodeploy.targets.onnx import TARGET
+from neurodeploy.targets.onnx.export import build_onnx, export, onnx_metadata
 from neurodeploy.targets.onnx.verify import verify_onnx
 from neurodeploy.train.config import validate
 from neurodeploy.train.models import build_model

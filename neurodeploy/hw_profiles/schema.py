@@ -38,6 +38,7 @@ LIMIT_KEYS: dict[str, str] = {
     "decay_bits": "bits of the current/voltage decay constants",
     "threshold_mant_max": "largest threshold mantissa",
     "bias_mant_max": "largest |bias| mantissa",
+    "state_shift_bits": "left shift (bits) of weights, biases and thresholds into the state",
     "delay_max": "largest synaptic delay in steps",
     "refractory_max": "largest refractory period in steps",
 }

@@ -11,7 +11,7 @@ Norse                         ours
 ============================  ======================================================================
 ``nn.Linear``, ``nn.Conv2d``  the same module (copied; a bias only where Norse had one)
 ``nn.Flatten(1, -1)``         ``nn.Flatten`` (per step: (B, C, H, W) → (B, C·H·W))
-``nn.AvgPool2d`` (no pad)     the same module (exact; NIR AvgPool2d; not mappable to Loihi)
+``nn.AvgPool2d`` (no pad)     the same module (exact; NIR AvgPool2d; not mappable to every target)
 ``LIFBoxCell``                ``LIF``: ``v ← v + α(v_leak − v + x)``
 ``LIFCell``                   ``CubaLIF(current_jump=True)``: ``i ← (1 − β)i + x`` before the voltage
                               step (Norse adds the input without β; NIR: w_in = τ_syn/dt)
@@ -22,7 +22,7 @@ Norse                         ours
 ``LICell`` (last only)        ``CubaLI(current_jump=True)``: non-spiking readout returning v
 ============================  ======================================================================
 
-Refused (``UnsupportedNodeError`` naming the module): ``nn.MaxPool2d`` (no NIR node, no Loihi
+Refused (``UnsupportedNodeError`` naming the module): ``nn.MaxPool2d`` (no NIR node, no hardware
 mapping), any other module, ``v_leak ≠ 0`` (Norse starts v at v_leak; we start at 0),
 ``IAFCell`` with ``v_reset ≠ 0`` (it starts v at v_reset), a Norse surrogate other than ``super``
 when no ``surrogate`` is given. Norse's ``super`` derivative is ``1/(|u| + 1)²`` whatever its
@@ -111,7 +111,7 @@ def from_norse(model: nn.Module, surrogate: Surrogate | None = None) -> SpikingS
                                            "divisor_override is supported")
             layers.append(copy.deepcopy(m))
         elif isinstance(m, nn.MaxPool2d):
-            raise UnsupportedNodeError(f"{_where(i, m)}: max pooling has no NIR node and no Loihi mapping; "
+            raise UnsupportedNodeError(f"{_where(i, m)}: max pooling has no NIR node and no hardware mapping; "
                                        "use nn.AvgPool2d (or a strided Conv2d)")
         elif isinstance(m, norse.LIFBoxCell):
             p = m.p

@@ -1,14 +1,12 @@
-"""Validation of the files neurodeploy reads besides configs: NIR graphs, netx ``.net`` HDF5
-files and ONNX models. Each check raises one :class:`~neurodeploy.errors.NeurodeployError` that
-names the file, the node/layer/field, what was expected and what was found.
+"""Validation of the files neurodeploy reads besides configs: NIR graphs here, exported files
+through their target's ``check_file`` (:func:`check_exported`). Each check raises one
+:class:`~neurodeploy.errors.NeurodeployError` that names the file, the node/layer/field, what was
+expected and what was found.
 
 - :func:`validate_graph`: every parameter finite, time constants > 0, weights of the right rank,
   and the shape of every edge consistent (a LIF of 100 neurons after a Linear of 256 outputs is
   refused naming both nodes). NIR files are read with ``type_check=False`` (other writers' files
   fail nir's own check for harmless reasons), so this is where shapes are checked.
-- :func:`check_netx`: the layer chain, types, integer weights in range and finite, decays and
-  thresholds in the ranges netx/Loihi accept (table :data:`NETX_RANGES`).
-- :func:`check_onnx`: the file parses, passes ``onnx.checker`` and its weights are finite.
 """
 
 from __future__ import annotations
@@ -20,7 +18,7 @@ import nir
 import numpy as np
 
 from neurodeploy.constraints import Range, check_number
-from neurodeploy.errors import ConfigError, NeurodeployError, UnsupportedNodeError
+from neurodeploy.errors import ConfigError
 
 MAX_ELEMENTS = 10**8  # largest tensor a shape may describe (a damaged file must not allocate TBs)
 #: NIR neuron parameters that are time constants (seconds): finite and > 0
@@ -157,162 +155,14 @@ def validate_graph(graph: nir.NIRGraph, where: str = "NIR graph", shapes: bool =
                 f"{_show(inp)}; fix the graph's layer sizes")
 
 
-# --------------------------------------------------------------------------- netx
-#: field → range in a netx file (lava-dl netx / Loihi 2, docs/… facts §2-§5)
-NETX_RANGES: dict[str, Range] = {
-    "weight": Range(-256, 255, integer=True),
-    "weight_rec": Range(-256, 255, integer=True),
-    "bias": Range(-(2 ** 12 - 1), 2 ** 12 - 1, integer=True),
-    "iDecay": Range(0, 4096, integer=True),
-    "vDecay": Range(0, 4096, integer=True),
-    "vThMant": Range(1, 2 ** 17 - 1, integer=True),
-    "refDelay": Range(0, 63, integer=True),
-    "delay": Range(0, 62, integer=True),
-}
-NETX_TYPES = ("input", "flatten", "dense", "dense_rec", "conv")
-
-
-def _netx_values(at: str, data, rng: Range) -> np.ndarray:
-    arr = np.asarray(data)
-    if arr.dtype.kind not in "iuf" or arr.size == 0:
-        raise ConfigError(f"{at}: expected numbers, got {arr.dtype} of shape {arr.shape}")
-    a = arr.astype(np.float64).reshape(-1)
-    if not np.isfinite(a).all():
-        raise ConfigError(f"{at}: {int((~np.isfinite(a)).sum())} NaN/inf values")
-    if rng.integer and not (a == np.round(a)).all():
-        raise ConfigError(f"{at}: values must be integers (netx truncates floats), got e.g. "
-                          f"{a[a != np.round(a)][0]:g}")
-    for v in (a.min(), a.max()):
-        check_number(at, int(v) if rng.integer else float(v), rng)
-    return arr
-
-
-def _netx(path: Path) -> None:
-    import h5py
-
-    try:
-        f = h5py.File(path, "r")
-    except Exception as exc:  # h5py raises OSError/ValueError… for a file that is not HDF5
-        raise ConfigError(f"{path} is not a readable netx .net file ({type(exc).__name__}); "
-                          "export it again with `neurodeploy export … --target loihi`") from None
-    with f:
-        group = f.get("layer")
-        if not isinstance(group, h5py.Group) or not len(group):
-            raise ConfigError(f"{path}: no /layer group: not a lava-dl netx network")
-        keys = list(group)
-        if sorted(keys, key=lambda k: int(k) if k.isdigit() else -1) != [str(i) for i in range(len(keys))]:
-            raise ConfigError(f"{path}: layers must be named 0…{len(keys) - 1}, found {sorted(keys)}")
-        prev = None
-        for i in range(len(keys)):
-            g, at = group[str(i)], f"{path}: layer {i}"
-            if not isinstance(g, h5py.Group) or "type" not in g:
-                raise ConfigError(f"{at}: missing 'type'")
-            raw = np.asarray(g["type"][()]).reshape(-1)
-            try:
-                kind = raw[0].decode("ascii") if isinstance(raw[0], bytes) else str(raw[0])
-            except (UnicodeDecodeError, IndexError):
-                raise ConfigError(f"{at}: 'type' is not readable text") from None
-            if kind not in NETX_TYPES:
-                raise UnsupportedNodeError(f"{at}: netx layer type {kind!r} is not supported; "
-                                           f"supported: {', '.join(NETX_TYPES)}")
-            shape = None
-            if "shape" in g:
-                s = _netx_values(f"{at} shape", g["shape"][()], Range(1, MAX_ELEMENTS, integer=True))
-                shape = tuple(int(d) for d in s.reshape(-1))
-                if _prod(shape) > MAX_ELEMENTS:
-                    raise ConfigError(f"{at}: shape {shape} has more than {MAX_ELEMENTS:.0e} elements")
-            if kind in ("dense", "dense_rec", "conv"):
-                if shape is None or "weight" not in g or "neuron" not in g:
-                    raise ConfigError(f"{at} ({kind}): needs 'shape', 'weight' and a 'neuron' group")
-                w = _netx_values(f"{at} weight", g["weight"][()], NETX_RANGES["weight"])
-                if kind != "conv":
-                    if w.ndim != 2 or w.shape[0] != _prod(shape) or (prev is not None and w.shape[1] != prev):
-                        raise ConfigError(f"{at} ({kind}): weight of shape {w.shape} does not connect "
-                                          f"{prev if prev is not None else '?'} inputs to {_prod(shape)} "
-                                          f"neurons {shape}")
-                elif w.ndim != 4 or w.shape[0] not in shape:
-                    raise ConfigError(f"{at} (conv): weight of shape {w.shape} does not fit the layer shape {shape}")
-                if kind == "dense_rec":
-                    if "weight_rec" not in g:
-                        raise ConfigError(f"{at} (dense_rec): missing weight_rec")
-                    wr = _netx_values(f"{at} weight_rec", g["weight_rec"][()], NETX_RANGES["weight_rec"])
-                    if wr.shape != (w.shape[0], w.shape[0]):
-                        raise ConfigError(f"{at}: weight_rec of shape {wr.shape}, expected {(w.shape[0],) * 2}")
-                for key in ("bias", "delay"):
-                    if key in g:
-                        _netx_values(f"{at} {key}", g[key][()], NETX_RANGES[key])
-                n = g["neuron"]
-                for key in ("iDecay", "vDecay", "vThMant"):
-                    if key not in n:
-                        raise ConfigError(f"{at}: neuron/{key} is missing")
-                    _netx_values(f"{at} neuron/{key}", n[key][()], NETX_RANGES[key])
-                if "refDelay" in n:
-                    _netx_values(f"{at} neuron/refDelay", n["refDelay"][()], NETX_RANGES["refDelay"])
-            if shape is not None:
-                prev = _prod(shape)
-
-
-def check_netx(path: str | Path) -> None:
-    """Refuse a ``.net`` file that is unreadable, malformed or holds values netx would mangle."""
-    p = Path(path)
-    try:
-        _netx(p)
-    except NeurodeployError:
-        raise
-    except Exception as exc:  # malformed groups/datasets of every kind
-        raise ConfigError(f"{p}: malformed netx file ({type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())[:200]})") from None
-
-
-# --------------------------------------------------------------------------- onnx
-def check_onnx(path: str | Path) -> None:
-    """Refuse an ``.onnx`` file that does not parse, fails ``onnx.checker`` or has NaN/inf weights."""
-    p = Path(path)
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError:
-        raise ConfigError("verifying .onnx needs the onnx package: pip install onnx onnxruntime") from None
-    try:
-        model = onnx.load(str(p))
-        onnx.checker.check_model(model)
-    except Exception as exc:  # DecodeError, ValidationError, … for truncated or garbage files
-        why = " ".join(str(exc).split())[:200]
-        raise ConfigError(f"{p} is not a valid ONNX model ({type(exc).__name__}{': ' + why if why else ''}); "
-                          "export it again with `neurodeploy export … --target onnx`") from None
-    try:
-        from neurodeploy.targets.onnx.export import onnx_metadata
-
-        onnx_metadata(model)
-    except Exception as exc:  # damaged JSON in metadata_props
-        raise ConfigError(f"{p}: its metadata_props are damaged ({type(exc).__name__}); export it "
-                          "again with `neurodeploy export … --target onnx`") from None
-    try:
-        import onnxruntime as ort
-
-        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    except ImportError:
-        pass
-    except Exception as exc:  # onnxruntime's own graph checks (types, shapes, attributes)
-        why = " ".join(str(exc).split())[:200]
-        raise ConfigError(f"{p}: onnxruntime cannot load it ({why}); export it again") from None
-    for init in model.graph.initializer:
-        try:
-            arr = numpy_helper.to_array(init)
-        except Exception:
-            raise ConfigError(f"{p}: initializer {init.name!r} is unreadable; the file is damaged") from None
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            raise ConfigError(f"{p}: initializer {init.name!r} has {int((~np.isfinite(arr)).sum())} "
-                              "NaN/inf values")
-
-
 def check_exported(path: str | Path) -> None:
-    """:func:`check_netx` or :func:`check_onnx` by suffix (other suffixes: nothing to check)."""
-    suffix = Path(path).suffix
-    if suffix == ".net":
-        check_netx(path)
-    elif suffix == ".onnx":
-        check_onnx(path)
+    """The file check of the target whose suffix ``path`` has (registry entry ``check_file``);
+    other suffixes: nothing to check."""
+    from neurodeploy.targets.base import target_for_file
+
+    target = target_for_file(path)
+    if target is not None and target.check_file is not None:
+        target.check_file(Path(path))
 
 
-__all__ = ["validate_graph", "check_netx", "check_onnx", "check_exported", "NETX_RANGES"]
+__all__ = ["validate_graph", "check_exported"]

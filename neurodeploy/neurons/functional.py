@@ -45,7 +45,7 @@ class LIFParameters(NamedTuple):
 
 
 class CubaLIFParameters(NamedTuple):
-    """Current-based LIF (NIR CubaLIF, Loihi CUBA)."""
+    """Current-based LIF (NIR CubaLIF; the CUBA neuron of neuromorphic chips)."""
 
     tau_syn_inv: torch.Tensor | float = 200.0  # 1/s
     tau_mem_inv: torch.Tensor | float = 100.0  # 1/s

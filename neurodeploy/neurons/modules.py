@@ -97,7 +97,7 @@ class LIF(SpikingNeuron):
 
 
 class CubaLIF(SpikingNeuron):
-    """Current-based LIF: ``i ← i + β(−i + x)``, ``v ← v + α(v_leak − v + i)`` (NIR CubaLIF, Loihi CUBA).
+    """Current-based LIF: ``i ← i + β(−i + x)``, ``v ← v + α(v_leak − v + i)`` (NIR CubaLIF; chips' CUBA neuron).
 
     ``current_jump=True``: the input jumps into the current without the factor β,
     ``i ← (1 − β)·i + x`` (Norse's ``LIFCell``; NIR CubaLIF with ``w_in = τ_syn/dt``). The gain

@@ -1,1 +1,1 @@
-"""Deployment targets: one package per target (nir, onnx, loihi …) behind the registry in :mod:`neurodeploy.targets.base`."""
+"""Deployment targets: one package per target  behind the registry in :mod:`neurodeploy.targets.base`."""

@@ -66,10 +66,12 @@ class Target:
     ``check_only``, ``profile`` …) and unknown names raise ``ConfigError``.
     ``check(graph, options)`` → ``(text, report dict)``: the hardware check alone, writing nothing.
     ``verify(request)`` → report dict with ``passed`` and ``criteria`` rows (name, layer, value,
-    op, threshold, status, note) as :mod:`neurodeploy.targets.loihi.verify` writes them.
+    op, threshold, status, note) and optional ``text`` (lines the CLI prints above them).
     ``input_shape(artefact)`` → per-step input shape of an exported file (for verify's inputs).
-    ``read(path, dt_s)`` → ``nir.NIRGraph``: an artefact of this target as a SOURCE (netx ``.net``).
+    ``read(path, dt_s)`` → ``nir.NIRGraph``: an artefact of this target as a SOURCE.
     ``wants_samples``: export takes ``sample_inputs`` (N, T, …) for its float-vs-integer check.
+    ``check_file(path)``: refuse an artefact of this target that is truncated, malformed or out of
+    range (one line), before verify or ``read`` touch it.
     """
 
     name: str
@@ -84,13 +86,14 @@ class Target:
     read: Callable[..., Any] | None = None
     default_profile: str | None = None
     wants_samples: bool = False
+    check_file: Callable[[Path], None] | None = None
 
 
 #: built-in targets, imported on first use (their dependencies load only then)
 BUILTIN = {
-    "nir": "neurodeploy.targets.nir.export:TARGET",
-    "onnx": "neurodeploy.targets.onnx.export:TARGET",
-    "loihi": "neurodeploy.targets.loihi.export:TARGET",
+    "nir": "neurodeploy.targets.nir:TARGET",
+    "onnx": "neurodeploy.targets.onnx:TARGET",
+    "loihi": "neurodeploy.targets.loihi:TARGET",
 }
 
 TARGETS: Registry[Target] = Registry("target", entry_point_group="neurodeploy.targets", lazy=BUILTIN)
@@ -98,3 +101,30 @@ TARGETS: Registry[Target] = Registry("target", entry_point_group="neurodeploy.ta
 
 def get_target(name: str) -> Target:
     return TARGETS.get(name)
+
+
+def target_for_file(path: str | Path) -> Target | None:
+    """The registered target whose ``suffix`` ``path`` ends with (``None``: no target writes it).
+    Dispatch by the registry entry, never by a suffix ladder in the caller."""
+    suffix = Path(path).suffix
+    for name in TARGETS.names():
+        target = TARGETS.get(name)
+        if target.suffix == suffix:
+            return target
+    return None
+
+
+def suffixes() -> list[str]:
+    """Every registered target's suffix (for "expected one of …" messages)."""
+    return sorted({TARGETS.get(name).suffix for name in TARGETS.names()})
+
+
+def failed_text(rows: list[dict]) -> str:
+    """One line naming every failed criterion (for the VerificationError message)."""
+    bad = [r for r in rows if r["status"] == "FAIL"]
+    parts = []
+    for r in bad:
+        where = f" layer {r['layer']}" if r["layer"] is not None else ""
+        val = "n/a" if r["value"] is None else f"{r['value']:.4g}"
+        parts.append(f"{r['name']}{where} = {val} (needs {r['op']} {r['threshold']:g})")
+    return "; ".join(parts)

@@ -2,8 +2,8 @@
 
 Public API::
 
-    cuba_step(u, v, a, i_decay, v_decay, bias6, vth6) -> (u, v, spikes)   # one step, int64 tensors
-    LoihiEmulator(path, device=None)
+    cuba_step(u, v, a, i_decay, v_decay, bias6, vth6, fp=None) -> (u, v, spikes)   # int64 tensors
+    LoihiEmulator(path, device=None, profile=None)
         .latency -> int                   # steps from an input spike to the last layer (1 per layer)
         .input_shape, .output_size
         .run(spikes, record=False) -> EmulatorResult
@@ -16,8 +16,10 @@ the input of step t is what ``RingBuffer`` sends at t + 1, and layer ``i`` (0-ba
 input step 0 at step ``i + 1`` (a synapse delivers at t what it accumulated at t - 1). State and
 synapse buffers start at zero for every run, as in a fresh ``netx.hdf5.Network``.
 
-Arithmetic per step and layer (facts §3; u, v are 24-bit, thresholds and biases are MSB-aligned
-by 6 bits)::
+Arithmetic per step and layer (facts §3). The constants come from the profile
+(:class:`~neurodeploy.targets.loihi.fixed_point.FixedPoint`: ``decay_bits`` 12 → 4096,
+``state_shift_bits`` 6, ``state_bits`` 24); ``profile`` defaults to the one in the file's
+manifest, else the target's default. With Loihi 2's values::
 
     u = sign(u) * ((|u| * (4096 - iDecay)) >> 12) + (a << 6);  u wraps to 24 bits
     v = sign(v) * ((|v| * (4096 - vDecay)) >> 12) + u + (bias << 6);  v clipped to ±(2^23 - 1)
@@ -42,22 +44,24 @@ import torch
 import torch.nn.functional as F
 
 from neurodeploy.errors import DataError
-
-_U_MAX = 2 ** 23
-
-
-def _decay(x: torch.Tensor, keep: int) -> torch.Tensor:
-    """sign(x) * ((|x| * keep) >> 12): truncation toward zero, as Lava does."""
-    return torch.sign(x) * ((x.abs() * keep) >> 12)
+from neurodeploy.targets.loihi.fixed_point import FixedPoint, fixed_point, profile_of
 
 
-def cuba_step(u, v, a, i_decay: int, v_decay: int, bias6, vth6: int):
-    """One fixed-point CUBA step; ``a`` is the synaptic input delivered this step (int64)."""
-    u = _decay(u, 4096 - i_decay) + (a << 6)
-    u = torch.where(u > _U_MAX, u - 2 * _U_MAX, u)
-    u = torch.where(u <= -_U_MAX, u + 2 * _U_MAX, u)
-    v = _decay(v, 4096 - v_decay) + u + bias6
-    v = v.clamp(-_U_MAX + 1, _U_MAX - 1)
+def _decay(x: torch.Tensor, keep: int, bits: int) -> torch.Tensor:
+    """sign(x) * ((|x| * keep) >> bits): truncation toward zero, as Lava does."""
+    return torch.sign(x) * ((x.abs() * keep) >> bits)
+
+
+def cuba_step(u, v, a, i_decay: int, v_decay: int, bias6, vth6: int, fp: FixedPoint | None = None):
+    """One fixed-point CUBA step; ``a`` is the synaptic input delivered this step (int64);
+    ``bias6``/``vth6`` are already shifted by ``fp.state_shift_bits``; ``fp``: the default profile's."""
+    fp = fp or fixed_point()
+    half, one, bits = fp.state_half, fp.decay_one, fp.decay_bits
+    u = _decay(u, one - i_decay, bits) + (a << fp.state_shift_bits)
+    u = torch.where(u > half, u - 2 * half, u)
+    u = torch.where(u <= -half, u + 2 * half, u)
+    v = _decay(v, one - v_decay, bits) + u + bias6
+    v = v.clamp(-half + 1, half - 1)
     s = v > vth6
     v = torch.where(s, torch.zeros_like(v), v)
     return u, v, s
@@ -77,13 +81,13 @@ class _Layer:
     weight_rec: torch.Tensor | None = None
     bias6: torch.Tensor | int = 0
     conv: dict | None = None
-    i_decay: int = 4096
+    i_decay: int = 0
     v_decay: int = 0
     vth6: int = 0
     delay: torch.Tensor | None = None   # (N,) axonal delay in steps (dense), Lava's DelayDense
 
 
-def _read(path: Path, device) -> tuple[tuple[int, ...], list[_Layer]]:
+def _read(path: Path, device, fp: FixedPoint) -> tuple[tuple[int, ...], list[_Layer]]:
     """Layers of a netx file, validated by :func:`neurodeploy.targets.loihi.netx_reader.read_netx` (the same
     refusals as the netx source reader); ``pool`` runs as a grouped conv."""
     from neurodeploy.targets.loihi.netx_reader import read_netx
@@ -96,18 +100,18 @@ def _read(path: Path, device) -> tuple[tuple[int, ...], list[_Layer]]:
             continue
         kind = "conv" if nl.kind == "pool" else nl.kind
         fan = int(np.prod(nl.weight.shape[1:])) + (nl.shape[0] if kind == "dense_rec" else 0)
-        dt = torch.float32 if 256 * fan < 2 ** 24 else torch.float64
+        dt = torch.float32 if (fp.weight_max + 2) * fan < 2 ** 24 else torch.float64  # exact sums
         lay = _Layer(kind, nl.shape, torch.tensor(nl.weight, dtype=dt, device=device))
         if nl.weight_rec is not None:
             lay.weight_rec = torch.tensor(nl.weight_rec, dtype=dt, device=device)
         if nl.bias is not None:
             b = nl.bias.reshape(-1, 1, 1) if kind == "conv" else nl.bias
-            lay.bias6 = torch.tensor(b << 6, device=device)
+            lay.bias6 = torch.tensor(b << fp.state_shift_bits, device=device)
         if nl.conv is not None:
             lay.conv = dict(nl.conv)
         if nl.delay is not None and nl.delay.max() > 0:
             lay.delay = torch.tensor(nl.delay, device=device)
-        lay.i_decay, lay.v_decay, lay.vth6 = nl.i_decay, nl.v_decay, nl.v_th_mant << 6
+        lay.i_decay, lay.v_decay, lay.vth6 = nl.i_decay, nl.v_decay, nl.v_th_mant << fp.state_shift_bits
         layers.append(lay)
     return netx.input_shape, layers
 
@@ -115,10 +119,11 @@ def _read(path: Path, device) -> tuple[tuple[int, ...], list[_Layer]]:
 class LoihiEmulator:
     """Emulates exactly what is in a netx ``.net`` file (see module docstring)."""
 
-    def __init__(self, path: str | Path, device: str | torch.device | None = None):
+    def __init__(self, path: str | Path, device: str | torch.device | None = None, profile=None):
         self.path = Path(path)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
-        in_shape, self.layers = _read(self.path, self.device)
+        self.fp = fixed_point(profile if profile is not None else profile_of(self.path))
+        in_shape, self.layers = _read(self.path, self.device, self.fp)
         compute = [lay for lay in self.layers if lay.kind != "flatten"]
         if not compute:
             raise DataError(f"{self.path}: no dense/conv layer found")
@@ -134,7 +139,8 @@ class LoihiEmulator:
             c = lay.conv
             a = F.conv2d(x, lay.weight, None, c["stride"], c["padding"], c["dilation"], c["groups"])
             a = a.to(torch.int64)
-            return (a + _U_MAX) % (2 * _U_MAX) - _U_MAX   # 24-bit signed wrap (PyConvModelFixed)
+            half = self.fp.state_half
+            return (a + half) % (2 * half) - half   # state_bits signed wrap (PyConvModelFixed)
         return (x.reshape(x.shape[0], -1) @ lay.weight.T).to(torch.int64)
 
     @torch.no_grad()
@@ -168,7 +174,7 @@ class LoihiEmulator:
                 if lay.delay is not None:  # DelayDense: input of neuron n arrives delay[n] steps later
                     slot = torch.arange(buf.shape[0], device=self.device)[:, None] == lay.delay[None, :]
                     nbuf = torch.cat([buf[1:], torch.zeros_like(buf[:1])]) + slot[:, None, :] * nbuf[None]
-                u, v, z = cuba_step(u, v, a, lay.i_decay, lay.v_decay, lay.bias6, lay.vth6)
+                u, v, z = cuba_step(u, v, a, lay.i_decay, lay.v_decay, lay.bias6, lay.vth6, self.fp)
                 if lay.kind == "dense_rec":
                     rbuf = (z.to(lay.weight_rec.dtype) @ lay.weight_rec.T).to(torch.int64)
                 state[i] = [u, v, nbuf, rbuf]

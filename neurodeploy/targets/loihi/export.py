@@ -2,7 +2,6 @@
 
 Public API::
 
-    TARGET                                   # Target(name="loihi", suffix=".net", export=export)
     export(graph, out_path, options) -> ExportResult
         options: dt_s (float, s), profile ("loihi2" | "loihi1" | path.toml), check_only (bool),
                  allow_lossy (bool), sample_inputs ((N, T, *input) spikes), sample_source (str),
@@ -20,14 +19,18 @@ drags below 1) and the fix; the export refuses on the first (LossyConversionErro
 ``allow_lossy``. ``check_only`` makes the same decision and returns it (summary ``error``).
 
 Mapping (see docs/loihi.md; facts §4), with α = dt/τ_mem, β = dt/τ_syn and a per-layer scale k
-chosen as the largest value with max|weight| ≤ 254, k·v_th ≤ vThMant_max and k·|bias| ≤ bias_max:
+chosen as the largest value with max|weight| ≤ weight_max, k·v_th ≤ threshold_mant_max and
+k·|bias| ≤ bias_mant_max (all from the profile, :mod:`~neurodeploy.targets.loihi.fixed_point`;
+D = 2**decay_bits, 4096 on Loihi 1 and 2):
 
-    CubaLIF: iDecay = round(4096 β), vDecay = round(4096 α), weight = k α r β w_in W
-    LIF:     iDecay = 4096,          vDecay = round(4096 α), weight = k α r W
-    IF:      iDecay = 4096,          vDecay = 0,             weight = k dt r W
+    CubaLIF: iDecay = round(D β), vDecay = round(D α), weight = k α r β w_in W
+    LIF:     iDecay = D,          vDecay = round(D α), weight = k α r W
+    IF:      iDecay = D,          vDecay = 0,          weight = k dt r W
     vThMant = round(k v_th);  bias = round(k α (v_leak + r w_in b))   (IF: round(k dt r b))
 
-Weights are rounded to even integers in [-256, 254]. The fixed-point state is v_fix = 64 k v.
+Weights are rounded to even integers in [-(weight_max + 2), weight_max] ([-256, 254]). The
+fixed-point state is v_fix = 2**state_shift_bits · k · v (64 k v). A range limit absent from the
+profile is not checked (one warning, and ``limits_not_checked`` in the summary and manifest).
 Each dense/conv layer adds one step of latency (Lava's synapse buffers one step).
 """
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,14 +58,14 @@ from neurodeploy.errors import (
 )
 from neurodeploy.hw_profiles.schema import Profile, load_profile
 from neurodeploy.ir.graph import chain, unsupported
-from neurodeploy.targets.base import ExportResult, Target, TrainingTransform
+from neurodeploy.targets.base import ExportResult
 from neurodeploy.targets.loihi.check import LayerHW, check_layers
+from neurodeploy.targets.loihi.fixed_point import DEFAULT_PROFILE, fixed_point
 
 FORMAT_VERSION = 1
 OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy", "sample_inputs", "sample_source", "sample_rate")
 SYNAPSES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 NEURONS = (nir.CubaLIF, nir.LIF, nir.IF)
-WEIGHT_MAX = 254
 
 
 @dataclass
@@ -75,7 +79,7 @@ class NetLayer:
     weight_rec: np.ndarray | None = None  # int64 (N, N)
     bias: np.ndarray | None = None        # int64; dense (N,), conv (C,)
     conv: dict[str, Any] | None = None    # stride, padding, dilation (H, W), groups
-    i_decay: int = 4096
+    i_decay: int = 0      # compute layers always set it (from the profile's decay_bits)
     v_decay: int = 0
     v_th_mant: int = 1
     scale_k: float = 1.0
@@ -276,7 +280,7 @@ def _budgets(profile: Profile) -> dict[str, float]:
     for key in BUDGET_KEYS:
         value = profile.criterion(key)
         if value is None:
-            base = base or load_profile("loihi2")
+            base = base or load_profile(DEFAULT_PROFILE)
             value = base.criterion(key)
         out[key] = float(value)
     return out
@@ -342,7 +346,7 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     delay, kind = None, None
     for sname in syn_names:
         if isinstance(nodes[sname], nir.Delay):
-            delay = _delay_steps(sname, nodes[sname], cur, dt, kind)
+            delay = _delay_steps(sname, nodes[sname], cur, dt, kind, fixed_point(profile).delay_max)
             continue
         if isinstance(nodes[sname], nir.Flatten):
             node = nodes[sname]
@@ -378,16 +382,15 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
                                f"use an ({cur[0]}, {cur[0]}) Linear/Affine with zero bias")
         w_rec = gain[:, None] * rw
         kind = "dense_rec"
-    thr_max = profile.limit("threshold_mant_max") or 131071
-    bias_max = profile.limit("bias_mant_max") or 4095
+    fp = fixed_point(profile)
     wmax = max(np.abs(w_eff).max(), 0.0 if w_rec is None else np.abs(w_rec).max())
     if wmax == 0:
         raise unsupported(syn, nodes[syn], "all weights are zero", "Lava cannot load an all-zero layer")
-    cands = {"weights": WEIGHT_MAX / wmax}
-    if v_th > 0:
-        cands["threshold"] = thr_max / v_th
-    if np.abs(bias_f).max() > 0:
-        cands["bias"] = bias_max / np.abs(bias_f).max()
+    cands = {"weights": fp.weight_max / wmax}
+    if v_th > 0 and fp.threshold_mant_max is not None:  # None: not checked (said once by export)
+        cands["threshold"] = fp.threshold_mant_max / v_th
+    if np.abs(bias_f).max() > 0 and fp.bias_mant_max is not None:
+        cands["bias"] = fp.bias_mant_max / np.abs(bias_f).max()
     binding = min(cands, key=cands.get)
     k = cands[binding]
     recorded = _recorded_scale(graph, nname)
@@ -405,7 +408,8 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     wq, wq_rec = q_even(w_eff), None if w_rec is None else q_even(w_rec)
     vth_exact = k * v_th
     vth = max(int(round(vth_exact)), 1)
-    decays = {"iDecay": (round(4096 * beta), 1, 4096), "vDecay": (round(4096 * alpha), 0, 4095)}
+    one = fp.decay_one  # 2**decay_bits (4096 for 12 bits)
+    decays = {"iDecay": (round(one * beta), 1, one), "vDecay": (round(one * alpha), 0, one - 1)}
     dec = {key: int(min(max(val, lo), hi)) for key, (val, lo, hi) in decays.items()}
     bias_q = np.round(k * bias_f).astype(np.int64)
     pairs = [(w_eff, wq)] + ([] if w_rec is None else [(w_rec, wq_rec)])
@@ -420,9 +424,9 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
             "zeroed_weight_share": zeroed / max(nonzero, 1), "scale_set_by": binding,
             "weight_max_over_p99": float(wmax / typical) if typical > 0 else None,
             "threshold_rel_error": abs(vth - vth_exact) / vth_exact if vth_exact > 0 else None,
-            "alpha_effective": dec["vDecay"] / 4096, "beta_effective": dec["iDecay"] / 4096,
-            "decay_rel_error": max(abs(dec["vDecay"] / 4096 - alpha) / alpha if alpha > 0 else 0.0,
-                                   abs(dec["iDecay"] / 4096 - beta) / beta if beta > 0 else 0.0),
+            "alpha_effective": dec["vDecay"] / one, "beta_effective": dec["iDecay"] / one,
+            "decay_rel_error": max(abs(dec["vDecay"] / one - alpha) / alpha if alpha > 0 else 0.0,
+                                   abs(dec["iDecay"] / one - beta) / beta if beta > 0 else 0.0),
             "bias_error_over_threshold": (float(np.abs(bias_q - k * bias_f).max()) / max(vth_exact, 1e-300)
                                           if np.any(bias_f) else 0.0)}
     lossy += _losses(lab, syn, info, k, v_th, vth_exact, wmax, typical, decays, dt, _budgets(profile))
@@ -431,16 +435,18 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
     return out
 
 
-def _delay_steps(name, node, shape, dt, kind) -> np.ndarray:
-    """A NIR Delay (seconds, per neuron) between a dense synapse and its neuron → steps 0…62."""
+def _delay_steps(name, node, shape, dt, kind, delay_max: int | None) -> np.ndarray:
+    """A NIR Delay (seconds, per neuron) between a dense synapse and its neuron → steps
+    0…delay_max (the profile's; ``None``: not checked)."""
     d = _arr(node.delay).reshape(-1) / dt
     steps = np.round(d)
     if kind != "dense" or d.size != int(np.prod(shape)):
         raise unsupported(name, node, f"delay of {d.size} values after a {kind} synapse with output "
                            f"{shape}", "netx delays are per neuron of a dense layer")
-    if np.any(np.abs(d - steps) > 1e-6) or steps.min() < 0 or steps.max() > 62:
-        raise unsupported(name, node, f"delay/dt must be integers in [0, 62], got [{d.min():g}, {d.max():g}]",
-                           "use whole-step delays of at most 62 steps")
+    top = "inf" if delay_max is None else delay_max
+    if np.any(np.abs(d - steps) > 1e-6) or steps.min() < 0 or (delay_max is not None and steps.max() > delay_max):
+        raise unsupported(name, node, f"delay/dt must be integers in [0, {top}], got [{d.min():g}, {d.max():g}]",
+                           f"use whole-step delays of at most {top} steps")
     return steps.astype(np.int64)
 
 
@@ -482,7 +488,7 @@ def build_network(graph: nir.NIRGraph, dt_s: float | None = None, allow_lossy: b
     dt = float(dt)
     if dt <= 0:
         raise ConfigError(f"dt_s must be > 0 seconds, got {dt}")
-    profile = profile or load_profile("loihi2")
+    profile = profile or load_profile(DEFAULT_PROFILE)
     _check_finite(graph)
     stages = _chain(graph)
     first = graph.nodes[next(n for n in stages[0][0] if not isinstance(graph.nodes[n], nir.Flatten))]
@@ -592,7 +598,7 @@ def _manifest(net: LoihiNet, graph, profile: Profile, report, path: Path) -> dic
             "input_encoding": str(graph.metadata.get("input_encoding", "binary-events")),
             "latency_steps": net.latency_steps, "profile": profile.name,
             "source_nir_sha256": graph_sha256(graph), "lossy_steps": net.lossy,
-            "state_scale": "v_fixed = 64 * scale_k * v_float", "layers": layers,
+            "state_scale": f"v_fixed = {fixed_point(profile).state_scale} * scale_k * v_float", "layers": layers,
             "hardware_check": report.to_dict()}
 
 
@@ -683,12 +689,6 @@ def _decide(net: LoihiNet, report, allow_lossy: bool):
     return None
 
 
-def _training_transform():
-    from neurodeploy.targets.loihi.training import emulator_evaluate, forward_quantised
-
-    return TrainingTransform(forward_quantised, emulator_evaluate)
-
-
 def check_graph(graph: nir.NIRGraph, options: dict[str, Any] | None = None) -> tuple[str, dict]:
     """``--check-only``: quantise and check against the profile; return (text, dict)."""
     res = export(graph, Path("unused.net"), {**(options or {}), "check_only": True})
@@ -701,7 +701,11 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
     With ``check_only`` the same decision is made and nothing is written: the summary holds the
     text report (``text``) and the error the export would raise (``error``, None when it writes)."""
     opts = _options(options)
-    profile = load_profile(opts.get("profile", "loihi2"))
+    profile = load_profile(opts.get("profile", DEFAULT_PROFILE))
+    fp = fixed_point(profile)
+    if fp.not_checked:  # said once per export: warning here, list in the summary and manifest
+        warnings.warn(f"profile {profile.name!r} has no {', '.join(fp.not_checked)}: those limits are not "
+                      "checked", stacklevel=2)
     allow = bool(opts.get("allow_lossy"))
     net = build_network(graph, opts.get("dt_s"), allow, profile)
     report = check_layers(hw_layers(net), profile)
@@ -719,7 +723,8 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
                                      "even with --allow-lossy")
     out_path = Path(out_path)
     summary = {"latency_steps": net.latency_steps, "total_cores": report.total_cores,
-               "lossy_steps": list(net.lossy), "profile": profile.name, "fidelity_sample": sample}
+               "lossy_steps": list(net.lossy), "profile": profile.name, "fidelity_sample": sample,
+               "limits_not_checked": list(fp.not_checked)}
     if opts.get("check_only"):
         lines = [report.to_text(), *_quant_text(net),
                  f"Float vs fixed point on {sample['inputs']}:" if sample["inputs"] else
@@ -737,12 +742,8 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
     write_netx(net, out_path)
     manifest = _manifest(net, graph, profile, report, out_path)
     manifest["fidelity"] = {"budgets": _budgets(profile), "sample": sample}
+    manifest["limits_not_checked"] = list(fp.not_checked)
     mpath = out_path.with_name(out_path.name + ".manifest.json")
     write_text(mpath, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return ExportResult(out_path, (mpath,), summary)
 
-
-TARGET = Target(name="loihi", suffix=".net",
-                description="Loihi 2 via lava-dl netx HDF5 (fixed-point CUBA, 8-bit weights)",
-                export=export, supported_nodes=(*SYNAPSES, nir.Flatten, nir.Delay, *NEURONS),
-                training_transform=_training_transform())

@@ -44,10 +44,9 @@ import nir
 import numpy as np
 
 from neurodeploy.errors import ConfigError, DataError, UnsupportedNodeError
+from neurodeploy.targets.loihi.fixed_point import FixedPoint, fixed_point, profile_of
 
 DT_DEFAULT_S = 1e-3
-MAX_DELAY = 62
-V_TH_MAX = 2 ** 17 - 1
 _ACCEPTED = ("input", "flatten", "dense", "dense_rec", "conv", "pool")
 _NOT_IN_NETX = ("average", "concat", "convT", "unpool", "dense_comp")
 _NEURON_KEYS = {"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike", "wgtExp",
@@ -66,7 +65,7 @@ class NetxLayer:
     bias: np.ndarray | None = None         # int64 per neuron (dense) or per channel (conv)
     delay: np.ndarray | None = None        # int64 per neuron, steps (dense only)
     conv: dict | None = None               # stride, padding, dilation (H, W), groups
-    i_decay: int = 4096
+    i_decay: int = 0
     v_decay: int = 0
     v_th_mant: int = 1
 
@@ -76,6 +75,7 @@ class NetxFile:
     path: Path
     input_shape: tuple[int, ...]
     layers: tuple[NetxLayer, ...]
+    fp: FixedPoint | None = None   # number format of the file's profile (manifest, else default)
 
 
 def _err(path, key, what: str, fix: str) -> UnsupportedNodeError:
@@ -111,8 +111,9 @@ def _pair(x) -> tuple[int, int]:
     return (int(a[0]), int(a[0])) if a.size == 1 else (int(a[0]), int(a[1]))
 
 
-def check_neuron(path, key, g) -> tuple[int, int, int]:
+def check_neuron(path, key, g, fp: FixedPoint | None = None) -> tuple[int, int, int]:
     """Validate a layer's ``neuron`` group; return (iDecay, vDecay, vThMant)."""
+    fp = fp or fixed_point()
     if "neuron" not in g:
         raise _err(path, key, "compute layer without a neuron group", "export the block with its neuron")
     n = g["neuron"]
@@ -135,10 +136,11 @@ def check_neuron(path, key, g) -> tuple[int, int, int]:
         raise _err(path, key, f"refractory delay refDelay = {_scalar(n, 'refDelay', path, key)} (netx ignores "
                    "it; slayer CUBA always writes 1)", "set refDelay to 1")
     i_decay, v_decay, vth = (_scalar(n, k, path, key) for k in ("iDecay", "vDecay", "vThMant"))
-    if not 0 <= i_decay <= 4096 or not 0 <= v_decay <= 4096:
-        raise _err(path, key, f"iDecay {i_decay} / vDecay {v_decay} outside [0, 4096]", "fix the decays")
-    if vth > V_TH_MAX:
-        raise _err(path, key, f"vThMant {vth} > {V_TH_MAX}: a non-spiking readout (slayer Affine) "
+    one = fp.decay_one
+    if not 0 <= i_decay <= one or not 0 <= v_decay <= one:
+        raise _err(path, key, f"iDecay {i_decay} / vDecay {v_decay} outside [0, {one}]", "fix the decays")
+    if fp.threshold_mant_max is not None and vth > fp.threshold_mant_max:
+        raise _err(path, key, f"vThMant {vth} > {fp.threshold_mant_max}: a non-spiking readout (slayer Affine) "
                    "whose output is its voltage", "non-spiking readouts are not supported; end with a "
                    "spiking Dense block")
     if vth < 0:
@@ -146,17 +148,19 @@ def check_neuron(path, key, g) -> tuple[int, int, int]:
     return i_decay, v_decay, vth
 
 
-def _check_weight(w: np.ndarray, path, key, field="weight") -> None:
+def _check_weight(w: np.ndarray, path, key, field="weight", fp: FixedPoint | None = None) -> None:
+    wmax = (fp or fixed_point()).weight_max  # 254: mixed sign [-256, 254], one sign up to ±255/256
     lo, hi = int(w.min()), int(w.max())
     if lo == 0 and hi == 0:
         raise _err(path, key, f"{field} is all zero", "Lava cannot load an all-zero layer")
-    if lo < 0 < hi and (lo < -256 or hi > 254) or hi > 255 or lo < -256:
-        raise _err(path, key, f"{field} range [{lo}, {hi}] is outside Lava's 8-bit synapse ([-256, 254] "
-                   "mixed sign, [0, 255] excitatory, [-256, 0] inhibitory); netx would clip or zero it",
+    if lo < 0 < hi and (lo < -(wmax + 2) or hi > wmax) or hi > wmax + 1 or lo < -(wmax + 2):
+        raise _err(path, key, f"{field} range [{lo}, {hi}] is outside Lava's 8-bit synapse ([{-(wmax + 2)}, "
+                   f"{wmax}] mixed sign, [0, {wmax + 1}] excitatory, [{-(wmax + 2)}, 0] inhibitory); netx would "
+                   "clip or zero it",
                    "re-quantise the weights")
 
 
-def check_layer(path, key, g) -> NetxLayer | None:
+def check_layer(path, key, g, fp: FixedPoint | None = None) -> NetxLayer | None:
     """Validate one ``/layer/<key>`` group; ``None`` for an ``input`` layer."""
     kind = _str(g["type"]) if "type" in g else "?"
     if kind in _NOT_IN_NETX:
@@ -174,13 +178,14 @@ def check_layer(path, key, g) -> NetxLayer | None:
         return NetxLayer(int(key), kind, (int(np.prod(shape)),))
     if "weight" not in g or isinstance(g["weight"], h5py.Group):
         raise _err(path, key, "no real-valued 'weight' (complex synapse?)", "complex synapses are not supported")
-    i_decay, v_decay, vth = check_neuron(path, key, g)
+    fp = fp or fixed_point()
+    i_decay, v_decay, vth = check_neuron(path, key, g, fp)
     w = _ints(g["weight"], path, key, "weight")
-    _check_weight(w, path, key)
+    _check_weight(w, path, key, fp=fp)
     w_rec = bias = delay = conv = None
     if kind == "dense_rec":
         w_rec = _ints(g["weight_rec"], path, key, "weight_rec")
-        _check_weight(np.concatenate([w.reshape(-1), w_rec.reshape(-1)]), path, key, "weight+weight_rec")
+        _check_weight(np.concatenate([w.reshape(-1), w_rec.reshape(-1)]), path, key, "weight+weight_rec", fp)
     if kind in ("dense", "dense_rec"):
         if w.ndim == 1:
             w = w.reshape(int(np.prod(shape)), -1)
@@ -216,8 +221,9 @@ def check_layer(path, key, g) -> NetxLayer | None:
             if d.size != shape[0]:
                 raise _err(path, key, f"delay of {d.size} values for {shape[0]} neurons (input delays?)",
                            "give one axonal delay per neuron")
-            if np.any(d != np.round(d)) or d.min() < 0 or d.max() > MAX_DELAY:
-                raise _err(path, key, f"delays must be integers in [0, {MAX_DELAY}], got "
+            top = "inf" if fp.delay_max is None else fp.delay_max
+            if np.any(d != np.round(d)) or d.min() < 0 or (fp.delay_max is not None and d.max() > fp.delay_max):
+                raise _err(path, key, f"delays must be integers in [0, {top}], got "
                            f"[{d.min():g}, {d.max():g}] (netx clamps)", "clamp and floor the delays")
             delay = d.astype(np.int64)
     return NetxLayer(int(key), kind, shape, w, w_rec, bias, delay, conv, i_decay, v_decay, vth)
@@ -239,6 +245,7 @@ def read_netx(path: str | Path) -> NetxFile:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"netx file {p} does not exist")
+    fp = fixed_point(profile_of(p))
     try:
         f = h5py.File(p, "r")
     except OSError as exc:
@@ -251,7 +258,7 @@ def read_netx(path: str | Path) -> NetxFile:
         layers: list[NetxLayer] = []
         for key in sorted(group, key=int):
             g = group[key]
-            lay = check_layer(p, key, g)
+            lay = check_layer(p, key, g, fp)
             if lay is None:
                 if layers:
                     raise _err(p, key, "input layer after the first layer", "netx networks are one chain")
@@ -269,7 +276,7 @@ def read_netx(path: str | Path) -> NetxFile:
             raise DataError(f"{p}: input shape {in_shape} does not fit layer {first.index}'s weight "
                             f"{first.weight.shape}")
         in_shape = (first.weight.shape[1],)  # Lava drives a first dense layer with flat spikes
-    return NetxFile(p, in_shape, tuple(layers))
+    return NetxFile(p, in_shape, tuple(layers), fp)
 
 
 def ungroup(w: np.ndarray, groups: int) -> np.ndarray:
@@ -292,17 +299,18 @@ def _scale(lay: NetxLayer) -> float:
     return float(2 ** int(np.floor(np.log2(lay.v_th_mant)))) if lay.v_th_mant > 0 else 1.0
 
 
-def _neuron_node(lay: NetxLayer, dt: float, shape) -> nir.NIRNode:
-    alpha, beta = lay.v_decay / 4096, lay.i_decay / 4096
+def _neuron_node(lay: NetxLayer, dt: float, shape, fp: FixedPoint) -> nir.NIRNode:
+    one = fp.decay_one
+    alpha, beta = lay.v_decay / one, lay.i_decay / one
     full = np.ones(shape)
     k = _scale(lay)
     bias = np.zeros(shape) if lay.bias is None else (
         lay.bias.reshape(shape) if len(shape) == 1 else lay.bias.reshape(-1, 1, 1) * full).astype(np.float64)
-    if lay.i_decay == 4096 and lay.v_decay == 0:
+    if lay.i_decay == one and lay.v_decay == 0:
         return nir.IF(r=full / dt, v_threshold=lay.v_th_mant / k * full, v_reset=0 * full)
     if lay.i_decay == 0 or lay.v_decay == 0:
         which = "iDecay = 0 (a current that never decays)" if lay.i_decay == 0 else \
-            "vDecay = 0 with iDecay < 4096 (a non-leaky membrane behind a current filter)"
+            f"vDecay = 0 with iDecay < {one} (a non-leaky membrane behind a current filter)"
         raise UnsupportedNodeError(f"layer {lay.index}: {which} has no NIR CubaLIF/IF equivalent "
                                    "(τ = ∞); retrain with a non-zero decay")
     return nir.CubaLIF(tau_syn=full * dt / beta, tau_mem=full * dt / alpha, r=full, w_in=full,
@@ -311,6 +319,8 @@ def _neuron_node(lay: NetxLayer, dt: float, shape) -> nir.NIRNode:
 
 def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
     """NIR graph of a read netx file (module docstring), metadata in neurodeploy conventions."""
+    fp = netx.fp or fixed_point()
+    one = fp.decay_one
     dt = float(dt_s) if dt_s is not None else DT_DEFAULT_S
     if not dt > 0:
         raise ConfigError(f"dt must be > 0 seconds, got {dt}")
@@ -324,13 +334,13 @@ def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
             order.append(name)
             cur = lay.shape
             continue
-        if lay.i_decay == 4096 and lay.v_decay == 0:
+        if lay.i_decay == one and lay.v_decay == 0:
             gain = 1.0 / _scale(lay)  # IF: W = W_int / k, r·dt = 1
             if lay.bias is not None and np.any(lay.bias):
                 raise UnsupportedNodeError(f"layer {lay.index}: a bias on a non-leaky (IF) layer has no "
                                            "NIR IF equivalent (IF has no v_leak); retrain without bias")
         else:
-            gain = 1.0 / (_scale(lay) * (lay.v_decay / 4096) * (lay.i_decay / 4096)) \
+            gain = 1.0 / (_scale(lay) * (lay.v_decay / one) * (lay.i_decay / one)) \
                 if lay.i_decay and lay.v_decay else 1.0
         w = lay.weight.astype(np.float64) * gain
         if lay.kind in ("dense", "dense_rec"):
@@ -346,8 +356,8 @@ def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
             dname = f"{j}_delay"
             nodes[dname] = nir.Delay(delay=lay.delay.astype(np.float64) * dt)
             order.append(dname)
-        nname = f"{j}_{'if' if lay.i_decay == 4096 and lay.v_decay == 0 else 'cubalif'}"
-        nodes[nname] = _neuron_node(lay, dt, lay.shape)
+        nname = f"{j}_{'if' if lay.i_decay == one and lay.v_decay == 0 else 'cubalif'}"
+        nodes[nname] = _neuron_node(lay, dt, lay.shape, fp)
         order.append(nname)
         rec_name = None
         if lay.weight_rec is not None:
@@ -373,7 +383,7 @@ def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
             "source_file": str(netx.path),
             "dt_source": "--dt" if dt_s is not None else f"assumed {DT_DEFAULT_S} s (netx files carry no dt; "
             "the fixed-point dynamics per step do not depend on it)",
-            "state_scale": "v_float = v_fixed / (64 k), k per layer in loihi_layer_scale",
+            "state_scale": f"v_float = v_fixed / ({fp.state_scale} k), k per layer in loihi_layer_scale",
             "netx_layers": json.dumps(record), "loihi_layer_scale": json.dumps(scales)}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 

@@ -1,12 +1,14 @@
 """Hardware-aware fine-tuning for Loihi: train through the quantisation the exporter applies.
 
 In the forward pass every synaptic weight is replaced by its Loihi-representable value and every
-membrane/current decay by its 12-bit value; the backward pass is straight-through (the gradient
-of the float weight is the gradient of the quantised one). This mirrors
-:mod:`neurodeploy.targets.loihi.export`: per layer the integer weights are even values
-``2·round(k·g·W / 2)`` with ``k = 254 / max|g·W|`` (g the neuron's input gain), so the float grid
-step is ``2·max|W| / 254``; decays are ``round(4096·α) / 4096``.
-Not modelled in training: the truncation of the decay products (``>> 12``), 24-bit state
+membrane/current decay by its ``decay_bits`` value; the backward pass is straight-through (the
+gradient of the float weight is the gradient of the quantised one). This mirrors
+:mod:`neurodeploy.targets.loihi.export`, with the same profile values
+(:func:`~neurodeploy.targets.loihi.fixed_point.fixed_point`, default profile): per layer the integer
+weights are even values ``2·round(k·g·W / 2)`` with ``k = weight_max / max|g·W|`` (g the neuron's
+input gain), so the float grid step is ``2·max|W| / weight_max``; decays are
+``round(D·α) / D`` with ``D = 2**decay_bits``.
+Not modelled in training: the truncation of the decay products, the state
 wrap-around, and the one-step-per-layer latency. So the accuracy a fine-tuning run *reports* is not
 taken from this float surrogate: :func:`emulator_evaluate` exports the model's current weights to
 the exact netx integers (the exporter's own :func:`~neurodeploy.targets.loihi.export.build_network`) and
@@ -21,20 +23,21 @@ from torch import nn
 from torch.func import functional_call
 
 from neurodeploy.neurons import SpikingNeuron, SpikingSequential
-
-WEIGHT_MAX = 254
+from neurodeploy.targets.loihi.fixed_point import fixed_point
 
 
 def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return x + (q - x).detach()
 
 
-def quantise_weight(w: torch.Tensor, w_rec: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Weights on the exporter's grid (shared scale with the recurrent weights), straight-through."""
+def quantise_weight(w: torch.Tensor, w_rec: torch.Tensor | None = None,
+                    weight_max: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Weights on the exporter's grid (shared scale with the recurrent weights), straight-through;
+    ``weight_max`` defaults to the default profile's."""
     m = w.detach().abs().max()
     if w_rec is not None:
         m = torch.maximum(m, w_rec.detach().abs().max())
-    step = 2 * m / WEIGHT_MAX
+    step = 2 * m / (weight_max if weight_max is not None else fixed_point().weight_max)
     if not bool(step > 0):
         return w, w_rec
     q = _ste(w, torch.round(w / step) * step)
@@ -43,8 +46,9 @@ def quantise_weight(w: torch.Tensor, w_rec: torch.Tensor | None = None) -> tuple
 
 
 def _quantise_rate(rate_inv: torch.Tensor, dt_s: float) -> torch.Tensor:
-    """τ⁻¹ such that dt·τ⁻¹ is on the 12-bit decay grid."""
-    return _ste(rate_inv, torch.round(4096 * dt_s * rate_inv) / (4096 * dt_s))
+    """τ⁻¹ such that dt·τ⁻¹ is on the profile's decay grid (1 / 2**decay_bits)."""
+    one = fixed_point().decay_one
+    return _ste(rate_inv, torch.round(one * dt_s * rate_inv) / (one * dt_s))
 
 
 def loihi_tensors(model: SpikingSequential) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ Public API::
     verify_loihi(net_path, nir_graph, inputs, labels=None, use_lava="auto", dt_s=None,
                  strict=False, thresholds=None) -> dict
     compare_layers(float_layers, fixed_layers, T) -> [per-layer dict]
-    load_thresholds(profile="loihi2", overrides=None) -> {key: {"value", "source"}}
+    load_thresholds(profile=None, overrides=None)     # None: the default profile -> {key: {"value", "source"}}
     judge(report, thresholds) -> [criterion dict]           # also stored in report["criteria"]
     mcnemar_p(b, c) -> float
     float_reference(graph, spikes, dt_s) -> (output (T,B,N), [layer spikes])
@@ -44,6 +44,7 @@ import torch
 
 from neurodeploy.errors import ConfigError, VerificationError
 from neurodeploy.sim.float_sim import simulate
+from neurodeploy.targets.base import failed_text  # noqa: F401  (re-exported)
 from neurodeploy.targets.loihi.emulator import LoihiEmulator
 from neurodeploy.targets.loihi.lava_runner import lava_available, run_lava
 
@@ -83,12 +84,13 @@ def compare_layers(float_layers, fixed_layers, T: int) -> list[dict]:
     return out
 
 
-def load_thresholds(profile: str = "loihi2", overrides: dict | None = None) -> dict[str, dict]:
+def load_thresholds(profile: str | None = None, overrides: dict | None = None) -> dict[str, dict]:
     """The profile's fidelity criteria, each ``{"value", "source"}``; ``overrides`` (key → value,
     None = keep) replace them and are marked ``source = "command line"``."""
     from neurodeploy.hw_profiles.schema import load_profile
+    from neurodeploy.targets.loihi.fixed_point import DEFAULT_PROFILE
 
-    prof = load_profile(profile)
+    prof = load_profile(profile or DEFAULT_PROFILE)
     out = {}
     for key in VERIFY_KEYS:
         q = prof.fidelity.get(key)
@@ -169,15 +171,34 @@ def judge(report: dict, th: dict[str, dict]) -> list[dict]:
     return rows
 
 
-def failed_text(rows: list[dict]) -> str:
-    """One line naming every failed criterion (for the VerificationError message)."""
-    bad = [r for r in rows if r["status"] == "FAIL"]
-    parts = []
-    for r in bad:
-        where = f" layer {r['layer']}" if r["layer"] is not None else ""
-        val = "n/a" if r["value"] is None else f"{r['value']:.4g}"
-        parts.append(f"{r['name']}{where} = {val} (needs {r['op']} {r['threshold']:g})")
-    return "; ".join(parts)
+def verify_request(request) -> dict:
+    """The registry's ``verify``: :func:`verify_loihi` on a :class:`~neurodeploy.targets.base.VerifyRequest`,
+    thresholds from the export's profile with the request's overrides; ``text``: the lines the CLI
+    prints above the criteria table."""
+    from neurodeploy.targets.loihi.fixed_point import profile_of
+
+    th = load_thresholds(profile_of(request.artefact), dict(request.overrides))
+    res = verify_loihi(request.artefact, request.graph, request.inputs, request.labels,
+                       use_lava="auto" if request.vendor is None else bool(request.vendor), thresholds=th)
+    res["text"] = report_text(res)
+    return res
+
+
+def report_text(res: dict) -> list[str]:
+    """Latency, accuracies and the per-layer agreement table as plain lines."""
+    lines = [f"latency {res.get('latency_steps')} steps; samples {res.get('samples', '?')}"]
+    for k, v in (res.get("accuracy") or {}).items():
+        lines.append(f"accuracy {k:9s}: {v:.2%}" if v is not None else f"accuracy {k:9s}: n/a")
+    agreement = (res.get("emulator_vs_lava") or {}).get("agreement_per_layer") or []
+    rows = [("layer", "float spikes", "fixed spikes", "count corr", "same spikes", "emu = lava")]
+    for i, layer in enumerate(res.get("layers", [])):
+        corr = layer.get("count_correlation")
+        rows.append((str(i), str(layer["float_spikes"]), str(layer["fixed_spikes"]),
+                     "n/a" if corr is None else f"{corr:.4f}", f"{layer['identical_spike_fraction']:.2%}",
+                     f"{agreement[i]:.2%}" if i < len(agreement) else "n/a (no Lava)"))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
+    return lines
 
 
 def verify_loihi(net_path: str | Path, nir_graph: nir.NIRGraph, inputs, labels=None,

@@ -10,7 +10,7 @@ from neurodeploy.atomic import atomic_path
 from neurodeploy.errors import ConfigError
 from neurodeploy.ir.from_nir import conventions
 from neurodeploy.ir.graph import chain
-from neurodeploy.targets.base import ExportResult, Target
+from neurodeploy.targets.base import ExportResult
 
 OPTIONS = {"dt_s", "check_only"}
 
@@ -30,10 +30,3 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict) -> ExportResult:
         nir.write(str(tmp), graph)
     return ExportResult(out_path, summary=summary)
 
-
-TARGET = Target(
-    name="nir", suffix=".nir", description="NIR graph (HDF5), dt/reset/spike conventions in metadata",
-    export=export,
-    supported_nodes=(nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten,
-                     nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF, nir.Delay),
-)

@@ -2,7 +2,6 @@
 
 Public API::
 
-    TARGET                                       # Target(name="onnx", suffix=".onnx", export=export)
     export(graph, out_path, options) -> ExportResult
         options: dt_s (float, s), reset ("zero" | "subtract"), unroll (int T: whole-sequence model),
                  state_inputs (bool; default True, False only with unroll), check_only (bool)
@@ -57,7 +56,7 @@ from neurodeploy.errors import ConfigError, UnsupportedNodeError
 from neurodeploy.ir.from_nir import from_nir
 from neurodeploy.neurons import SpikingNeuron, SumPool2d
 from neurodeploy.neurons.delay import StepDelay
-from neurodeploy.targets.base import ExportResult, Target
+from neurodeploy.targets.base import ExportResult
 
 FORMAT_VERSION = 1
 OPSET = 17
@@ -339,9 +338,3 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
     write_bytes(out_path, proto.SerializeToString(deterministic=True))
     return ExportResult(out_path, summary=summary)
 
-
-TARGET = Target(
-    name="onnx", suffix=".onnx",
-    description="ONNX one-step model (x, state…) → (y, state…) or unrolled over T; onnxruntime-verifiable",
-    export=export, supported_nodes=SUPPORTED_NODES,
-)

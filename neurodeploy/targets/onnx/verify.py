@@ -262,3 +262,21 @@ def verify_onnx_file(onnx_path: str | os.PathLike, graph: nir.NIRGraph, x: torch
                                   f"max |onnxruntime - float|; {o['mismatches']} elements above atol")})
     return {"modes": res, "thresholds": FIDELITY, "criteria": rows, "note": note,
             "passed": all(r["status"] == "PASS" for r in rows)}
+
+
+def verify_request(request) -> dict:
+    """The registry's ``verify``: :func:`verify_onnx_file` on a
+    :class:`~neurodeploy.targets.base.VerifyRequest` (inputs (N, T, …)). Threshold overrides are
+    refused: an ONNX export must reproduce the float model's spikes exactly."""
+    given = sorted(k for k, v in request.overrides.items() if v is not None)
+    if given:
+        raise ConfigError(f"fidelity overrides ({', '.join(given)}) do not apply to an ONNX file: "
+                          "it must reproduce the float model's spikes exactly; drop those options")
+    res = verify_onnx_file(request.artefact, request.graph, torch.as_tensor(request.inputs).transpose(0, 1))
+    res["text"] = [f"note: {res['note']}"] if res.get("note") else []
+    return res
+
+
+def input_shape(path) -> tuple[int, ...]:
+    """Per-step input shape recorded in the file's metadata."""
+    return tuple(onnx_metadata(str(path))["input_shape"])
