@@ -258,9 +258,9 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     ``[model]`` section is then unused. ``data``: dataset name or ``[data]`` dict. ``overrides``:
     ``section__key=value`` (e.g. ``train__lr=1e-3``, ``surrogate__name="adali"``); ``sets``:
     ``"section.key=value"`` strings with TOML values (the CLI's ``-s``). ``epochs``, ``seed``,
-    ``data_dir``, ``init`` (:class:`Run`, run directory, ``.pt`` or ``.nir`` to fine-tune), ``target`` (a target
-    with a training transform: train through its quantisation) are shortcuts for those keys; ``dialect``/``dt_s``/``reset``/
-    ``input_scale`` read an ``init`` NIR file (``train.init_*``). ``out`` defaults to
+    ``data_dir``, ``init`` (:class:`Run`, run directory, ``.pt`` or ``.nir`` to fine-tune), ``target``
+    (a target with a training transform: train through its quantisation) are shortcuts for those
+    keys; ``dialect``/``dt_s``/``reset``/``input_scale`` read an ``init`` NIR file (``train.init_*``). ``out`` defaults to
     ``runs/<config name>``; a directory that already holds a run is refused.
     ``resume=True`` continues the run in ``out`` from its ``last.pt`` exactly, with the run's own
     config (``epochs`` may extend it; any other setting is refused, never silently ignored); ``run.already_finished``
@@ -415,8 +415,8 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
     (``neurodeploy export``). ``path`` defaults to ``RUN/model<suffix>`` for a run, else the
     source's name with the target's suffix. ``options`` go to the target (``profile``,
     ``allow_lossy``, ``check_only``, ``unroll`` …; unknown names raise). A target that checks float
-    vs its integers (registry ``wants_samples``) runs that check on ``input_spikes`` (.npy, (T, N, …)), else 16 test samples of the source's
-    dataset, else seeded random spikes. ``check_only=True`` makes the export's decision and writes
+    vs its integers (registry ``wants_samples``) runs that check on ``input_spikes`` (.npy,
+    (T, N, …)), else 16 test samples of the source's dataset, else seeded random spikes. ``check_only=True`` makes the export's decision and writes
     nothing: ``text`` is the report, ``error`` the error the export would raise. Writes
     ``<path>.source.nir`` beside a non-NIR artefact so that :func:`verify` needs nothing else."""
     import nir
@@ -472,8 +472,8 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
            dialect: str = "neurodeploy", dt_s: float | None = None, reset: str | None = None,
            input_scale: float = 1.0) -> VerifyReport:
     """Check that ``artefact`` (a file of a target with ``verify``, found by its suffix) computes
-    what its source computes (``neurodeploy verify``): every fidelity criterion of the target (``result["criteria"]``, thresholds from the
-    profile unless overridden) on the source's test data, ``input_spikes`` (.npy, (T, N, …)) or
+    what its source computes (``neurodeploy verify``): every fidelity criterion of the target
+    (``result["criteria"]``, thresholds from the profile unless overridden) on the source's test data, ``input_spikes`` (.npy, (T, N, …)) or
     seeded ``random_input`` spikes of that rate. ``source`` defaults to ``<artefact>.source.nir``;
     ``against`` (norse, spyx, rockpool, sinabs) also runs the writer's own simulation of a source
     ``.nir`` file. Does not raise on a failed criterion: read ``passed``."""

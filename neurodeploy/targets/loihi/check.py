@@ -113,8 +113,8 @@ def _ranges(layer: LayerHW, profile: Profile, notes: list[str]) -> list[Violatio
                              "this profile cannot hold Lava's 24-bit u/v state"))
     dbits = _lim(profile, "decay_bits", notes)
     if dbits is not None:
-        over("vDecay", layer.v_decay, 2 ** dbits - 1, "use a longer tau_mem (vDecay = 4096*dt/tau_mem)")
-        over("iDecay", layer.i_decay, 2 ** dbits, "use a longer tau_syn (iDecay = 4096*dt/tau_syn)")
+        over("vDecay", layer.v_decay, 2 ** dbits - 1, f"use a longer tau_mem (vDecay = {2 ** int(dbits)}*dt/tau_mem)")
+        over("iDecay", layer.i_decay, 2 ** dbits, f"use a longer tau_syn (iDecay = {2 ** int(dbits)}*dt/tau_syn)")
     over("vThMant", layer.v_th_mant, _lim(profile, "threshold_mant_max", notes),
          "lower v_threshold relative to the weights or let the exporter pick a smaller scale k")
     if layer.v_th_mant < 1:

@@ -329,8 +329,10 @@ def _losses(lab, syn, info, k, v_th, vth_exact, wmax, typical, decays, dt, bud) 
             out.append(f"{lab}: {key} = {val} is outside [{lo}, {hi}] and is clipped because dt/{tau} "
                        f"is out of range; change {tau} or --dt")
     if info["decay_rel_error"] > bud["max_param_rel_error"]:
-        out.append(f"{lab}: a 12-bit decay rounds with {info['decay_rel_error']:.1%} error (budget "
-                   f"{bud['max_param_rel_error']:.0%}; vDecay = 4096*dt/tau_mem, iDecay = 4096*dt/tau_syn, "
+        one = decays["iDecay"][2]  # 2**decay_bits from the profile
+        out.append(f"{lab}: a {one.bit_length() - 1}-bit decay rounds with {info['decay_rel_error']:.1%} "
+                   f"error (budget {bud['max_param_rel_error']:.0%}; vDecay = {one}*dt/tau_mem, "
+                   f"iDecay = {one}*dt/tau_syn, "
                    f"dt = {dt:g} s) because tau is long next to dt; use a larger dt or shorter tau")
     if info["bias_error_over_threshold"] > bud["max_param_rel_error"]:
         out.append(f"{lab}: bias rounding moves v by up to {info['bias_error_over_threshold']:.1%} of the "
