@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nir  # noqa: E402  (after the package imports: nir is needed for the node list only)
+import nir
 
 from neurodeploy.targets.base import Target, TrainingTransform
-from neurodeploy.targets.loihi.export import NEURONS, SYNAPSES, check_graph, export
+from neurodeploy.targets.loihi.export import NEURONS, SYNAPSES, check_graph
+from neurodeploy.targets.loihi.export import export as _export  # keeps .export the submodule
 from neurodeploy.targets.loihi.fixed_point import DEFAULT_PROFILE
 
 
@@ -52,7 +53,7 @@ def _training_transform() -> TrainingTransform:
 TARGET = Target(
     name="loihi", suffix=".net",
     description="Loihi 2 via lava-dl netx HDF5 (fixed-point CUBA, 8-bit weights)",
-    export=export, supported_nodes=(*SYNAPSES, nir.Flatten, nir.Delay, *NEURONS),
+    export=_export, supported_nodes=(*SYNAPSES, nir.Flatten, nir.Delay, *NEURONS),
     check=check_graph, verify=_verify, input_shape=_input_shape, read=_read,
     default_profile=DEFAULT_PROFILE, wants_samples=True, check_file=_check_file,
     training_transform=_training_transform(),

@@ -9,11 +9,11 @@ from __future__ import annotations
 import nir
 
 from neurodeploy.targets.base import Target
-from neurodeploy.targets.nir.export import export
+from neurodeploy.targets.nir.export import export as _export  # keeps .export the submodule
 
 TARGET = Target(
     name="nir", suffix=".nir", description="NIR graph (HDF5), dt/reset/spike conventions in metadata",
-    export=export,
+    export=_export,
     supported_nodes=(nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten,
                      nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF, nir.Delay),
     check=None, verify=None, input_shape=None, read=None, default_profile=None,

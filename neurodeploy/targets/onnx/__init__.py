@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from neurodeploy.targets.base import Target
-from neurodeploy.targets.onnx.export import SUPPORTED_NODES, export
+from neurodeploy.targets.onnx.export import SUPPORTED_NODES
+from neurodeploy.targets.onnx.export import export as _export  # keeps .export the submodule
 
 
 def _verify(request):
@@ -34,7 +35,7 @@ def _check_file(path: Path) -> None:
 TARGET = Target(
     name="onnx", suffix=".onnx",
     description="ONNX one-step model (x, state…) → (y, state…) or unrolled over T; onnxruntime-verifiable",
-    export=export, supported_nodes=SUPPORTED_NODES,
+    export=_export, supported_nodes=SUPPORTED_NODES,
     check=None, verify=_verify, input_shape=_input_shape, read=None, default_profile=None,
     wants_samples=False, training_transform=None, check_file=_check_file,
 )
