@@ -366,18 +366,20 @@ def to_nir(model, input_shape: tuple[int, ...] | None = None, *, time_steps: int
 
 
 def _source(source, which: str, dialect: str, dt_s, reset, input_scale):
-    """(graph, Source or None) for a path, a Run or a NIR graph."""
+    """(graph, Source or None, Conventions) for a path, a Run or a NIR graph: the conventions are
+    resolved here, once (a bare graph: from its metadata), and handed to every consumer."""
     import nir
 
+    from neurodeploy.ir.conventions import Conventions
     from neurodeploy.pipeline import load_source
 
     if isinstance(source, Run):
         source = source.path
     if isinstance(source, nir.NIRGraph):
-        return source, None
+        return source, None, Conventions.from_graph(source, dt_s)
     if isinstance(source, (str, Path)):
         src = load_source(source, which, dialect, dt_s, reset, input_scale)
-        return src.graph, src
+        return src.graph, src, src.conventions.with_options(dt_s)
     raise ConfigError(f"expected a run directory, .nir path, Run or nir.NIRGraph, got {type(source).__name__}; "
                       "convert a model with neurodeploy.to_nir(model, input_shape) first")
 
@@ -425,13 +427,12 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
     from neurodeploy.exporters import get_target
 
     tgt = get_target(target)
-    graph, src = _source(source, which, dialect, dt_s, reset, input_scale)
+    graph, src, conv = _source(source, which, dialect, dt_s, reset, input_scale)
     out = Path(path) if path is not None else _default_path(source, tgt.suffix)
     if isinstance(source, (str, Path)) and Path(source).is_file() and out.resolve() == Path(source).resolve():
         raise ConfigError(f"export: the output {out} is the source file itself; choose another output name")
     opts = dict(options)
-    if dt_s is not None:
-        opts.setdefault("dt_s", dt_s)
+    opts.setdefault("conventions", conv)  # dt (with --dt applied), reset, versions: resolved once
     if input_spikes and tgt.name != "loihi":
         raise ConfigError(f"--input-spikes is used by --target loihi only, not {tgt.name!r}")
     if tgt.name == "loihi" and "sample_inputs" not in opts:
@@ -477,6 +478,7 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
     import numpy as np
     import torch
 
+    from neurodeploy.ir.conventions import Conventions
     from neurodeploy.ir.validate import check_exported
     from neurodeploy.pipeline import check_input_shape, eval_samples, load_spikes, sidecar_graph
 
@@ -493,9 +495,10 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
     if against and not (isinstance(source, (str, Path)) and Path(source).suffix == ".nir"):
         raise ConfigError("--against needs --source FILE.nir (the file as the writer wrote it)")
     if source is not None:
-        graph, src = _source(source, "last", dialect, dt_s, reset, input_scale)
+        graph, src, conv = _source(source, "last", dialect, dt_s, reset, input_scale)
     else:
         graph, src = sidecar_graph(path), None
+        conv = Conventions.from_graph(graph)
     meta = getattr(graph, "metadata", {}) or {}
     if path.suffix not in (".net", ".onnx"):
         raise ConfigError(f"{path}: cannot verify files of type {path.suffix!r}; expected .net or .onnx")
@@ -530,7 +533,8 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
         th = load_thresholds(prof, {"max_accuracy_drop_pts": max_accuracy_drop,
                                     "min_spike_agreement": min_spike_agreement,
                                     "min_count_corr": min_count_corr})
-        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava, thresholds=th)
+        res = verify_loihi(path, graph, x, y, use_lava="auto" if lava is None else lava, thresholds=th,
+                           conventions=conv)
         kind = "loihi"
     else:
         from neurodeploy.sim.verify_onnx import verify_onnx_file
@@ -563,9 +567,9 @@ def energy(source, data: str | None = None, *, profiles: tuple[str, ...] | list[
     from neurodeploy.pipeline import eval_samples
     from neurodeploy.train.checkpoint import read_metrics
 
-    graph, src = _source(source, "last", dialect, dt_s, reset, input_scale)
+    graph, src, conv = _source(source, "last", dialect, dt_s, reset, input_scale)
     x, _ = eval_samples(_data_config(graph, src), data, data_dir, samples)
-    activity = count_activity(graph, x, dt_s=dt_s)
+    activity = count_activity(graph, x, conventions=conv)
     if isinstance(profiles, str):
         profiles = (profiles,)
     profs = [load_profile(p) for p in (profiles or ("cmos45-fp32",))]

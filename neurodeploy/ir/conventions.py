@@ -138,7 +138,7 @@ class Conventions:
         """Read back what :meth:`to_metadata` wrote (version checked, the recorded sources and
         assumed fields kept); ``dt_s``/``reset`` override."""
         meta = dict(metadata or {})
-        conv = resolve(meta)
+        conv = resolve(meta, dt_s=dt_s, reset=reset)
         recorded = {}
         try:
             if meta.get("conventions_sources") is not None:
@@ -157,7 +157,7 @@ class Conventions:
     def from_graph(cls, graph: Any, dt_s: float | None = None, reset: str | None = None) -> Conventions:
         """The conventions of a graph in neurodeploy's conventions (its metadata, then options):
         for API callers that hand a bare ``nir.NIRGraph``."""
-        return resolve(getattr(graph, "metadata", None), dt_s=dt_s, reset=reset)
+        return cls.from_metadata(getattr(graph, "metadata", None), dt_s=dt_s, reset=reset)
 
 
 def _number(value: Any) -> float:
