@@ -143,7 +143,7 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
         raise DataError(f"count_activity: x must be (N, T, …) with at least 3 dims, got {tuple(x.shape)}")
     if batch_size < 1:
         raise DataError(f"count_activity: batch_size must be ≥ 1, got {batch_size}")
-    model, conv = from_nir(graph, dt_s, conventions_=conventions)
+    model, conv = from_nir(graph, dt_s, conventions=conventions)
     layers, names = list(model), list(model.node_names)
     rec_of = chain(graph)[1] if any(getattr(m, "w_rec", None) is not None for m in layers) else {}
     sources = [_spike_source(model, k) for k in range(len(layers))]

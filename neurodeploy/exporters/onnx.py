@@ -248,7 +248,7 @@ def build_onnx(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None
     if not state_inputs and unroll is None:
         raise ConfigError("target onnx: state_inputs=False needs unroll=T; the one-step model "
                           "must take its state as inputs")
-    model, conv = from_nir(graph, dt_s, reset, conventions_=conventions)
+    model, conv = from_nir(graph, dt_s, reset, conventions=conventions)
     layers = _Layers(model, model.node_names, conv.input_shape)
     specs = layers.state_specs()
     b = _Builder()

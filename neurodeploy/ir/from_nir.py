@@ -46,8 +46,8 @@ class GraphConventions:
     conventions: Conventions | None = None
 
 
-def conventions(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None,
-                conv: Conventions | None = None) -> GraphConventions:
+def graph_conventions(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None,
+                      conv: Conventions | None = None) -> GraphConventions:
     """dt and reset from ``conv`` (resolved where the source was read), else from the graph's
     metadata (:func:`neurodeploy.ir.conventions.resolve`); ``dt_s``/``reset`` override."""
     c = of(graph, conv, dt_s, reset)
@@ -56,6 +56,9 @@ def conventions(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | Non
     shape = tuple(int(d) for d in np.asarray(inputs[0].input_type["input"]).ravel()) if inputs else ()
     t = meta.get("time_steps")
     return GraphConventions(c.dt_s, c.reset, shape, int(t) if t is not None else None, c)
+
+
+conventions = graph_conventions  # the name this function had before ir/conventions.py existed
 
 
 def _t(a) -> torch.Tensor:
@@ -184,10 +187,10 @@ def _neuron(node: nir.NIRNode, name: str, conv: GraphConventions, prev: nn.Modul
 
 def from_nir(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None,
              surrogate: Surrogate | None = None, *,
-             conventions_: Conventions | None = None) -> tuple[SpikingSequential, GraphConventions]:
+             conventions: Conventions | None = None) -> tuple[SpikingSequential, GraphConventions]:
     """Build the float model of ``graph``; returns (model in eval mode, resolved conventions).
-    ``conventions_``: the source's :class:`Conventions` (else resolved from the metadata)."""
-    conv = conventions(graph, dt_s, reset, conventions_)
+    ``conventions``: the source's :class:`Conventions` (else resolved from the metadata)."""
+    conv = graph_conventions(graph, dt_s, reset, conventions)
     order, rec = chain(graph)
     layers: list[nn.Module] = []
     names: list[str] = []

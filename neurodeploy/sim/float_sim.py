@@ -41,7 +41,7 @@ def simulate(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = None,
              conventions: Conventions | None = None) -> SimResult:
     """Run ``graph`` on ``x`` (T, B, …) from zero state; dt/reset from ``conventions`` (the
     source's, else the graph's metadata), ``dt_s``/``reset`` override."""
-    model, conv = from_nir(graph, dt_s, reset, conventions_=conventions)
+    model, conv = from_nir(graph, dt_s, reset, conventions=conventions)
     x = prepare_input(x.float(), conv.input_shape)
     if not record:
         return SimResult(model(x), {})
