@@ -433,6 +433,8 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
         raise ConfigError(f"export: the output {out} is the source file itself; choose another output name")
     opts = dict(options)
     opts.setdefault("conventions", conv)  # dt (with --dt applied), reset, versions: resolved once
+    if dt_s is not None:  # also as the plain option, for targets that read only options["dt_s"]
+        opts.setdefault("dt_s", dt_s)
     if input_spikes and tgt.name != "loihi":
         raise ConfigError(f"--input-spikes is used by --target loihi only, not {tgt.name!r}")
     if tgt.name == "loihi" and "sample_inputs" not in opts:
