@@ -366,18 +366,20 @@ def to_nir(model, input_shape: tuple[int, ...] | None = None, *, time_steps: int
 
 
 def _source(source, which: str, dialect: str, dt_s, reset, input_scale):
-    """(graph, Source or None) for a path, a Run or a NIR graph."""
+    """(graph, Source or None, Conventions) for a path, a Run or a NIR graph: the conventions are
+    resolved here, once (a bare graph: from its metadata), and handed to every consumer."""
     import nir
 
+    from neurodeploy.ir.conventions import Conventions
     from neurodeploy.pipeline import load_source
 
     if isinstance(source, Run):
         source = source.path
     if isinstance(source, nir.NIRGraph):
-        return source, None
+        return source, None, Conventions.from_graph(source, dt_s)
     if isinstance(source, (str, Path)):
         src = load_source(source, which, dialect, dt_s, reset, input_scale)
-        return src.graph, src
+        return src.graph, src, src.conventions.with_options(dt_s)
     raise ConfigError(f"expected a run directory, .nir path, Run or nir.NIRGraph, got {type(source).__name__}; "
                       "convert a model with neurodeploy.to_nir(model, input_shape) first")
 
@@ -425,12 +427,13 @@ def export(source, target: str = "nir", path: str | Path | None = None, *, which
     from neurodeploy.targets.base import get_target
 
     tgt = get_target(target)
-    graph, src = _source(source, which, dialect, dt_s, reset, input_scale)
+    graph, src, conv = _source(source, which, dialect, dt_s, reset, input_scale)
     out = Path(path) if path is not None else _default_path(source, tgt.suffix)
     if isinstance(source, (str, Path)) and Path(source).is_file() and out.resolve() == Path(source).resolve():
         raise ConfigError(f"export: the output {out} is the source file itself; choose another output name")
     opts = dict(options)
-    if dt_s is not None:
+    opts.setdefault("conventions", conv)  # dt (with --dt applied), reset, versions: resolved once
+    if dt_s is not None:  # also as the plain option, for targets that read only options["dt_s"]
         opts.setdefault("dt_s", dt_s)
     if input_spikes and not tgt.wants_samples:
         from neurodeploy.targets.base import TARGETS
@@ -480,6 +483,7 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
     import numpy as np
     import torch
 
+    from neurodeploy.ir.conventions import Conventions
     from neurodeploy.ir.validate import check_exported
     from neurodeploy.pipeline import check_input_shape, eval_samples, load_spikes, sidecar_graph
     from neurodeploy.targets.base import TARGETS, VerifyRequest, target_for_file
@@ -497,9 +501,10 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
     if against and not (isinstance(source, (str, Path)) and Path(source).suffix == ".nir"):
         raise ConfigError("--against needs --source FILE.nir (the file as the writer wrote it)")
     if source is not None:
-        graph, src = _source(source, "last", dialect, dt_s, reset, input_scale)
+        graph, src, conv = _source(source, "last", dialect, dt_s, reset, input_scale)
     else:
         graph, src = sidecar_graph(path), None
+        conv = Conventions.from_graph(graph)
     meta = getattr(graph, "metadata", {}) or {}
     tgt = target_for_file(path)
     if tgt is None or tgt.verify is None or tgt.input_shape is None:
@@ -524,7 +529,7 @@ def verify(artefact: str | Path | ExportResult, source=None, *, data: str | None
     x = x.reshape(x.shape[0], x.shape[1], *expected)
     overrides = {"max_accuracy_drop_pts": max_accuracy_drop, "min_spike_agreement": min_spike_agreement,
                  "min_count_corr": min_count_corr}
-    res = tgt.verify(VerifyRequest(path, graph, x, y, overrides, lava))
+    res = tgt.verify(VerifyRequest(path, graph, x, y, overrides, lava, conv))
     kind = tgt.name
     res["inputs"] = where
     if against:
@@ -549,9 +554,9 @@ def energy(source, data: str | None = None, *, profiles: tuple[str, ...] | list[
     from neurodeploy.pipeline import eval_samples
     from neurodeploy.train.checkpoint import read_metrics
 
-    graph, src = _source(source, "last", dialect, dt_s, reset, input_scale)
+    graph, src, conv = _source(source, "last", dialect, dt_s, reset, input_scale)
     x, _ = eval_samples(_data_config(graph, src), data, data_dir, samples)
-    activity = count_activity(graph, x, dt_s=dt_s)
+    activity = count_activity(graph, x, conventions=conv)
     if isinstance(profiles, str):
         profiles = (profiles,)
     profs = [load_profile(p) for p in (profiles or ("cmos45-fp32",))]

@@ -344,6 +344,12 @@ def inspect(path, targets, surrogates, dt_s, reset, dialect, input_scale):
         shape = getattr(node, "weight", None)
         con.print(f"  {name:12s} {type(node).__name__:10s} {tuple(shape.shape) if shape is not None else ''}")
     con.print(f"metadata: {json.dumps(graph.metadata, default=str)}")
+    from neurodeploy.ir.conventions import Conventions
+
+    conv = Conventions.from_graph(graph)
+    fields = "; ".join(f"{k} = {getattr(conv, k)} ({conv.source(k)})"
+                       for k in ("dt_s", "reset", "spike_amplitude", "dialect", "input_scale"))
+    con.print(f"conventions: {fields}" + (f"; assumed: {', '.join(conv.assumed)}" if conv.assumed else ""))
 
 
 def _usage_line(exc: click.ClickException) -> str:

@@ -11,6 +11,7 @@ import nir
 import torch
 
 from neurodeploy.errors import CheckpointError, ConfigError, DataError
+from neurodeploy.ir.conventions import Conventions
 from neurodeploy.ir.validate import validate_graph
 
 #: NIR writers whose files use NIR's (out, in) weight layout as written: their edge shapes are
@@ -20,12 +21,18 @@ OUT_IN_DIALECTS = ("neurodeploy", "norse", "snntorch", "snntorch-no-reset-delay"
 
 @dataclass(frozen=True)
 class Source:
-    """A NIR graph plus where it came from (``run_dir`` when it came from a training run)."""
+    """A NIR graph plus where it came from (``run_dir`` when it came from a training run) and its
+    :class:`Conventions`, resolved once here and handed to every consumer."""
 
     graph: nir.NIRGraph
     path: Path
     run_dir: Path | None
     data_cfg: dict | None
+    conventions: Conventions | None = None
+
+    def __post_init__(self) -> None:
+        if self.conventions is None:  # a Source built by hand: its graph's recorded conventions
+            object.__setattr__(self, "conventions", Conventions.from_metadata(self.graph.metadata))
 
 
 def graph_from_run(run: str | Path, which: str = "last") -> Source:
@@ -43,7 +50,7 @@ def graph_from_run(run: str | Path, which: str = "last") -> Source:
                                    "source_checkpoint": str(path)})
     validate_graph(graph, str(path))
     run_dir = path.parent if path.parent.joinpath("config.json").exists() else None
-    return Source(graph, path, run_dir, cfg["data"])
+    return Source(graph, path, run_dir, cfg["data"], Conventions.from_metadata(graph.metadata))
 
 
 def read_nir(path: str | Path, dialect: str = "neurodeploy", dt_s: float | None = None,
@@ -81,12 +88,13 @@ def load_source(source: str | Path, which: str = "last", dialect: str = "neurode
         return graph_from_run(p, which)
     target = target_for_file(p) if p.suffix != ".nir" else None
     if target is not None and target.read is not None:
-        return Source(target.read(p, dt_s), p, None, None)
+        graph = target.read(p, dt_s)
+        return Source(graph, p, None, None, Conventions.from_metadata(graph.metadata))
     if p.suffix == ".nir" or p.is_file():
         graph = read_nir(p, dialect, dt_s, reset, input_scale)
         meta = getattr(graph, "metadata", {}) or {}
         data_cfg = json.loads(meta["data_config"]) if "data_config" in meta else None
-        return Source(graph, p, None, data_cfg)
+        return Source(graph, p, None, data_cfg, Conventions.from_metadata(graph.metadata))
     from neurodeploy.targets.base import TARGETS
 
     readable = ", ".join(TARGETS.get(n).suffix for n in TARGETS.names() if TARGETS.get(n).read is not None)

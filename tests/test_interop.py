@@ -125,8 +125,8 @@ def test_norse_written_graph_to_neurodeploy_and_onnx(tmp_path, kind):
 def test_norse_dialect_needs_dt():
     net, shape = norse_net("mlp")
     raw = norse_torch.to_nir(net, torch.zeros(1, *shape))
-    with pytest.raises(ConfigError, match=r"dialect 'norse': the graph does not record dt; pass --dt \(dt_s=\) "
-                                          r"\(seconds per step\) \(the dt given to norse.torch.to_nir"):
+    with pytest.raises(ConfigError, match=r"dialect 'norse': the NIR graph has no dt \(metadata 'dt_s'\); pass it "
+                                          r"explicitly with --dt \(dt_s=, seconds per step; the dt given to norse.torch.to_nir"):
         load_nir(raw, "norse")
 
 
@@ -236,7 +236,7 @@ def test_input_scale_and_flatten_indexing():
 def test_errors_name_node_and_option():
     with pytest.raises(ConfigError, match="unknown NIR dialect 'snntroch'; known: neurodeploy, norse, snntorch, snntorch-no-reset-delay"):
         load_nir(BRAILLE, "snntroch")
-    with pytest.raises(ConfigError, match="dialect 'neurodeploy': the graph does not record dt; pass --dt \\(dt_s=\\)"):
+    with pytest.raises(ConfigError, match="dialect 'neurodeploy': the NIR graph has no dt .*pass it explicitly with --dt \\(dt_s="):
         load_nir(BRAILLE)
     with pytest.raises(ConfigError, match="flatten_indexing must be one of"):
         load_nir(BRAILLE, dt_s=1e-4, flatten_indexing="torch")

@@ -151,7 +151,7 @@ def test_registry_finds_target():
 def test_missing_dt_says_pass_dt(tmp_path):
     g = dense_net(np.random.default_rng(0))
     g.metadata.pop("dt_s")
-    with pytest.raises(ConfigError, match=r"no 'dt_s' metadata: pass --dt"):
+    with pytest.raises(ConfigError, match=r"no dt \(metadata 'dt_s'\); pass it explicitly with --dt"):
         export(g, tmp_path / "x.net", {})
     assert export(g, tmp_path / "x.net", {"dt_s": DT}).path.exists()
 

@@ -12,8 +12,8 @@ from neurodeploy.surrogates import SURROGATES, make_surrogate
 from neurodeploy.surrogates.asgl import FORWARDS
 
 
-def _enum(text: str) -> dict[str, int]:
-    body = re.search(r"enum Kind \{(.*?)\};", text, re.S).group(1)
+def _enum(text: str, name: str = "Kind") -> dict[str, int]:
+    body = re.search(rf"enum {name} \{{(.*?)\}};", text, re.S).group(1)
     pairs = [item.split("=") for item in body.split(",")]
     return {name.strip(): int(value) for name, value in pairs}
 
@@ -47,3 +47,19 @@ def test_every_catalogue_kernel_form_is_in_the_table():
                 assert form[0] in surrogate_kinds.SURROGATE_KINDS, (name, kwargs, form[0])
                 seen.add(form[0])
     assert seen == set(surrogate_kinds.FORMS)  # no kind in the table is left without a surrogate
+
+
+def test_asgl_noisy_forms_come_from_the_table():
+    """ASGL's noisy forward numbering (kernels' ``_NOISY_FORMS``, scan.cpp's ``asgl``) is the
+    generated ``Noisy`` enum, not numbers kept in sync by hand."""
+    enum = _enum(surrogate_kinds.cpp_enum(), "Noisy")
+    expected = {"N_HEAVISIDE": 0, "N_COUNT": len(surrogate_kinds.NOISY_FORMS) + 1}
+    expected.update({"N_" + form.upper(): kind for form, kind in surrogate_kinds.NOISY_KINDS.items()})
+    assert enum == expected
+    assert kernels._NOISY_FORMS is surrogate_kinds.NOISY_KINDS
+    assert set(FORWARDS) == set(surrogate_kinds.NOISY_FORMS)  # every ASGL forward has a number
+    cpp = Path(_scan_cpp.__file__).with_name("scan.cpp").read_text(encoding="utf-8")
+    assert "enum Noisy" not in cpp and not re.search(r"\bN_[A-Z_]+\s*=(?!=)", cpp)
+    assert not re.search(r"\b(asgl|AS)\s*[=!<>]=?\s*[0-9]", cpp)  # compared with enumerators only
+    used = set(re.findall(r"\bN_[A-Z_]+\b", cpp))
+    assert used and used <= set(enum)

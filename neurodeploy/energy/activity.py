@@ -129,20 +129,21 @@ def _synapse_kind(layer: nn.Module) -> str | None:
 
 @torch.no_grad()
 def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = None,
-                   batch_size: int = 256) -> Activity:
+                   batch_size: int = 256, *, conventions=None) -> Activity:
     """Simulate ``graph`` on ``x`` and count synaptic ops, spikes and membrane updates.
 
     ``x``: (N, T, …) batch-first, as datasets yield it (NeuroBench's layout too), any dtype
     (uint8 event frames are converted to float32); one step's features ``…`` are the graph's
     input shape or reshape to it. Runs in batches of ``batch_size`` samples through the float
-    reference (:mod:`neurodeploy.sim.float_sim`), zero state per sample. ``dt_s`` overrides the
-    graph's metadata (seconds per step).
+    reference (:mod:`neurodeploy.sim.float_sim`), zero state per sample. dt and reset come from
+    ``conventions`` (the source's :class:`neurodeploy.ir.conventions.Conventions`), else the
+    graph's metadata; ``dt_s`` overrides (seconds per step).
     """
     if x.dim() < 3:
         raise DataError(f"count_activity: x must be (N, T, …) with at least 3 dims, got {tuple(x.shape)}")
     if batch_size < 1:
         raise DataError(f"count_activity: batch_size must be ≥ 1, got {batch_size}")
-    model, conv = from_nir(graph, dt_s)
+    model, conv = from_nir(graph, dt_s, conventions=conventions)
     layers, names = list(model), list(model.node_names)
     rec_of = chain(graph)[1] if any(getattr(m, "w_rec", None) is not None for m in layers) else {}
     sources = [_spike_source(model, k) for k in range(len(layers))]

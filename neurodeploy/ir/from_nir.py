@@ -1,7 +1,8 @@
 """``nir.NIRGraph`` → our ``SpikingSequential`` (the float reference of any NIR graph).
 
-Conventions NIR does not carry (dt, reset mode) come from explicit arguments, else from the
-graph's neurodeploy metadata; a graph with neither fails with a message naming the option.
+Conventions NIR does not carry (dt, reset mode) come from the source's
+:class:`neurodeploy.ir.conventions.Conventions`, else from the graph's metadata (one resolver,
+one set of messages); explicit arguments override.
 NIR's ``r`` and ``w_in`` are folded exactly into the preceding weights (the dynamics are linear in
 the input current), so per-neuron values are kept; IF's ``dt·r`` likewise.
 """
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from neurodeploy.errors import ConfigError, UnsupportedNodeError
+from neurodeploy.ir.conventions import Conventions, of
 from neurodeploy.ir.graph import chain
 from neurodeploy.neurons import (
     IF,
@@ -31,40 +33,32 @@ from neurodeploy.neurons import (
 from neurodeploy.neurons.delay import StepDelay
 from neurodeploy.surrogates import Surrogate
 
-KNOWN_VERSIONS = (1,)
-
 
 @dataclass(frozen=True)
 class GraphConventions:
-    """What a NIR graph needs besides its nodes: time step (s), reset mode, one step's input shape."""
+    """What a NIR graph needs besides its nodes: time step (s), reset mode, one step's input shape;
+    ``conventions``: the full :class:`neurodeploy.ir.conventions.Conventions` they came from."""
 
     dt_s: float
     reset: str
     input_shape: tuple[int, ...]
     time_steps: int | None
+    conventions: Conventions | None = None
 
 
-def conventions(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None) -> GraphConventions:
-    """Resolve dt and reset from arguments, else metadata; check the metadata version."""
+def graph_conventions(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None,
+                      conv: Conventions | None = None) -> GraphConventions:
+    """dt and reset from ``conv`` (resolved where the source was read), else from the graph's
+    metadata (:func:`neurodeploy.ir.conventions.resolve`); ``dt_s``/``reset`` override."""
+    c = of(graph, conv, dt_s, reset)
     meta = dict(getattr(graph, "metadata", {}) or {})
-    version = meta.get("neurodeploy_format_version")
-    if version is not None and version not in KNOWN_VERSIONS:
-        raise ConfigError(f"NIR graph metadata format version {version} is newer than this neurodeploy "
-                          f"reads ({KNOWN_VERSIONS}); upgrade neurodeploy")
-    dt = dt_s if dt_s is not None else meta.get("dt_s")
-    if dt is None:
-        raise ConfigError("NIR graph has no dt (metadata 'dt_s'): pass it explicitly with --dt "
-                          "(seconds per step; e.g. Norse uses 1e-3, snnTorch 1e-4)")
-    dt = float(np.asarray(dt))
-    if not dt > 0:
-        raise ConfigError(f"dt must be > 0 seconds, got {dt}")
-    rst = reset if reset is not None else meta.get("reset", "zero")
-    if rst not in ("zero", "subtract"):
-        raise ConfigError(f"reset must be 'zero' or 'subtract', got {rst!r}")
     inputs = [n for n in graph.nodes.values() if isinstance(n, nir.Input)]
     shape = tuple(int(d) for d in np.asarray(inputs[0].input_type["input"]).ravel()) if inputs else ()
     t = meta.get("time_steps")
-    return GraphConventions(dt, rst, shape, int(t) if t is not None else None)
+    return GraphConventions(c.dt_s, c.reset, shape, int(t) if t is not None else None, c)
+
+
+conventions = graph_conventions  # the name this function had before ir/conventions.py existed
 
 
 def _t(a) -> torch.Tensor:
@@ -192,9 +186,11 @@ def _neuron(node: nir.NIRNode, name: str, conv: GraphConventions, prev: nn.Modul
 
 
 def from_nir(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None,
-             surrogate: Surrogate | None = None) -> tuple[SpikingSequential, GraphConventions]:
-    """Build the float model of ``graph``; returns (model in eval mode, resolved conventions)."""
-    conv = conventions(graph, dt_s, reset)
+             surrogate: Surrogate | None = None, *,
+             conventions: Conventions | None = None) -> tuple[SpikingSequential, GraphConventions]:
+    """Build the float model of ``graph``; returns (model in eval mode, resolved conventions).
+    ``conventions``: the source's :class:`Conventions` (else resolved from the metadata)."""
+    conv = graph_conventions(graph, dt_s, reset, conventions)
     order, rec = chain(graph)
     layers: list[nn.Module] = []
     names: list[str] = []

@@ -56,7 +56,6 @@ the option; nodes without a mapping raise ``UnsupportedNodeError`` naming the no
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -66,7 +65,8 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import ConfigError, UnsupportedNodeError
-from neurodeploy.ir.from_nir import KNOWN_VERSIONS, from_nir
+from neurodeploy.ir.conventions import CONVENTION_KEYS, check_version, resolve
+from neurodeploy.ir.from_nir import from_nir
 from neurodeploy.ir.to_nir import to_nir
 
 FLATTEN_INDEXING = ("per-sample", "batch")
@@ -166,42 +166,6 @@ def _repair_empty(nodes: dict, edges: list, dialect: Dialect) -> set[str]:
             f"node {name!r} is empty (the {dialect.name} writer had no NIR mapping for that module); "
             "only an empty node followed by Affine/Linear can be repaired (as Flatten)")
     return repaired
-
-
-def _resolve_dt(meta: dict, dialect: Dialect, dt_s: float | None, graph_dt: float | None = None) -> float:
-    if dialect.fixed_dt_s is not None:
-        if dt_s is not None and not math.isclose(dt_s, dialect.fixed_dt_s):
-            warnings.warn(f"dialect {dialect.name!r} writes time constants for dt = {dialect.fixed_dt_s} s; "
-                          f"dt_s={dt_s} changes the dynamics", stacklevel=3)
-        return float(dt_s if dt_s is not None else dialect.fixed_dt_s)
-    if graph_dt is not None:  # rockpool: dt is folded into r
-        if dt_s is not None and not math.isclose(dt_s, graph_dt, rel_tol=1e-3):
-            raise ConfigError(f"dialect {dialect.name!r}: dt_s={dt_s} but the graph's r values imply "
-                              f"dt = {graph_dt:g} s; drop dt_s or check the file")
-        return graph_dt
-    dt = dt_s if dt_s is not None else meta.get("dt_s", dialect.default_dt_s)
-    if dt is None:
-        hint = {"norse": " (the dt given to norse.torch.to_nir; Norse's default is 1e-3; the tau fix "
-                         "divides by it)",
-                "spyx": " (the dt given to spyx.nir.to_nir; its default is 1)",
-                "spyx-0.1": " (the dt given to spyx.nir.to_nir; its default is 1)"}.get(dialect.name, "")
-        raise ConfigError(f"dialect {dialect.name!r}: the graph does not record dt; pass --dt (dt_s=) "
-                          f"(seconds per step){hint}")
-    dt = float(np.asarray(dt))
-    if not dt > 0:
-        raise ConfigError(f"dt_s must be > 0 seconds, got {dt}")
-    return dt
-
-
-def _resolve_reset(meta: dict, dialect: Dialect, reset: str | None) -> str:
-    rst = reset if reset is not None else meta.get("reset", dialect.default_reset)
-    if rst is None:
-        raise ConfigError(f"dialect {dialect.name!r}: the writer does not record the reset mechanism; "
-                          "pass reset='zero' or reset='subtract' (--reset; snnTorch's default is "
-                          "'subtract', Sinabs' MembraneSubtract, see docs/interop.md)")
-    if rst not in ("zero", "subtract"):
-        raise ConfigError(f"reset must be 'zero' or 'subtract', got {rst!r}")
-    return rst
 
 
 def _f(a) -> np.ndarray:
@@ -596,17 +560,16 @@ def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodepl
         raise ConfigError(f"flatten_indexing must be one of {FLATTEN_INDEXING}, got {indexing!r}")
     graph = source if isinstance(source, nir.NIRGraph) else nir.read(str(source), type_check=False)
     meta = dict(graph.metadata or {})
-    version = meta.get("neurodeploy_format_version")
-    if version is not None and version not in KNOWN_VERSIONS:
-        raise ConfigError(f"NIR graph metadata format version {version} is newer than this "
-                          f"neurodeploy reads ({KNOWN_VERSIONS}); upgrade neurodeploy")
+    check_version(meta)
     nodes, edges = _flatten_nested(graph)
     repaired = _repair_empty(nodes, edges, d)
     nodes = {n: _numpy_node(v) for n, v in nodes.items()}
     if reset_delay is not None and d.name != "snntorch":  # snntorch-no-reset-delay says it already
         raise ConfigError(f"reset_delay is an snnTorch option; dialect {dialect!r} does not take it")
-    dt = _resolve_dt(meta, d, dt_s, _rockpool_dt(nodes) if d.name == "rockpool" else None)
-    rst = _resolve_reset(meta, d, reset)
+    # the one resolution of dt, reset, spike amplitude, dialect and input scale (ir/conventions.py)
+    conv = resolve(meta, rules=d, dt_s=dt_s, reset=reset, input_scale=input_scale,
+                   implied_dt_s=_rockpool_dt(nodes) if d.name == "rockpool" else None)
+    dt, rst = conv.dt_s, conv.reset
     scaled = _norse_scaled(nodes, dt) if d.norse_fixes else True
     _dialect_checks(nodes, edges, d, rst, reset_delay, scaled)
     ctx = _Read(d, dt, rst, scaled)
@@ -635,13 +598,13 @@ def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodepl
                           f"({str(exc).splitlines()[0]}); check input_shape= and flatten_indexing= "
                           f"(now {indexing!r})") from None
     steps = time_steps if time_steps is not None else meta.get("time_steps")
-    extra = {k: v for k, v in meta.items() if k not in ("dt_s", "reset", "time_steps")}
+    extra = {k: v for k, v in meta.items() if k not in CONVENTION_KEYS and k != "time_steps"}
     out = to_nir(model, shape, time_steps=int(steps) if steps is not None else 0,
                  input_encoding=str(meta.get("input_encoding", "analog" if input_scale != 1.0 else "binary-events")),
-                 extra_metadata={**extra, "source_dialect": dialect, "input_scale": float(input_scale)})
+                 extra_metadata=extra)
     if steps is None:
         out.metadata.pop("time_steps", None)
-    out.metadata["dt_s"], out.metadata["reset"] = dt, rst
+    out.metadata.update(conv.to_metadata())
     return out
 
 

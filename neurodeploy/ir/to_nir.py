@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from neurodeploy.errors import UnsupportedNodeError
+from neurodeploy.ir.conventions import FORMAT_VERSION, Conventions  # noqa: F401 (FORMAT_VERSION re-exported)
 from neurodeploy.neurons import (
     IF,
     LIF,
@@ -22,8 +23,6 @@ from neurodeploy.neurons import (
     SpikingSequential,
     SumPool2d,
 )
-
-FORMAT_VERSION = 1
 
 
 def _np(t: torch.Tensor, shape=None) -> np.ndarray:
@@ -82,7 +81,8 @@ def _synapse_node(layer: nn.Module, in_shape: tuple[int, ...], name: str) -> nir
 
 def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps: int,
            input_encoding: str = "binary-events", extra_metadata: dict | None = None) -> nir.NIRGraph:
-    """Export ``model`` (input of one step: ``input_shape``, no batch) to a NIR graph."""
+    """Export ``model`` (input of one step: ``input_shape``, no batch) to a NIR graph; its
+    metadata records the model's :class:`Conventions` (``Conventions.to_metadata``)."""
     neurons = [m for m in model if isinstance(m, SpikingNeuron)]
     if not neurons:
         raise UnsupportedNodeError("model has no spiking layer")
@@ -118,11 +118,13 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
         prev, in_shape = name, shapes[i]
     nodes["output"] = nir.Output(output_type=np.array(shapes[-1]))
     edges.append((prev, "output"))
+    from neurodeploy import __version__
+
+    conv = Conventions(dt_s=float(neurons[0].dt_s), reset=neurons[0].reset, spike_amplitude=1.0,
+                       nir_version=getattr(nir, "__version__", None), writer="neurodeploy",
+                       writer_version=__version__, sources=(("dt_s", "model"), ("reset", "model")))
     metadata = {
-        "neurodeploy_format_version": FORMAT_VERSION,
-        "dt_s": float(neurons[0].dt_s),
-        "reset": neurons[0].reset,
-        "spike_amplitude": 1.0,
+        **conv.to_metadata(),
         "time_steps": int(time_steps),
         "input_shape": [int(d) for d in input_shape],
         "input_encoding": input_encoding,

@@ -56,7 +56,7 @@ from torch.autograd.function import once_differentiable
 from neurodeploy.errors import ConfigError
 from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons.functional import Coefficients, NeuronState, neuron_step, zero_state
-from neurodeploy.neurons.surrogate_kinds import SURROGATE_KINDS
+from neurodeploy.neurons.surrogate_kinds import NOISY_KINDS, SURROGATE_KINDS
 from neurodeploy.surrogates.base import Surrogate, is_training
 
 BACKENDS = ("auto", "cpp", "torch", "reference")
@@ -180,7 +180,8 @@ def trace_pre_reset(x: torch.Tensor, c: Coefficients, reset: str = "zero"
 # SURROGATE_KINDS: the formulas the C++ backward evaluates inline (``Surrogate.kernel_form``),
 # numbered by the table in ``surrogate_kinds`` that also generates the C++ ``Kind`` enum.
 # 0: the derivative tensor is computed eagerly.
-_NOISY_FORMS = {"clip": 1, "sigmoid": 2}
+# ASGL's noisy forwards the C++ forward scan computes, numbered by the same table (``Noisy`` enum).
+_NOISY_FORMS = NOISY_KINDS
 
 
 def inline_surrogate(surrogate: Surrogate) -> tuple[int, tuple[float, float, float, float]] | None:

@@ -103,7 +103,8 @@ inline AsglFwd asgl_args(double alpha, int64_t seed, double p) {
 
 // Block functions take __restrict__ pointers (a lambda capture would lose them, and with them
 // the vectorisation of the inner loop over elements).
-// AS: 0 Heaviside spikes; 1/2: ASGL's noisy analog spikes with H_α = clip / sigmoid.
+// AS: N_HEAVISIDE spikes, or ASGL's noisy analog spikes with H_α = clip (N_CLIP) / sigmoid
+// (N_SIGMOID); the Noisy enum is generated from surrogate_kinds.NOISY_FORMS.
 template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS>
 __attribute__((noinline)) void fwd_block(
          const s_t* __restrict__ x, s_t* __restrict__ z, s_t* __restrict__ vpre,
@@ -132,12 +133,13 @@ __attribute__((noinline)) void fwd_block(
           const s_t u = vp - vth[j];
           const s_t theta = u > s_t(0) ? s_t(1) : s_t(0);
           s_t zz = theta;
-          if constexpr (AS != 0) {   // ŝ = H_α(u) + m (Θ(u) − H_α(u))
+          if constexpr (AS != N_HEAVISIDE) {   // ŝ = H_α(u) + m (Θ(u) − H_α(u))
             s_t h;
-            if constexpr (AS == 1) {
+            if constexpr (AS == N_CLIP) {
               h = u / alpha + s_t(0.5);
               h = h < s_t(0) ? s_t(0) : (h > s_t(1) ? s_t(1) : h);
             } else {
+              static_assert(AS == N_SIGMOID, "a noisy form of NOISY_FORMS without a branch here");
               h = sigm(s_t(4) * u / alpha);
             }
             const bool m = mask_bit((uint32_t)j, key, seed_lo, thresh);
@@ -367,7 +369,7 @@ static torch::Tensor out_like(const torch::Tensor& given, const torch::Tensor& l
 // x (T, M); v, cur (M,) running state, updated in place to the final state;
 // z_out, vpre_out: output buffers (T, M) or empty (allocate).
 // coefficients (M,) each (di, gi empty without a synaptic current).
-// asgl: 0 Heaviside spikes, 1/2 ASGL noisy spikes (H_α clip / sigmoid; width alpha, mask from
+// asgl: N_HEAVISIDE spikes, N_CLIP / N_SIGMOID ASGL noisy spikes (H_α; width alpha, mask from
 // seed and probability p); needs save and not save_i.
 // Returns z (T, M), vpre (T, M) (empty unless save), iseq (T, M) (empty unless save_i).
 std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch::Tensor cur,
@@ -376,7 +378,7 @@ std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch:
     double alpha, int64_t seed, double p, torch::Tensor z_out, torch::Tensor vpre_out) {
   const int64_t T = x.size(0), M = x.size(1);
   const bool has_i = di.numel() > 0;
-  TORCH_CHECK(asgl >= 0 && asgl <= 2 && (asgl == 0 || (save && !save_i)),
+  TORCH_CHECK(asgl >= N_HEAVISIDE && asgl < N_COUNT && (asgl == N_HEAVISIDE || (save && !save_i)),
               "scan_forward: ASGL spikes need save=True, save_i=False");
   auto z = out_like(z_out, x);
   auto vpre = save ? out_like(vpre_out, x) : torch::empty({0}, x.options());
@@ -391,11 +393,11 @@ std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch:
           cp<scalar_t>(dv), cp<scalar_t>(lv), cp<scalar_t>(gv), cp<scalar_t>(di),
           cp<scalar_t>(gi), cp<scalar_t>(vth), cp<scalar_t>(vr), as, T, M);
     };
-    using I0 = std::integral_constant<int, 0>;
+    using I0 = std::integral_constant<int, N_HEAVISIDE>;
     NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB,
       using HT = std::bool_constant<HI>; using ST = std::bool_constant<SB>;
-      if (asgl == 1) run(HT{}, ST{}, std::true_type{}, std::false_type{}, std::integral_constant<int, 1>{});
-      else if (asgl == 2) run(HT{}, ST{}, std::true_type{}, std::false_type{}, std::integral_constant<int, 2>{});
+      if (asgl == N_CLIP) run(HT{}, ST{}, std::true_type{}, std::false_type{}, std::integral_constant<int, N_CLIP>{});
+      else if (asgl == N_SIGMOID) run(HT{}, ST{}, std::true_type{}, std::false_type{}, std::integral_constant<int, N_SIGMOID>{});
       else NDP_BOOL(save, SV, NDP_BOOL(save_i && has_i, SI,
         run(HT{}, ST{}, std::bool_constant<SV>{}, std::bool_constant<SI>{}, I0{});))))
   });

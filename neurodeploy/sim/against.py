@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import ConfigError
+from neurodeploy.ir.conventions import Conventions
 from neurodeploy.ir.from_nir import conventions
 from neurodeploy.sim.float_sim import prepare_input, simulate
 
@@ -140,7 +141,7 @@ def against(writer: str, source, graph: nir.NIRGraph, x: torch.Tensor) -> dict:
         raise ConfigError(f"verify --against {writer}: {w.module} is not installed in this "
                               "environment (docs/interop.md lists where each writer installs)") from None
     raw = source if isinstance(source, nir.NIRGraph) else nir.read(str(source), type_check=False)
-    dt = float(graph.metadata["dt_s"])
+    dt = Conventions.from_graph(graph).dt_s
     x = prepare_input(torch.as_tensor(x).float(), conventions(graph).input_shape)
     t, b = x.shape[:2]
     ours = _flat(simulate(graph, x).output, t, b)

@@ -12,6 +12,7 @@ import nir
 import torch
 
 from neurodeploy.errors import DataError
+from neurodeploy.ir.conventions import Conventions
 from neurodeploy.ir.from_nir import from_nir
 
 
@@ -36,9 +37,11 @@ def prepare_input(x: torch.Tensor, input_shape: tuple[int, ...]) -> torch.Tensor
 
 @torch.no_grad()
 def simulate(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = None,
-             reset: str | None = None, record: bool = False) -> SimResult:
-    """Run ``graph`` on ``x`` (T, B, …) from zero state."""
-    model, conv = from_nir(graph, dt_s, reset)
+             reset: str | None = None, record: bool = False, *,
+             conventions: Conventions | None = None) -> SimResult:
+    """Run ``graph`` on ``x`` (T, B, …) from zero state; dt/reset from ``conventions`` (the
+    source's, else the graph's metadata), ``dt_s``/``reset`` override."""
+    model, conv = from_nir(graph, dt_s, reset, conventions=conventions)
     x = prepare_input(x.float(), conv.input_shape)
     if not record:
         return SimResult(model(x), {})

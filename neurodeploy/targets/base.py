@@ -42,6 +42,7 @@ class VerifyRequest:
     labels: Any = None
     overrides: dict[str, float | None] = field(default_factory=dict)
     vendor: bool | None = None
+    conventions: Any = None  # the source's neurodeploy.ir.conventions.Conventions (None: from graph)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,9 @@ class Target:
 
     ``export(graph, out_path, options)`` checks the graph against the target's limits and writes
     ``out_path`` atomically; ``options`` holds target settings (``dt_s``, ``allow_lossy``,
-    ``check_only``, ``profile`` …) and unknown names raise ``ConfigError``.
+    ``check_only``, ``profile`` …) and unknown names raise ``ConfigError``; the API and CLI always
+    pass ``options["conventions"]``, the source's :class:`neurodeploy.ir.conventions.Conventions`
+    (dt with ``--dt`` applied, reset, versions), so every target must accept that key.
     ``check(graph, options)`` → ``(text, report dict)``: the hardware check alone, writing nothing.
     ``verify(request)`` → report dict with ``passed`` and ``criteria`` rows (name, layer, value,
     op, threshold, status, note) and optional ``text`` (lines the CLI prints above them).

@@ -57,13 +57,15 @@ from neurodeploy.errors import (
     UnsupportedNodeError,
 )
 from neurodeploy.hw_profiles.schema import Profile, load_profile
+from neurodeploy.ir.conventions import Conventions, of
 from neurodeploy.ir.graph import chain, unsupported
 from neurodeploy.targets.base import ExportResult
 from neurodeploy.targets.loihi.check import LayerHW, check_layers
 from neurodeploy.targets.loihi.fixed_point import DEFAULT_PROFILE, fixed_point
 
 FORMAT_VERSION = 1
-OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy", "sample_inputs", "sample_source", "sample_rate")
+OPTIONS = ("dt_s", "profile", "check_only", "allow_lossy", "sample_inputs", "sample_source", "sample_rate",
+           "conventions")
 SYNAPSES = (nir.Affine, nir.Linear, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 NEURONS = (nir.CubaLIF, nir.LIF, nir.IF)
 
@@ -341,7 +343,7 @@ def _losses(lab, syn, info, k, v_th, vth_exact, wmax, typical, decays, dt, bud) 
     return out
 
 
-def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> list[NetLayer]:
+def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str], reset: str = "zero") -> list[NetLayer]:
     syn_names, nname, rname = stage
     nodes = graph.nodes
     out: list[NetLayer] = []
@@ -362,7 +364,7 @@ def _map_stage(graph, stage, cur, dt, profile: Profile, lossy: list[str]) -> lis
         syn = sname
     node = nodes[nname]
     nk, alpha, beta, gain, v_th, bias_leak, bias_gain = _neuron(
-        nname, node, cur, dt, graph.metadata.get("reset"))
+        nname, node, cur, dt, reset)
     lab = f"{syn}+{nname}"
     if kind == "conv":
         gain = _per_channel(gain, nname, node, "r/w_in/tau")
@@ -478,18 +480,11 @@ def _check_finite(graph: nir.NIRGraph) -> None:
 
 
 def build_network(graph: nir.NIRGraph, dt_s: float | None = None, allow_lossy: bool = False,
-                  profile: Profile | None = None) -> LoihiNet:
+                  profile: Profile | None = None, conventions: Conventions | None = None) -> LoihiNet:
     """Quantise ``graph`` into netx layers (no file written). ``lossy`` lists approximations;
     ``allow_lossy`` is only recorded here: :func:`export` raises on them unless allowed."""
-    version = graph.metadata.get("neurodeploy_format_version")
-    if version is not None and int(version) != 1:
-        raise ConfigError(f"graph has neurodeploy_format_version {version}; this exporter reads 1")
-    dt = dt_s if dt_s is not None else graph.metadata.get("dt_s")
-    if dt is None:
-        raise ConfigError("the NIR graph has no 'dt_s' metadata: pass --dt (option dt_s, seconds)")
-    dt = float(dt)
-    if dt <= 0:
-        raise ConfigError(f"dt_s must be > 0 seconds, got {dt}")
+    conv = of(graph, conventions, dt_s)  # version, dt and reset: ir/conventions.py
+    dt = conv.dt_s
     profile = profile or load_profile(DEFAULT_PROFILE)
     _check_finite(graph)
     stages = _chain(graph)
@@ -498,7 +493,7 @@ def build_network(graph: nir.NIRGraph, dt_s: float | None = None, allow_lossy: b
     lossy: list[str] = []
     layers: list[NetLayer] = []
     for stage in stages:
-        layers += _map_stage(graph, stage, layers[-1].shape if layers else cur, dt, profile, lossy)
+        layers += _map_stage(graph, stage, layers[-1].shape if layers else cur, dt, profile, lossy, conv.reset)
     return LoihiNet(cur, layers, dt, lossy)
 
 
@@ -709,7 +704,7 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
         warnings.warn(f"profile {profile.name!r} has no {', '.join(fp.not_checked)}: those limits are not "
                       "checked", stacklevel=2)
     allow = bool(opts.get("allow_lossy"))
-    net = build_network(graph, opts.get("dt_s"), allow, profile)
+    net = build_network(graph, opts.get("dt_s"), allow, profile, opts.get("conventions"))
     report = check_layers(hw_layers(net), profile)
     empty = [lay.name for lay in net.layers if lay.kind != "flatten" and not np.any(lay.weight)
              and (lay.weight_rec is None or not np.any(lay.weight_rec))]

@@ -44,6 +44,7 @@ import nir
 import numpy as np
 
 from neurodeploy.errors import ConfigError, DataError, UnsupportedNodeError
+from neurodeploy.ir.conventions import Conventions
 from neurodeploy.targets.loihi.fixed_point import FixedPoint, fixed_point, profile_of
 
 DT_DEFAULT_S = 1e-3
@@ -377,7 +378,10 @@ def netx_to_nir(netx: NetxFile, dt_s: float | None = None) -> nir.NIRGraph:
     nodes["output"] = nir.Output(output_type=np.array(cur))
     order.append("output")
     edges = list(zip(order[:-1], order[1:])) + rec_edges
-    meta = {"neurodeploy_format_version": 1, "dt_s": dt, "reset": "zero", "spike_amplitude": 1.0,
+    conv = Conventions(dt_s=dt, reset="zero", writer="lava-dl netx", sources=(
+        ("dt_s", "--dt" if dt_s is not None else "default (assumed; netx files carry no dt)"),
+        ("reset", "netx CUBA neurons reset v to 0")), assumed=() if dt_s is not None else ("dt_s",))
+    meta = {**conv.to_metadata(),
             "input_shape": list(netx.input_shape), "input_encoding": "binary-events",
             "readout": "spike-count", "source_format": "lava-dl netx",
             "source_file": str(netx.path),

@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from neurodeploy.errors import ConfigError, VerificationError
+from neurodeploy.ir.conventions import of
 from neurodeploy.sim.float_sim import simulate
 from neurodeploy.targets.base import failed_text  # noqa: F401  (re-exported)
 from neurodeploy.targets.loihi.emulator import LoihiEmulator
@@ -179,7 +180,8 @@ def verify_request(request) -> dict:
 
     th = load_thresholds(profile_of(request.artefact), dict(request.overrides))
     res = verify_loihi(request.artefact, request.graph, request.inputs, request.labels,
-                       use_lava="auto" if request.vendor is None else bool(request.vendor), thresholds=th)
+                       use_lava="auto" if request.vendor is None else bool(request.vendor), thresholds=th,
+                       conventions=request.conventions)
     res["text"] = report_text(res)
     return res
 
@@ -203,13 +205,11 @@ def report_text(res: dict) -> list[str]:
 
 def verify_loihi(net_path: str | Path, nir_graph: nir.NIRGraph, inputs, labels=None,
                  use_lava: bool | str = "auto", dt_s: float | None = None,
-                 strict: bool = False, thresholds: dict | None = None) -> dict:
+                 strict: bool = False, thresholds: dict | None = None, conventions=None) -> dict:
     """Float model vs emulator vs Lava on ``inputs`` (N, T, …); see module docstring.
 
     ``strict=True`` raises :class:`VerificationError` when any criterion fails."""
-    dt = dt_s if dt_s is not None else nir_graph.metadata.get("dt_s")
-    if dt is None:
-        raise ConfigError("verify_loihi: the NIR graph has no 'dt_s' metadata: pass dt_s (--dt)")
+    dt = of(nir_graph, conventions, dt_s).dt_s  # the source's conventions (ir/conventions.py)
     th = thresholds if thresholds is not None else load_thresholds()
     x = torch.as_tensor(np.asarray(inputs)).transpose(0, 1).contiguous()   # (T, N, …)
     emu = LoihiEmulator(net_path)

@@ -8,20 +8,20 @@ import nir
 
 from neurodeploy.atomic import atomic_path
 from neurodeploy.errors import ConfigError
-from neurodeploy.ir.from_nir import conventions
+from neurodeploy.ir.conventions import of
 from neurodeploy.ir.graph import chain
 from neurodeploy.targets.base import ExportResult
 
-OPTIONS = {"dt_s", "check_only"}
+OPTIONS = {"dt_s", "check_only", "conventions"}
 
 
 def export(graph: nir.NIRGraph, out_path: Path, options: dict) -> ExportResult:
     unknown = set(options) - OPTIONS
     if unknown:
         raise ConfigError(f"target nir: unknown option {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(OPTIONS))}")
-    conv = conventions(graph, options.get("dt_s"))
+    conv = of(graph, options.get("conventions"), options.get("dt_s"))
     chain(graph)  # refuse graphs no neurodeploy consumer can run
-    graph.metadata = {**(graph.metadata or {}), "dt_s": conv.dt_s, "reset": conv.reset}
+    graph.metadata = {**(graph.metadata or {}), **conv.to_metadata()}
     out_path = Path(out_path)
     summary = {"nodes": len(graph.nodes), "edges": len(graph.edges), "dt_s": conv.dt_s}
     if options.get("check_only"):

@@ -61,7 +61,7 @@ from neurodeploy.targets.base import ExportResult
 FORMAT_VERSION = 1
 OPSET = 17
 IR_VERSION = 8
-OPTIONS = ("dt_s", "reset", "unroll", "state_inputs", "check_only")
+OPTIONS = ("dt_s", "reset", "unroll", "state_inputs", "check_only", "conventions")
 SUPPORTED_NODES = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten, nir.Delay,
                    nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF)
 THRESHOLD_CONVENTION = ("z = 1 where v' > v_th (strict), v' = membrane after leak and input of "
@@ -236,8 +236,10 @@ def _check_options(options: dict[str, Any]) -> None:
 
 
 def build_onnx(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None = None,
-               unroll: int | None = None, state_inputs: bool | None = None) -> onnx.ModelProto:
-    """Build (and check) the ONNX model of ``graph``; dt/reset default to the graph's metadata."""
+               unroll: int | None = None, state_inputs: bool | None = None,
+               conventions=None) -> onnx.ModelProto:
+    """Build (and check) the ONNX model of ``graph``; dt/reset default to ``conventions`` (the
+    source's), else the graph's metadata."""
     if unroll is not None and (isinstance(unroll, bool) or int(unroll) != unroll or int(unroll) < 1):
         raise ConfigError(f"target onnx: option 'unroll' must be a positive integer T (time steps), got {unroll!r}")
     if state_inputs is None:
@@ -245,7 +247,7 @@ def build_onnx(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None
     if not state_inputs and unroll is None:
         raise ConfigError("target onnx: state_inputs=False needs unroll=T; the one-step model "
                           "must take its state as inputs")
-    model, conv = from_nir(graph, dt_s, reset)
+    model, conv = from_nir(graph, dt_s, reset, conventions=conventions)
     layers = _Layers(model, model.node_names, conv.input_shape)
     specs = layers.state_specs()
     b = _Builder()
@@ -327,7 +329,7 @@ def export(graph: nir.NIRGraph, out_path: Path, options: dict[str, Any]) -> Expo
     """Write ``graph`` as ONNX to ``out_path`` (atomic); see the module docstring for options."""
     _check_options(options)
     proto = build_onnx(graph, options.get("dt_s"), options.get("reset"), options.get("unroll"),
-                       options.get("state_inputs"))
+                       options.get("state_inputs"), options.get("conventions"))
     meta = onnx_metadata(proto)
     out_path = Path(out_path)
     summary = {"form": meta["form"], "dt_s": float(meta["dt_s"]), "reset": meta["reset"],
