@@ -248,7 +248,7 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
           sets: list[str] | tuple[str, ...] = (), seed: int | None = None, data_dir: str | Path | None = None,
           init: str | Path | None = None, target: str | None = None, dialect: str = "neurodeploy",
           dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0,
-          resume: bool = False, **overrides) -> Run:
+          resume: bool = False, nproc: int | None = None, **overrides) -> Run:
     """Train and return the :class:`Run` (``neurodeploy train``).
 
     ``config``: TOML path, dict of sections or None (defaults). ``model``: a Norse
@@ -264,9 +264,16 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     ``runs/<config name>``; a directory that already holds a run is refused.
     ``resume=True`` continues the run in ``out`` from its ``last.pt`` exactly, with the run's own
     config (``epochs`` may extend it; any other setting is refused, never silently ignored); ``run.already_finished``
-    says when it had nothing left to train.
+    says when it had nothing left to train. ``nproc=N`` (N > 1) trains data-parallel in N
+    processes on this machine, started by torch.distributed's launcher (docs/scale-out.md).
     """
     from neurodeploy.train.trainer import Trainer
+
+    if nproc is not None and (isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1):
+        raise ConfigError(f"train: nproc = {nproc!r}; expected a positive integer (processes on this machine)")
+    if nproc is not None and nproc > 1 and (model is not None or data is not None and not isinstance(data, (str, dict))):
+        raise ConfigError("train(nproc=…) starts fresh processes that cannot receive a model object: save "
+                          "it as a run or .nir and pass init=…, or train in one process")
 
     if resume:
         if out is None:
@@ -285,6 +292,8 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
         from neurodeploy.train.config import load_config
 
         cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None
+        if nproc is not None and nproc > 1:
+            return _train_distributed(cfg, Path(out), True, progress, nproc)
         result = Trainer(cfg, out, resume=True, progress=progress).fit()
         return dataclasses.replace(load(out), seconds=result.seconds, already_finished=result.already_finished)
     if isinstance(init, Run):
@@ -292,6 +301,10 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     sets = [*sets, *_shortcut_sets(epochs, seed, data_dir, init, target, dialect, dt_s, reset, input_scale)]
     cfg = _config(config, data, overrides, sets)
     out = Path(out) if out is not None else Path("runs") / (Path(config).stem if isinstance(config, (str, Path)) else "default")
+    if nproc is not None and nproc > 1:
+        if (out / "last.pt").exists():
+            raise ConfigError(f"{out} already holds a run; use --resume to continue it or choose another --out")
+        return _train_distributed(cfg, out, False, progress, nproc)
     loaded = None
     seq = None
     if model is not None:
@@ -308,6 +321,13 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
         _check_input(seq, loaded)
     result = Trainer(cfg, out, progress=progress, data=loaded, model=seq).fit()
     return dataclasses.replace(load(out), seconds=result.seconds)
+
+
+def _train_distributed(cfg: dict | None, out: Path, resume: bool, progress: bool, nproc: int) -> Run:
+    from neurodeploy.train.distributed import launch
+
+    result = launch({"cfg": cfg, "out": str(out), "resume": resume, "progress": progress}, nproc)
+    return dataclasses.replace(load(out), seconds=result["seconds"], already_finished=result["already_finished"])
 
 
 def _check_input(seq, loaded) -> None:

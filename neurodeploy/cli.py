@@ -99,13 +99,18 @@ def nir_reading_options(f):
 @nir_reading_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly "
               "(a finished run says so; add --epochs N to train it longer).")
+@click.option("--nproc", type=Number(Range(min=1, integer=True), integer=True),
+              help="Data-parallel training in N processes on this machine (DDP; gloo on CPU, NCCL on "
+                   "GPUs), started by torch.distributed's launcher; same global batch (train.batch_size) "
+                   "and result as one process (docs/scale-out.md). Several machines: torchrun.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--help-config", is_flag=True, help="List every config key with its default and meaning, then exit.")
 def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, reset, dialect, input_scale,
-          resume, quiet, help_config):
+          resume, nproc, quiet, help_config):
     """Train a spiking network from a TOML CONFIG (default: built-in defaults).
 
     Writes OUT/config.json, OUT/last.pt, OUT/best.pt (best test accuracy) and OUT/metrics.jsonl.
+    Also runs under torchrun (`torchrun --nproc-per-node N -m neurodeploy train …`): rank 0 writes.
     """
     if help_config:
         from neurodeploy.train.config import describe
@@ -116,7 +121,11 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, re
 
     run = train_api(config, out=out, sets=list(overrides), epochs=epochs, seed=seed, data_dir=data_dir,
                     init=init, target=target, dialect=dialect, dt_s=dt_s, reset=reset,
-                    input_scale=input_scale, resume=resume, progress=show_progress(quiet))
+                    input_scale=input_scale, resume=resume, progress=show_progress(quiet), nproc=nproc)
+    from neurodeploy.train.distributed import from_env
+
+    if not from_env().main:  # under torchrun: rank 0 reports
+        return
     if run.already_finished:
         click.echo(f"{run.path} already finished after {run.epochs} epochs (test accuracy "
                    f"{run.last_accuracy:.2%}, best {run.best_accuracy:.2%}); nothing to resume. "
