@@ -150,6 +150,30 @@ class EnergyReport(_Result):
         return rows
 
 
+@dataclass(frozen=True)
+class SweepResult(_Result):
+    """A sweep folder: every trial (params, test accuracy, energy per inference in pJ, fit) and
+    the trial numbers on the accuracy/energy Pareto front; ``report`` is its HTML page."""
+
+    path: Path
+    profile: str
+    convention: str
+    trials: tuple[dict, ...]
+    pareto_front: tuple[int, ...]
+    report: Path | None = None
+
+    def front(self) -> list[dict]:
+        """The Pareto-front trials, cheapest first."""
+        rows = [t for t in self.trials if t["number"] in self.pareto_front]
+        return sorted(rows, key=lambda t: t["energy_pj"])
+
+    def _rows(self):
+        rows = [("path", self.path), ("profile", self.profile), ("convention", self.convention),
+                ("trials", len(self.trials))]
+        return rows + [(f"front: trial {t['number']}", f"{t['accuracy']:.1%}, {t['energy_pj']:.4g} pJ, "
+                        f"{json.dumps(t['params'])}") for t in self.front()]
+
+
 # --------------------------------------------------------------------------- helpers
 def _is_norse(model) -> bool:
     return any(type(m).__module__.startswith("norse.") for m in model.modules())
@@ -605,5 +629,38 @@ def energy(source, data: str | None = None, *, profiles: tuple[str, ...] | list[
     return EnergyReport(convention, tuple(p.name for p in profs), totals, int(x.shape[0]), report, paths)
 
 
-__all__ = ["EnergyReport", "ExportResult", "NeurodeployError", "Run", "VerifyReport", "as_spiking_sequential",
-           "energy", "export", "load", "to_nir", "train", "verify"]
+def sweep(config: str | Path | dict | None, space: str | Path, trials: int, *, out: str | Path | None = None,
+          workers: int = 1, profile: str = "cmos45-fp32", convention: str = "fanout",
+          sets: list[str] | tuple[str, ...] = ()) -> SweepResult:
+    """Search training configs for the accuracy/energy trade-off (``neurodeploy sweep``).
+
+    ``config``: the base training config (TOML path, dict or None); ``space``: the search-space
+    TOML (:mod:`neurodeploy.sweeps.space`); ``trials``: total trials of the sweep (a resumed sweep
+    runs only the missing ones); ``workers``: processes on this machine sharing the study;
+    ``profile``/``convention``: how energy per inference is priced (``neurodeploy energy``).
+    ``out`` (default ``runs/sweep-<config name>``) holds ``study.db`` (Optuna sqlite storage),
+    ``trials/<n>/`` runs, ``sweep.json`` and ``report.html`` (Pareto-front chart)."""
+    from neurodeploy.constraints import Range, check_number
+    from neurodeploy.energy.conventions import CONVENTIONS
+    from neurodeploy.hw_profiles import load_profile
+    from neurodeploy.sweeps.space import load_space
+    from neurodeploy.sweeps.study import _optuna, run_sweep
+
+    for name, value, low in (("trials", trials, 1), ("workers", workers, 1)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"sweep: {name} = {value!r}; expected an integer ≥ {low}")
+        check_number(f"sweep: {name}", value, Range(min=low, integer=True))
+    _optuna()
+    load_profile(profile)
+    CONVENTIONS.get(convention)
+    cfg = _config(config, None, {}, list(sets))
+    spc = load_space(space, cfg)
+    out = Path(out) if out is not None else Path("runs") / (
+        f"sweep-{Path(config).stem}" if isinstance(config, (str, Path)) else "sweep")
+    summary = run_sweep(cfg, spc, out, trials, workers, profile, convention)
+    return SweepResult(out, profile, convention, tuple(summary["trials"]), tuple(summary["pareto_front"]),
+                       out / "report.html")
+
+
+__all__ = ["EnergyReport", "ExportResult", "NeurodeployError", "Run", "SweepResult", "VerifyReport",
+           "as_spiking_sequential", "energy", "export", "load", "sweep", "to_nir", "train", "verify"]

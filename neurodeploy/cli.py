@@ -293,6 +293,44 @@ def energy(source, data, data_dir, samples, profiles, convention, formats, out, 
         click.echo(f"wrote {path}")
 
 
+# --------------------------------------------------------------------------- sweep
+@cli.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--space", required=True, type=click.Path(dir_okay=False),
+              help="Search-space TOML: [params.\"SECTION.KEY\"] tables (float/int ranges, categorical "
+                   "choices) and an optional [sweep] table (seed, energy_samples, fit_target); docs/scale-out.md.")
+@click.option("--trials", required=True, type=Number(Range(min=1, integer=True), integer=True),
+              help="Total trials of the sweep; a resumed sweep runs only the missing ones.")
+@click.option("--workers", type=Number(Range(min=1, integer=True), integer=True), default=1, show_default=True,
+              help="Worker processes on this machine sharing the study (sqlite).")
+@click.option("--profile", default="cmos45-fp32", show_default=True,
+              help="Hardware profile pricing the energy objective (and the fit_target check).")
+@click.option("--convention", default="fanout", show_default=True,
+              help="Energy counting convention: fanout, neurobench, rate-flops, memory.")
+@click.option("--out", "-o", "out", type=click.Path(file_okay=False),
+              help="Sweep folder (default runs/sweep-<config name>); an existing one is resumed.")
+@click.option("--set", "-s", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a value of the base config (as in train). Repeatable.")
+def sweep(config, space, trials, workers, profile, convention, out, overrides):
+    """Search training configs for the accuracy/energy trade-off (Optuna, multi-objective).
+
+    Each trial trains CONFIG with values drawn from --space, then measures test accuracy and
+    energy per inference (--profile, --convention); optional constraint: the network fits a
+    target. Writes OUT/study.db (resumable after a kill), OUT/trials/<n>/, OUT/sweep.json and
+    OUT/report.html (Pareto-front chart).
+    """
+    from neurodeploy.api import sweep as sweep_api
+
+    res = sweep_api(config, space, trials, out=out, workers=workers, profile=profile, convention=convention,
+                    sets=list(overrides))
+    done = [t for t in res.trials if t["state"] == "complete"]
+    click.echo(f"{len(done)} of {trials} trials complete; Pareto front ({len(res.pareto_front)}):")
+    for t in res.front():
+        click.echo(f"  trial {t['number']}: test accuracy {t['accuracy']:.2%}, {t['energy_pj']:.4g} pJ per "
+                   f"inference  {json.dumps(t['params'])}")
+    click.echo(f"wrote {res.path / 'sweep.json'}, {res.report}")
+
+
 # --------------------------------------------------------------------------- profiles
 @cli.group()
 def profiles():
