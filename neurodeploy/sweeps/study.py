@@ -61,12 +61,18 @@ def _constraint(trial) -> list[float]:
     return [float(trial.user_attrs.get("constraint", 0.0))]
 
 
-def open_study(out: Path, seed: int, with_constraint: bool):
+def open_study(out: Path, seed: int, with_constraint: bool, worker: int = 0):
+    """The study in ``out`` with a TPE sampler seeded by (seed, worker, trials so far): a fresh
+    single-worker sweep is reproducible, and a resumed sweep or a second worker does not replay
+    the random draws (the first trials' parameters) of the sampler before it."""
     optuna = _optuna()
-    sampler = optuna.samplers.TPESampler(seed=seed, constraints_func=_constraint if with_constraint else None,
-                                         n_startup_trials=4)
-    return optuna.create_study(storage=_storage(out), sampler=sampler, study_name=STUDY,
-                               directions=["maximize", "minimize"], load_if_exists=True)
+    study = optuna.create_study(storage=_storage(out), study_name=STUDY, directions=["maximize", "minimize"],
+                                load_if_exists=True)
+    n = len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(
+        seed=(seed + 1_000_003 * worker + n) % 2**32, n_startup_trials=4,
+        constraints_func=_constraint if with_constraint else None)
+    return study
 
 
 def _counted(study) -> int:
@@ -127,7 +133,7 @@ def work(job: dict) -> int:
 
     space = Space(**{**job["space"], "params": tuple(_param_from_json(p) for p in job["space"]["params"])})
     out = Path(job["out"])
-    study = open_study(out, space.seed + job.get("worker", 0), bool(space.fit_target))
+    study = open_study(out, space.seed, bool(space.fit_target), job.get("worker", 0))
     ran = 0
     while True:
         with _locked(out):
