@@ -91,6 +91,7 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(runs):
     a, b = _weights(one), _weights(two)
     assert a.keys() == b.keys()
     worst = max(float((a[k] - b[k]).abs().max()) for k in a)
+    print(f"2 processes vs 1: largest weight difference {worst:.3g}")  # pytest -s shows it
     assert worst <= WEIGHT_TOL, worst
     m1 = [json.loads(x) for x in (one / "metrics.jsonl").read_text().splitlines()]
     m2 = [json.loads(x) for x in (two / "metrics.jsonl").read_text().splitlines()]

@@ -64,6 +64,11 @@ def _unit(pj: list[float]) -> tuple[float, str]:
     return 1.0, "pJ"
 
 
+def _value(v) -> str:
+    """A parameter value for the table: floats to 4 significant digits (the JSON keeps all)."""
+    return f"{v:.4g}" if isinstance(v, float) else json.dumps(v)
+
+
 def to_html(summary: dict) -> str:
     """The report page of a sweep summary (``sweep.json``)."""
     done = [t for t in summary["trials"] if t["state"] == "complete"]
@@ -88,7 +93,7 @@ def to_html(summary: dict) -> str:
                      "" if t["accuracy"] is None else f"{t['accuracy']:.1%}",
                      "" if t["energy_pj"] is None else num(t["energy_pj"] / div)]
                     + ([{True: "yes", False: "no", None: ""}[t["fits"]]] if fit else [])
-                    + [_e(json.dumps(t["params"].get(k))) for k in keys] + [(_e(note), 'class="l"')])
+                    + [_e(_value(t["params"].get(k))) for k in keys] + [(_e(note), 'class="l"')])
     parts = [f"<header><h1>{title}</h1><p class='sub'>{sub}.</p></header>",
              "<h2>Pareto front</h2>", f"<figure>{chart}<figcaption>{legend}. Hover a point for its "
              "parameters.</figcaption></figure>",

@@ -82,6 +82,10 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    if not d.main:  # every rank runs the same code: rank 0's warnings are the run's warnings
+        import warnings
+
+        warnings.simplefilter("ignore")
     return d, device
 
 
