@@ -245,6 +245,7 @@ def launch(job: dict, nproc: int) -> dict:
     import sys
     import tempfile
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -262,16 +263,26 @@ def launch(job: dict, nproc: int) -> dict:
         os.environ[ERROR_DIR_ENV] = tmp
         # train.threads sets each rank's torch threads; this only keeps torchrun from warning
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        elastic = logging.getLogger("torch.distributed.elastic")
-        old_level = elastic.level
-        elastic.setLevel(logging.CRITICAL)  # its failure report is a traceback; ours is one line
+        # torchrun's own reports (a failure as a traceback, "received death signal"): ours is one line
+        quiet = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+                 if name.startswith("torch.distributed")]
+        old_levels = [log.level for log in quiet]
+        for log in quiet:
+            log.setLevel(logging.CRITICAL)
         try:
             sys.stdout.flush()
             run(args)
         except ChildFailedError as exc:
             raise _rank_error(tmp, exc) from None
+        except SignalException as exc:  # Ctrl-C / SIGTERM: torchrun has stopped the ranks
+            import signal
+
+            if exc.sigval == signal.SIGINT:
+                raise KeyboardInterrupt from None  # the CLI prints "neurodeploy: aborted"
+            raise SystemExit(128 + int(exc.sigval)) from None
         finally:
-            elastic.setLevel(old_level)
+            for log, level in zip(quiet, old_levels):
+                log.setLevel(level)
             for k, v in old_env.items():
                 if v is None:
                     os.environ.pop(k, None)
@@ -326,6 +337,8 @@ def _worker(job_path: str) -> int:
         if not report_error(f"{type(exc).__name__}\t{one_line(exc)}"):
             print(f"neurodeploy: error: {one_line(exc)}", file=__import__("sys").stderr)
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C: the launcher says "aborted" once
+        return 130
     if from_env().main:
         with open(job["result"], "w") as f:
             json.dump({"best_accuracy": result.best_accuracy, "last_accuracy": result.last_accuracy,
