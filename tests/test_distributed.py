@@ -153,3 +153,14 @@ def test_nproc_inside_torchrun_and_bad_values_are_refused(tmp_path, monkeypatch)
         launch({}, 2)
     monkeypatch.delenv("WORLD_SIZE")
     assert main(["train", "--nproc", "0", "-o", str(tmp_path / "x")]) == 2
+
+
+def test_api_nproc_refuses_what_cannot_travel(tmp_path):
+    import neurodeploy as nd
+    from neurodeploy.errors import ConfigError
+    from neurodeploy.neurons import LIF, SpikingSequential
+
+    with pytest.raises(ConfigError, match=r"train\(nproc=…\) starts fresh processes that cannot receive a model"):
+        nd.train(model=SpikingSequential(torch.nn.Linear(4, 2), LIF()), out=tmp_path / "r", nproc=2)
+    with pytest.raises(ConfigError, match=r"nproc = 0; expected a positive integer"):
+        nd.train(out=tmp_path / "r", nproc=0)
