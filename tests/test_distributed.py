@@ -1,10 +1,11 @@
 """Data-parallel training (neurodeploy/train/distributed.py): 2 CPU processes (gloo) started by
 torch.distributed's launcher (`train --nproc 2`), against one process with the same global batch.
 
-Measured here (digits-events, T = 8, 648-16-10 LIF MLP, batch 64 → 32 per rank, 2 epochs = 46
-Adam steps, shift augmentation on): largest weight difference 1.0e-6 (float summation order of the
-gradient all-reduce); the test allows 1e-5. Resume after a kill is bit-exact (same ranks, same
-arithmetic)."""
+Measured here (digits-events, T = 8, 648-16-10 LIF MLP, batch 64 → 32 per rank, 3 epochs = 69
+Adam steps, shift augmentation on; weights up to ~0.7): largest weight difference 3.0e-6 (core:
+torch 2.13) and 1.4e-6 (full: torch 2.3.1), float summation order of the gradient all-reduce; the
+test allows 5e-5 (a flipped spike moves weights by far more). Resume after a kill is bit-exact
+(same ranks, same arithmetic)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from neurodeploy.train.trainer import batches
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ["-s", "model.hidden=[16]", "-s", "data.time_steps=8", "-s", "train.augment_shift_px=1"]
-WEIGHT_TOL = 1e-5
+WEIGHT_TOL = 5e-5
 
 
 def _cli(*args: str) -> list[str]:
