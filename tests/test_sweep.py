@@ -129,3 +129,26 @@ def test_a_resumed_sweep_must_keep_its_setup(tmp_path, capsys):
     code = main(["sweep", "configs/digits.toml", "--space", str(_space(tmp_path)), "--trials", "1", "-o", str(out)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "holds a sweep with another cfg, params, profile" in err
+
+
+def test_trials_that_do_not_fit_are_never_on_the_front(tmp_path):
+    """The fit constraint as Optuna sees it (Trial.set_constraint, ≤ 0 feasible), on recorded trials:
+    the cheapest, most accurate trial does not fit, so the front is the best of the others."""
+    import optuna
+
+    from neurodeploy.sweeps.space import Param, Space
+    from neurodeploy.sweeps.study import open_study, summarise
+
+    space = Space("space.toml", (Param("train.lr", "float", 1e-3, 1e-2),), fit_target="loihi")
+    study = open_study(tmp_path, 0)
+    dist = {"train.lr": optuna.distributions.FloatDistribution(1e-3, 1e-2)}
+    for i, (acc, pj, fits) in enumerate([(0.9, 10.0, False), (0.8, 20.0, True), (0.7, 30.0, True),
+                                         (0.85, 40.0, True)]):
+        study.add_trial(optuna.trial.create_trial(
+            params={"train.lr": 1e-3 * (i + 1)}, distributions=dist, values=[acc, pj],
+            user_attrs={"accuracy": acc, "energy_pj": pj, "fits": fits}, constraints={"fits": 0.0 if fits else 1.0}))
+    summary = summarise(tmp_path, 4, "cmos45-fp32", "fanout", space)
+    assert summary["pareto_front"] == [1, 3]  # 0 does not fit; 2 is dominated by 1
+    page = (tmp_path / "report.html").read_text()
+    assert page.count('fill="none" stroke="#9aa3ab"') == 1  # the one that does not fit: hollow
+    assert "fits loihi" in page

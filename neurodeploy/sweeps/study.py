@@ -3,8 +3,8 @@
 Objectives per trial: maximise the test accuracy of the trained run (last epoch, test split) and
 minimise the energy per inference of its network in pJ (``neurodeploy energy`` on
 ``energy_samples`` test samples, one ``--profile`` and ``--convention``). Optional constraint: the
-network fits ``fit_target`` under that profile (``export --check-only``), given to the sampler
-as ``constraints_func`` (≤ 0 feasible).
+network fits ``fit_target`` (``export --check-only``), recorded as the trial's Optuna constraint
+(``Trial.set_constraint``, ≤ 0 feasible), which the TPE sampler and the Pareto front respect.
 
 Sweep folder ``OUT``: ``study.db`` (Optuna's sqlite storage), ``trials/<number>/`` (each trial's
 run), ``sweep.json`` and ``report.html`` (written at the end). A killed sweep resumes from
@@ -57,11 +57,7 @@ def _locked(out: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _constraint(trial) -> list[float]:
-    return [float(trial.user_attrs.get("constraint", 0.0))]
-
-
-def open_study(out: Path, seed: int, with_constraint: bool, worker: int = 0):
+def open_study(out: Path, seed: int, worker: int = 0):
     """The study in ``out`` with a TPE sampler seeded by (seed, worker, trials so far): a fresh
     single-worker sweep is reproducible, and a resumed sweep or a second worker does not replay
     the random draws (the first trials' parameters) of the sampler before it."""
@@ -69,9 +65,9 @@ def open_study(out: Path, seed: int, with_constraint: bool, worker: int = 0):
     study = optuna.create_study(storage=_storage(out), study_name=STUDY, directions=["maximize", "minimize"],
                                 load_if_exists=True)
     n = len(study.get_trials(deepcopy=False))
-    study.sampler = optuna.samplers.TPESampler(
-        seed=(seed + 1_000_003 * worker + n) % 2**32, n_startup_trials=4,
-        constraints_func=_constraint if with_constraint else None)
+    # the fit constraint is stored per trial (Trial.set_constraint, Optuna ≥ 5): TPE and
+    # best_trials read it from there
+    study.sampler = optuna.samplers.TPESampler(seed=(seed + 1_000_003 * worker + n) % 2**32, n_startup_trials=4)
     return study
 
 
@@ -133,7 +129,7 @@ def work(job: dict) -> int:
 
     space = Space(**{**job["space"], "params": tuple(_param_from_json(p) for p in job["space"]["params"])})
     out = Path(job["out"])
-    study = open_study(out, space.seed, bool(space.fit_target), job.get("worker", 0))
+    study = open_study(out, space.seed, job.get("worker", 0))
     ran = 0
     while True:
         with _locked(out):
@@ -158,7 +154,8 @@ def work(job: dict) -> int:
         for k, v in res.items():
             trial.set_user_attr(k, v)
         trial.set_user_attr("run_dir", str(trial_dir))
-        trial.set_user_attr("constraint", 0.0 if res["fits"] in (None, True) else 1.0)
+        if space.fit_target:  # ≤ 0 feasible
+            trial.set_constraint("fits", 0.0 if res["fits"] else 1.0)
         study.tell(trial, [res["accuracy"], res["energy_pj"]])
         ran += 1
     return ran
@@ -204,7 +201,7 @@ def run_sweep(cfg: dict, space, out: Path, trials: int, workers: int, profile: s
 
         write_text(meta_path, json.dumps(setup, indent=2))
     with _locked(out):
-        study = open_study(out, space.seed, bool(space.fit_target))
+        study = open_study(out, space.seed)
         redo = recover(out, study)
     if redo:
         warnings.warn(f"sweep {out}: trial(s) {', '.join(map(str, redo))} were interrupted by a kill; "
@@ -239,7 +236,7 @@ def summarise(out: Path, trials: int, profile: str, convention: str, space) -> d
     from neurodeploy.atomic import write_text
     from neurodeploy.sweeps.report import to_html
 
-    study = open_study(out, space.seed, bool(space.fit_target))
+    study = open_study(out, space.seed)
     rows = []
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("interrupted"):
