@@ -298,13 +298,13 @@ def energy(source, data, data_dir, samples, profiles, convention, formats, out, 
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--space", required=True, type=click.Path(dir_okay=False),
               help="Search-space TOML: [params.\"SECTION.KEY\"] tables (float/int ranges, categorical "
-                   "choices) and an optional [sweep] table (seed, energy_samples, fit_target); docs/scale-out.md.")
+                   "choices) and an optional [sweep] table (seed, energy_samples, fit_target, fit_profile); docs/scale-out.md.")
 @click.option("--trials", required=True, type=Number(Range(min=1, integer=True), integer=True),
               help="Total trials of the sweep; a resumed sweep runs only the missing ones.")
 @click.option("--workers", type=Number(Range(min=1, integer=True), integer=True), default=1, show_default=True,
               help="Worker processes on this machine sharing the study (sqlite).")
 @click.option("--profile", default="cmos45-fp32", show_default=True,
-              help="Hardware profile pricing the energy objective (and the fit_target check).")
+              help="Hardware profile pricing the energy objective (and the fit_target check, unless the space sets fit_profile).")
 @click.option("--convention", default="fanout", show_default=True,
               help="Energy counting convention: fanout, neurobench, rate-flops, memory.")
 @click.option("--out", "-o", "out", type=click.Path(file_okay=False),
