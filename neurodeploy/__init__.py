@@ -15,7 +15,7 @@ from neurodeploy.errors import NeurodeployError  # noqa: E402
 _LAZY = {
     **{name: "neurodeploy.api" for name in (
         "train", "load", "to_nir", "export", "verify", "energy", "Run", "ExportResult", "VerifyReport",
-        "EnergyReport", "as_spiking_sequential")},
+        "EnergyReport", "as_spiking_sequential", "sweep", "SweepResult")},
     **{name: "neurodeploy.ir.norse_bridge" for name in ("from_norse", "to_norse", "run_norse")},
     **{name: "neurodeploy.neurons" for name in (
         "SpikingSequential", "SpikingNeuron", "LIF", "CubaLIF", "IF", "CubaLI", "SumPool2d", "LIFParameters",

@@ -150,6 +150,30 @@ class EnergyReport(_Result):
         return rows
 
 
+@dataclass(frozen=True)
+class SweepResult(_Result):
+    """A sweep folder: every trial (params, test accuracy, energy per inference in pJ, fit) and
+    the trial numbers on the accuracy/energy Pareto front; ``report`` is its HTML page."""
+
+    path: Path
+    profile: str
+    convention: str
+    trials: tuple[dict, ...]
+    pareto_front: tuple[int, ...]
+    report: Path | None = None
+
+    def front(self) -> list[dict]:
+        """The Pareto-front trials, cheapest first."""
+        rows = [t for t in self.trials if t["number"] in self.pareto_front]
+        return sorted(rows, key=lambda t: t["energy_pj"])
+
+    def _rows(self):
+        rows = [("path", self.path), ("profile", self.profile), ("convention", self.convention),
+                ("trials", len(self.trials))]
+        return rows + [(f"front: trial {t['number']}", f"{t['accuracy']:.1%}, {t['energy_pj']:.4g} pJ, "
+                        f"{json.dumps(t['params'])}") for t in self.front()]
+
+
 # --------------------------------------------------------------------------- helpers
 def _is_norse(model) -> bool:
     return any(type(m).__module__.startswith("norse.") for m in model.modules())
@@ -248,7 +272,7 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
           sets: list[str] | tuple[str, ...] = (), seed: int | None = None, data_dir: str | Path | None = None,
           init: str | Path | None = None, target: str | None = None, dialect: str = "neurodeploy",
           dt_s: float | None = None, reset: str | None = None, input_scale: float = 1.0,
-          resume: bool = False, **overrides) -> Run:
+          resume: bool = False, nproc: int | None = None, **overrides) -> Run:
     """Train and return the :class:`Run` (``neurodeploy train``).
 
     ``config``: TOML path, dict of sections or None (defaults). ``model``: a Norse
@@ -264,9 +288,16 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     ``runs/<config name>``; a directory that already holds a run is refused.
     ``resume=True`` continues the run in ``out`` from its ``last.pt`` exactly, with the run's own
     config (``epochs`` may extend it; any other setting is refused, never silently ignored); ``run.already_finished``
-    says when it had nothing left to train.
+    says when it had nothing left to train. ``nproc=N`` (N > 1) trains data-parallel in N
+    processes on this machine, started by torch.distributed's launcher (docs/scale-out.md).
     """
     from neurodeploy.train.trainer import Trainer
+
+    if nproc is not None and (isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1):
+        raise ConfigError(f"train: nproc = {nproc!r}; expected a positive integer (processes on this machine)")
+    if nproc is not None and nproc > 1 and (model is not None or data is not None and not isinstance(data, (str, dict))):
+        raise ConfigError("train(nproc=…) starts fresh processes that cannot receive a model object: save "
+                          "it as a run or .nir and pass init=…, or train in one process")
 
     if resume:
         if out is None:
@@ -285,6 +316,8 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
         from neurodeploy.train.config import load_config
 
         cfg = load_config(None, [f"train.epochs={epochs}"]) if epochs is not None else None
+        if nproc is not None and nproc > 1:
+            return _train_distributed(cfg, Path(out), True, progress, nproc)
         result = Trainer(cfg, out, resume=True, progress=progress).fit()
         return dataclasses.replace(load(out), seconds=result.seconds, already_finished=result.already_finished)
     if isinstance(init, Run):
@@ -292,6 +325,10 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
     sets = [*sets, *_shortcut_sets(epochs, seed, data_dir, init, target, dialect, dt_s, reset, input_scale)]
     cfg = _config(config, data, overrides, sets)
     out = Path(out) if out is not None else Path("runs") / (Path(config).stem if isinstance(config, (str, Path)) else "default")
+    if nproc is not None and nproc > 1:
+        if (out / "last.pt").exists():
+            raise ConfigError(f"{out} already holds a run; use --resume to continue it or choose another --out")
+        return _train_distributed(cfg, out, False, progress, nproc)
     loaded = None
     seq = None
     if model is not None:
@@ -308,6 +345,13 @@ def train(config: str | Path | dict | None = None, *, model=None, data: str | di
         _check_input(seq, loaded)
     result = Trainer(cfg, out, progress=progress, data=loaded, model=seq).fit()
     return dataclasses.replace(load(out), seconds=result.seconds)
+
+
+def _train_distributed(cfg: dict | None, out: Path, resume: bool, progress: bool, nproc: int) -> Run:
+    from neurodeploy.train.distributed import launch
+
+    result = launch({"cfg": cfg, "out": str(out), "resume": resume, "progress": progress}, nproc)
+    return dataclasses.replace(load(out), seconds=result["seconds"], already_finished=result["already_finished"])
 
 
 def _check_input(seq, loaded) -> None:
@@ -576,5 +620,38 @@ def energy(source, data: str | None = None, *, profiles: tuple[str, ...] | list[
     return EnergyReport(convention, tuple(p.name for p in profs), totals, int(x.shape[0]), report, paths)
 
 
-__all__ = ["EnergyReport", "ExportResult", "NeurodeployError", "Run", "VerifyReport", "as_spiking_sequential",
-           "energy", "export", "load", "to_nir", "train", "verify"]
+def sweep(config: str | Path | dict | None, space: str | Path, trials: int, *, out: str | Path | None = None,
+          workers: int = 1, profile: str = "cmos45-fp32", convention: str = "fanout",
+          sets: list[str] | tuple[str, ...] = ()) -> SweepResult:
+    """Search training configs for the accuracy/energy trade-off (``neurodeploy sweep``).
+
+    ``config``: the base training config (TOML path, dict or None); ``space``: the search-space
+    TOML (:mod:`neurodeploy.sweeps.space`); ``trials``: total trials of the sweep (a resumed sweep
+    runs only the missing ones); ``workers``: processes on this machine sharing the study;
+    ``profile``/``convention``: how energy per inference is priced (``neurodeploy energy``).
+    ``out`` (default ``runs/sweep-<config name>``) holds ``study.db`` (Optuna sqlite storage),
+    ``trials/<n>/`` runs, ``sweep.json`` and ``report.html`` (Pareto-front chart)."""
+    from neurodeploy.constraints import Range, check_number
+    from neurodeploy.energy.conventions import CONVENTIONS
+    from neurodeploy.hw_profiles import load_profile
+    from neurodeploy.sweeps.space import load_space
+    from neurodeploy.sweeps.study import _optuna, run_sweep
+
+    for name, value, low in (("trials", trials, 1), ("workers", workers, 1)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"sweep: {name} = {value!r}; expected an integer ≥ {low}")
+        check_number(f"sweep: {name}", value, Range(min=low, integer=True))
+    _optuna()
+    load_profile(profile)
+    CONVENTIONS.get(convention)
+    cfg = _config(config, None, {}, list(sets))
+    spc = load_space(space, cfg)
+    out = Path(out) if out is not None else Path("runs") / (
+        f"sweep-{Path(config).stem}" if isinstance(config, (str, Path)) else "sweep")
+    summary = run_sweep(cfg, spc, out, trials, workers, profile, convention)
+    return SweepResult(out, profile, convention, tuple(summary["trials"]), tuple(summary["pareto_front"]),
+                       out / "report.html")
+
+
+__all__ = ["EnergyReport", "ExportResult", "NeurodeployError", "Run", "SweepResult", "VerifyReport",
+           "as_spiking_sequential", "energy", "export", "load", "sweep", "to_nir", "train", "verify"]

@@ -99,13 +99,18 @@ def nir_reading_options(f):
 @nir_reading_options
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last.pt, exactly "
               "(a finished run says so; add --epochs N to train it longer).")
+@click.option("--nproc", type=Number(Range(min=1, integer=True), integer=True),
+              help="Data-parallel training in N processes on this machine (DDP; gloo on CPU, NCCL on "
+                   "GPUs), started by torch.distributed's launcher; same global batch (train.batch_size) "
+                   "and result as one process (docs/scale-out.md). Several machines: torchrun.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--help-config", is_flag=True, help="List every config key with its default and meaning, then exit.")
 def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, reset, dialect, input_scale,
-          resume, quiet, help_config):
+          resume, nproc, quiet, help_config):
     """Train a spiking network from a TOML CONFIG (default: built-in defaults).
 
     Writes OUT/config.json, OUT/last.pt, OUT/best.pt (best test accuracy) and OUT/metrics.jsonl.
+    Also runs under torchrun (`torchrun --nproc-per-node N -m neurodeploy train …`): rank 0 writes.
     """
     if help_config:
         from neurodeploy.train.config import describe
@@ -116,7 +121,11 @@ def train(config, out, overrides, epochs, seed, data_dir, init, target, dt_s, re
 
     run = train_api(config, out=out, sets=list(overrides), epochs=epochs, seed=seed, data_dir=data_dir,
                     init=init, target=target, dialect=dialect, dt_s=dt_s, reset=reset,
-                    input_scale=input_scale, resume=resume, progress=show_progress(quiet))
+                    input_scale=input_scale, resume=resume, progress=show_progress(quiet), nproc=nproc)
+    from neurodeploy.train.distributed import from_env
+
+    if not from_env().main:  # under torchrun: rank 0 reports
+        return
     if run.already_finished:
         click.echo(f"{run.path} already finished after {run.epochs} epochs (test accuracy "
                    f"{run.last_accuracy:.2%}, best {run.best_accuracy:.2%}); nothing to resume. "
@@ -263,6 +272,44 @@ def energy(source, data, data_dir, samples, profiles, convention, formats, out, 
     _console().print(render_table(result.report))
     for path in result.paths:
         click.echo(f"wrote {path}")
+
+
+# --------------------------------------------------------------------------- sweep
+@cli.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--space", required=True, type=click.Path(dir_okay=False),
+              help="Search-space TOML: [params.\"SECTION.KEY\"] tables (float/int ranges, categorical "
+                   "choices) and an optional [sweep] table (seed, energy_samples, fit_target, fit_profile); docs/scale-out.md.")
+@click.option("--trials", required=True, type=Number(Range(min=1, integer=True), integer=True),
+              help="Total trials of the sweep; a resumed sweep runs only the missing ones.")
+@click.option("--workers", type=Number(Range(min=1, integer=True), integer=True), default=1, show_default=True,
+              help="Worker processes on this machine sharing the study (sqlite).")
+@click.option("--profile", default="cmos45-fp32", show_default=True,
+              help="Hardware profile pricing the energy objective (and the fit_target check, unless the space sets fit_profile).")
+@click.option("--convention", default="fanout", show_default=True,
+              help="Energy counting convention: fanout, neurobench, rate-flops, memory.")
+@click.option("--out", "-o", "out", type=click.Path(file_okay=False),
+              help="Sweep folder (default runs/sweep-<config name>); an existing one is resumed.")
+@click.option("--set", "-s", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a value of the base config (as in train). Repeatable.")
+def sweep(config, space, trials, workers, profile, convention, out, overrides):
+    """Search training configs for the accuracy/energy trade-off (Optuna, multi-objective).
+
+    Each trial trains CONFIG with values drawn from --space, then measures test accuracy and
+    energy per inference (--profile, --convention); optional constraint: the network fits a
+    target. Writes OUT/study.db (resumable after a kill), OUT/trials/<n>/, OUT/sweep.json and
+    OUT/report.html (Pareto-front chart).
+    """
+    from neurodeploy.api import sweep as sweep_api
+
+    res = sweep_api(config, space, trials, out=out, workers=workers, profile=profile, convention=convention,
+                    sets=list(overrides))
+    done = [t for t in res.trials if t["state"] == "complete"]
+    click.echo(f"{len(done)} of {trials} trials complete; Pareto front ({len(res.pareto_front)}):")
+    for t in res.front():
+        click.echo(f"  trial {t['number']}: test accuracy {t['accuracy']:.2%}, {t['energy_pj']:.4g} pJ per "
+                   f"inference  {json.dumps(t['params'])}")
+    click.echo(f"wrote {res.path / 'sweep.json'}, {res.report}")
 
 
 # --------------------------------------------------------------------------- profiles

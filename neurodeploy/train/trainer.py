@@ -19,10 +19,10 @@ import torch
 from torch import nn
 
 from neurodeploy.atomic import write_text as atomic_write_text
-from neurodeploy.data.augment import random_shift
 from neurodeploy.data.registry import LoadedData, load_data
 from neurodeploy.errors import CheckpointError, ConfigError
 from neurodeploy.neurons import SpikingNeuron, SpikingSequential
+from neurodeploy.train import distributed
 from neurodeploy.train.callbacks import build_callbacks
 from neurodeploy.train.checkpoint import load_checkpoint, read_metrics, save_checkpoint
 from neurodeploy.train.config import validate
@@ -222,8 +222,11 @@ class Trainer:
         t = cfg["train"]
         if t["threads"]:
             torch.set_num_threads(t["threads"])
-        self.device = _device(t["device"])
+        self.dist, self.device = distributed.setup(_device(t["device"]))
         self.transform = training_transform(t["target"])
+        if self.dist.enabled and self.transform is not None:
+            raise ConfigError(f"[train] target = {t['target']!r} with {self.dist.world} processes: hardware-aware "
+                              "training runs in one process only; drop --nproc/torchrun or set train.target = 'none'")
         self.init_graph: bytes | None = ckpt.get("init_graph") if ckpt is not None else None
         self.model_spec: dict | None = ckpt.get("model_spec") if ckpt is not None else None
         init_state = None
@@ -264,7 +267,9 @@ class Trainer:
             self.best = ckpt.get("best_accuracy", -1.0)
             self.resumed_metrics = ckpt.get("metrics") or {}
             kept = [m for m in read_metrics(self.run_dir) if m["epoch"] <= ckpt["epoch"]]
-            atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+            if self.dist.main:
+                atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
+        self.net = distributed.wrap(self.model, self.dist, self.device)  # DDP in a torchrun run
 
     def _diverged(self, epoch: int, what: str) -> ConfigError:
         kept = (f"{self.run_dir}/last.pt keeps epoch {epoch}" if epoch > 0 and (self.run_dir / "last.pt").exists()
@@ -307,7 +312,7 @@ class Trainer:
         if self.transform is not None:
             out, outputs = self.transform.forward(self.model, x, record=True)
         else:
-            out, outputs = self.model(x, record=True)
+            out, outputs = self.net(x, record=True)
         counts = out.sum(0)
         loss = nn.functional.cross_entropy(counts, y)
         if t["rate_weight"] > 0:
@@ -336,10 +341,12 @@ class Trainer:
         if self.start_epoch >= t["epochs"]:  # --resume of a finished run: say so, train nothing
             acc = self.resumed_metrics.get("test_accuracy", float("nan"))
             return TrainResult(self.run_dir, self.best, acc, self.start_epoch, 0.0, already_finished=True)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.start_epoch == 0:
-            self._start_clean()
-        atomic_write_text(self.run_dir / "config.json", json.dumps(self.cfg, indent=2))
+        main = self.dist.main  # only rank 0 writes and shows progress
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if self.start_epoch == 0:
+                self._start_clean()
+            atomic_write_text(self.run_dir / "config.json", json.dumps(self.cfg, indent=2))
         n_batches = -(-len(self.data.train) // t["batch_size"])
         last = {"accuracy": float("nan")}
         columns = (TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn(
@@ -348,7 +355,7 @@ class Trainer:
         for cb in self.callbacks:
             cb.on_train_start(self)
         step = 0
-        with Progress(*columns, disable=not self.progress, transient=False) as bar:
+        with Progress(*columns, disable=not (self.progress and main), transient=False) as bar:
             end = t["epochs"] if stop_after is None else min(t["epochs"], self.start_epoch + stop_after)
             for epoch in range(self.start_epoch, end):
                 for cb in self.callbacks:
@@ -358,8 +365,8 @@ class Trainer:
                 loss_sum = correct = seen = 0
                 epoch_seed = t["seed"] * 100003 + epoch
                 aug = torch.Generator().manual_seed(epoch_seed + 1)
-                for x, y in batches(self.data.train, t["batch_size"], True, seed=epoch_seed):
-                    x = random_shift(x, t["augment_shift_px"], aug)
+                for x, y, n, weight in distributed.shard_batches(self.dist, self.data.train, t["batch_size"],
+                                                                 epoch_seed, t["augment_shift_px"], aug):
                     x, y = to_time_major(x).to(self.device), y.to(self.device)
                     for cb in self.callbacks:
                         cb.on_batch(self, step, x, y)
@@ -367,19 +374,19 @@ class Trainer:
                     if not bool(torch.isfinite(loss)):
                         raise self._diverged(epoch, f"the loss is {float(loss)}")
                     self.opt.zero_grad(set_to_none=True)
-                    loss.backward()
+                    (loss if weight == 1.0 else loss * weight).backward()  # weight: this rank's share
                     for cb in self.callbacks:
                         cb.on_after_backward(self, step)
                     step += 1
                     self.opt.step()
-                    loss_sum += float(loss.detach()) * len(y)
-                    correct += int((predict(counts.detach()) == y).sum())
-                    seen += len(y)
-                    bar.update(task, advance=1, loss=loss_sum / seen, acc=correct / seen)
+                    loss_sum += float(loss.detach()) * n
+                    correct += int((predict(counts.detach())[:n] == y[:n]).sum())
+                    seen += n
+                    bar.update(task, advance=1, loss=loss_sum / max(seen, 1), acc=correct / max(seen, 1))
                 if self.sched is not None:
                     self.sched.step()
-                last = evaluate(self.model, self.data.test, device=self.device,
-                                transform=self.transform)
+                loss_sum, correct, seen = distributed.all_sum(self.dist, [loss_sum, correct, seen], self.device)
+                last = distributed.evaluate(self.dist, self.model, self.data.test, self.device, self.transform)
                 bar.update(task, test=f"{last['accuracy']:.1%}")
                 metrics = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                            "test_accuracy": last["accuracy"], "firing_rates": last["firing_rates"],
@@ -388,13 +395,15 @@ class Trainer:
                     cb.on_epoch_end(self, epoch, metrics)
                 if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
                     raise self._diverged(epoch, "the weights hold NaN/inf")
-                with open(self.run_dir / "metrics.jsonl", "a") as f:
-                    f.write(json.dumps(metrics) + "\n")
                 improved = last["accuracy"] > self.best
                 if improved:
                     self.best = last["accuracy"]
-                payload = self._payload(epoch, metrics)
-                if improved:
-                    save_checkpoint(self.run_dir / "best.pt", payload)
-                save_checkpoint(self.run_dir / "last.pt", payload)
+                if main:
+                    with open(self.run_dir / "metrics.jsonl", "a") as f:
+                        f.write(json.dumps(metrics) + "\n")
+                    payload = self._payload(epoch, metrics)
+                    if improved:
+                        save_checkpoint(self.run_dir / "best.pt", payload)
+                    save_checkpoint(self.run_dir / "last.pt", payload)
+        distributed.finish(self.dist)  # every rank returns after rank 0 wrote the last checkpoint
         return TrainResult(self.run_dir, self.best, last["accuracy"], t["epochs"], time.perf_counter() - start)
