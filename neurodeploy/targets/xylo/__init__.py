@@ -1,0 +1,1 @@
+"""SynSense Xylo (Audio 2 / Audio 3 / IMU) as a deployment target; see docs/xylo.md."""
