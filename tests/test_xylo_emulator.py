@@ -51,10 +51,14 @@ def test_accumulate_saturates_per_source():
     assert accumulate(start, x, w, -32768, 32767).item() == 27767
 
 
+CASES = [("syns61201", seed) for seed in range(8)] + [("syns63300", seed) for seed in (0, 3, 5)]
+
+
 @needs_xylosim
-@pytest.mark.parametrize("seed", range(8))
-def test_emulator_equals_xylosim(seed):
-    XyloSim = _rockpool.xylosim_class("syns61201")
+@pytest.mark.parametrize(("chip", "seed"), CASES)
+def test_emulator_equals_xylosim(chip, seed):
+    """syns61201 = Xylo Audio 2; syns63300 = Xylo IMU (also Audio 3's XyloSim in Rockpool 3.1.0)."""
+    XyloSim = _rockpool.xylosim_class(chip)
     spec, x = random_spec(seed, rec=seed % 2 == 0, n_syn=1 + (seed % 3 == 0), big=seed % 4 == 3,
                           bias=seed in (5, 6))
     run = XyloEmulator(spec).run(torch.as_tensor(x), record=True)

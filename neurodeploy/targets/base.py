@@ -91,6 +91,7 @@ BUILTIN = {
     "nir": "neurodeploy.exporters.nir_file:TARGET",  # → neurodeploy.targets.nir (#17 move)
     "onnx": "neurodeploy.exporters.onnx:TARGET",
     "loihi": "neurodeploy.exporters.loihi:TARGET",
+    "xylo": "neurodeploy.targets.xylo:TARGET",
 }
 
 TARGETS: Registry[Target] = Registry("target", entry_point_group="neurodeploy.targets", lazy=BUILTIN)

@@ -14,7 +14,8 @@ import types
 from pathlib import Path
 
 #: profile name → Rockpool sub-package of that chip
-CHIP_PACKAGES = {"xylo-audio2": "syns61201", "xylo-audio3": "syns65302", "xylo-imu": "syns63300"}
+#: (Audio 3: Rockpool's syns65302 imports samna and re-exports syns63300's XyloSim, so that core is used)
+CHIP_PACKAGES = {"xylo-audio2": "syns61201", "xylo-audio3": "syns63300", "xylo-imu": "syns63300"}
 MISSING = "rockpool 3.1.0 and xylosim 0.1.3 are not installed (pip install 'neurodeploy[xylo]'; never samna)"
 
 
