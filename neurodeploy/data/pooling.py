@@ -6,6 +6,10 @@
 pooled value is always the exact event count of its block (an integer ≥ 0; several events per
 step are possible). ``[]`` (default) leaves the data unchanged.
 
+``[data] input_clip = M`` clips every value to at most M events (after pooling), for chips that
+accept at most M input events per channel per step (Xylo: 15); the float model then sees what
+the chip sees. 0 (default) = no clipping.
+
 ``[data] classes = N`` keeps only the samples whose label is < N (a chip with N outputs, e.g.
 Xylo Audio 2's 8); 0 (default) keeps all.
 """
@@ -48,8 +52,9 @@ class PooledDataset:
     """A dataset whose (T, …) samples are sum-pooled over ``block`` ([] = not pooled) and, with
     ``classes`` > 0, restricted to labels < ``classes``; in-memory ``frames`` are pooled once."""
 
-    def __init__(self, base, block: list[int], classes: int = 0):
+    def __init__(self, base, block: list[int], classes: int = 0, clip: int = 0):
         self.block = list(block)
+        self.clip = int(clip)
         frames = getattr(base, "frames", None)
         self.base = None if frames is not None else base
         if frames is not None:
@@ -58,8 +63,10 @@ class PooledDataset:
                 keep = labels < classes
                 frames, labels = frames[keep], labels[keep]
             pooled = sum_pool(frames.to(torch.int32), self.block) if self.block else frames
+            if self.clip:
+                pooled = pooled.clamp(max=self.clip)
             big = pooled.numel() and int(pooled.max()) > 255
-            self.frames = pooled if not self.block else pooled.to(torch.int16 if big else torch.uint8)
+            self.frames = pooled if not (self.block or self.clip) else pooled.to(torch.int16 if big else torch.uint8)
             self.labels = labels
         else:
             self.index = [i for i in range(len(base)) if not classes or int(base[i][1]) < classes]
@@ -72,4 +79,5 @@ class PooledDataset:
             return self.frames[i].float(), int(self.labels[i])
         x, y = self.base[self.index[i]]
         x = torch.as_tensor(x)
-        return (sum_pool(x, self.block) if self.block else x).float(), y
+        x = sum_pool(x, self.block) if self.block else x
+        return (x.clamp(max=self.clip) if self.clip else x).float(), y

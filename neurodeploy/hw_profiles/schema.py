@@ -49,6 +49,7 @@ LIMIT_KEYS: dict[str, str] = {
     "min_neuron_layers": "fewest spiking layers a network must have",
     "dash_max": "largest bit-shift decay exponent (tau = 2^dash * dt)",
     "spikes_per_step_max": "most spikes a hidden neuron emits in one step",
+    "input_events_max": "most input events one channel delivers per step (more are clipped)",
 }
 
 #: fidelity criterion name → meaning (``[fidelity.<key>]`` tables of a target profile). Verify and

@@ -57,6 +57,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "input_pool": F(list, [], "sum-pool each time step over blocks of these sizes, one per feature "
                         "dimension (e.g. [2, 5, 5]: digits-events 2x18x18 -> 1x4x4 = 16 channels); [] = off",
                         list_of=int),
+        "input_clip": F(int, 0, "clip every input value to at most this many events per channel and step "
+                        "(after input_pool; Xylo takes at most 15); 0 = off", min=0, max=1_000_000),
         "classes": F(int, 0, "keep only the samples of classes 0..classes-1 (e.g. 8 for Xylo Audio 2's "
                      "8 outputs); 0 = all", min=0, max=100_000),
     },

@@ -16,7 +16,8 @@ shift is 0 still loses 1. Per step t, for a batch (B, …):
 presynaptic source in index order (inputs first, then hidden neurons): XyloSim accumulates event
 by event, so a sum that leaves the range and comes back differs from a clamped total
 (:func:`accumulate`). Hidden neurons may
-emit up to ``max_hidden_spikes`` (31) spikes per step; output neurons at most one. Input
+emit up to ``max_hidden_spikes`` (31) spikes per step; output neurons at most one. An input channel
+delivers at most ``max_input_events`` (15) events per step: XyloSim clips larger counts. Input
 ``x``: integer events (T, B, N_in) (several events per step allowed). Returns a :class:`XyloRun`
 with hidden spike counts (T, B, N_hidden) and output spikes (T, B, N_out).
 """
@@ -30,6 +31,7 @@ import numpy as np
 import torch
 
 MAX_HIDDEN_SPIKES = 31
+MAX_INPUT_EVENTS = 15
 STATE_BITS = 16
 
 
@@ -90,7 +92,8 @@ def _arr(spec: dict, key: str, shape: tuple[int, ...] | None = None) -> torch.Te
 class XyloEmulator:
     """Integer emulator of one specification (the dict :func:`~.spec.load_spec` returns)."""
 
-    def __init__(self, spec: dict, state_bits: int = STATE_BITS, max_hidden_spikes: int = MAX_HIDDEN_SPIKES):
+    def __init__(self, spec: dict, state_bits: int = STATE_BITS, max_hidden_spikes: int = MAX_HIDDEN_SPIKES,
+                 max_input_events: int = MAX_INPUT_EVENTS):
         w_in = _arr(spec, "weights_in")
         if w_in.ndim == 2:
             w_in = w_in[..., None]
@@ -123,6 +126,7 @@ class XyloEmulator:
         self.w_out_shifted = self.w_out << self.shift_out
         self.lo, self.hi = -(2 ** (state_bits - 1)), 2 ** (state_bits - 1) - 1
         self.max_hidden_spikes = max_hidden_spikes
+        self.max_input_events = max_input_events
 
     def initial_state(self, batch: int) -> XyloState:
         z = torch.zeros
@@ -134,7 +138,7 @@ class XyloEmulator:
     def step(self, x: torch.Tensor, state: XyloState) -> tuple[tuple[torch.Tensor, torch.Tensor], XyloState]:
         """One step: ``x`` (B, N_in) int events → ((hidden spikes (B, H), output spikes (B, O)), state)."""
         i_syn, v, s_prev, i_out, v_out = state
-        src = torch.cat([x, s_prev], 1)
+        src = torch.cat([x.clamp(0, self.max_input_events), s_prev], 1)
         i_syn = torch.stack([decay(accumulate(i_syn[..., k], src, self.w_syn[..., k], self.lo, self.hi),
                                    self.dash_syn[:, k]) for k in range(self.n_syn)]
                             + [i_syn[..., k] for k in range(self.n_syn, 2)], -1)

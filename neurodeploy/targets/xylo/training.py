@@ -10,6 +10,7 @@ computes it, in each neuron's float units (the integers divided by its scale k_j
     per step:      K = I + W_q x[t] + W_rec,q z[t-1];  I = (1-β)K;  V = (1-α)V + I
                    hidden: z = ⌊V/θ_q⌋ clipped to [0, 31] (multi-spike, as on the chip);
                    output: z = 1 if V ≥ θ_q;   V ← V − z·θ_q (subtract reset, as on the chip)
+    input counts are clipped to 15 events per channel per step, as on the chip
 
 Every rounding is straight-through (gradient of the unrounded value); the first spike of a step
 has the model's surrogate gradient, the extra spikes of a multi-spike step pass no gradient.
@@ -33,6 +34,7 @@ from neurodeploy.surrogates.base import spike
 WEIGHT_MAX = 127
 THRESHOLD_MAX = 32767
 MAX_SPIKES = 31
+MAX_INPUT_EVENTS = 15
 
 
 def _ste(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -91,7 +93,7 @@ def forward_quantised(model: SpikingSequential, x: torch.Tensor, record: bool = 
     """``model(x, record)`` as Xylo computes it (module docstring); x (T, B, …) → (T, B, classes)."""
     pairs = _pairs(model)
     T, B = x.shape[:2]
-    h = x.reshape(T, B, -1)
+    h = x.reshape(T, B, -1).clamp(0, MAX_INPUT_EVENTS)   # the chip clips input counts
     outputs: list[torch.Tensor] = [h] if pairs and pairs[0][0] > 0 else []
     for li, (i_lin, i_neu) in enumerate(pairs):
         lin, neu = model[i_lin], model[i_neu]

@@ -114,6 +114,8 @@ def verify(request: VerifyRequest) -> dict:
     x = x.reshape(T, N, -1)
     if torch.any(x < 0) or torch.any(x != x.round()):
         raise ConfigError("verify --target xylo: inputs must be non-negative integer event counts")
+    max_events = XyloEmulator(spec).max_input_events
+    clipped = float((x > max_events).to(torch.float64).mean())
     L = int(doc.get("latency_steps", len(doc["layers"]) - 1))
     padded = torch.cat([x, torch.zeros((L, *x.shape[1:]), dtype=x.dtype)]).to(torch.int64)
     emu = XyloEmulator(spec).run(padded)
@@ -129,7 +131,8 @@ def verify(request: VerifyRequest) -> dict:
                        "counts_equal": bool(np.array_equal(fc, qc)),
                        "identical_spike_fraction": float((f == q).to(torch.float64).mean()),
                        "multi_spike_bins": float((q > 1).to(torch.float64).mean())})
-    report: dict = {"target": "xylo", "latency_steps": L, "time_steps": T, "samples": N, "layers": layers}
+    report: dict = {"target": "xylo", "latency_steps": L, "time_steps": T, "samples": N, "layers": layers,
+                    "input_bins_clipped": clipped}
     counts = {"float": flo[-1].sum(0), "emulator": fixed[-1][L:L + T].sum(0, dtype=torch.int64)}
     use_vendor = request.vendor if request.vendor is not None else _rockpool.available()
     if use_vendor:
@@ -142,7 +145,10 @@ def verify(request: VerifyRequest) -> dict:
         counts["xylosim"] = torch.as_tensor(os_[L:L + T]).sum(0)
     else:
         report["emulator_vs_xylosim"] = None
-    rows = []
+    rows = [_row("input events per channel and step", None, float(x.max()) if x.numel() else 0.0, "<=",
+                 max_events, "FAIL" if clipped else "PASS",
+                 f"the chip clips input counts at {max_events} ({clipped:.2%} of input bins clipped); the float "
+                 "model sees the unclipped counts: clip the data ([data] input_clip) to compare like with like")]
     if request.labels is not None:
         y = torch.as_tensor(np.asarray(request.labels)).reshape(-1)
         right = {k: (c.argmax(-1) == y) for k, c in counts.items()}
