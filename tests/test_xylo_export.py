@@ -145,3 +145,17 @@ def test_other_profiles(tmp_path, xylo, profile):
     g = graph(classes=10, hidden=[24, 12])
     res = xylo.export(g, tmp_path / "n.xylo.json", {"profile": profile})
     assert read_spec_file(res.path)["profile"] == profile
+
+
+def test_deterministic_atomic_and_check_only_writes_nothing(tmp_path, xylo):
+    """The registry conformance checks for a Xylo-compatible graph (the shared suite's graph is LIF)."""
+    g = graph(recurrent=True)
+    a, b = tmp_path / "a.xylo.json", tmp_path / "b.xylo.json"
+    xylo.export(g, a, {})
+    xylo.export(g, b, {})
+    assert a.read_bytes() == b.read_bytes()
+    assert not [p for p in tmp_path.iterdir() if "tmp" in p.name]
+    sub = tmp_path / "c"
+    sub.mkdir()
+    xylo.export(g, sub / "c.xylo.json", {"check_only": True})
+    assert not list(sub.iterdir())

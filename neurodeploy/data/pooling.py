@@ -28,7 +28,7 @@ def pooled_shape(shape: tuple[int, ...], block: list[int]) -> tuple[int, ...]:
     if len(block) != len(shape):
         raise ConfigError(f"[data] input_pool = {block} has {len(block)} block sizes, the data has "
                           f"{len(shape)} feature dimensions {tuple(shape)}: give one block size per dimension")
-    if any(b < 1 for b in block):
+    if any(isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in block):
         raise ConfigError(f"[data] input_pool = {block}: block sizes must be ≥ 1")
     return tuple(math.ceil(s / b) for s, b in zip(shape, block))
 
