@@ -14,6 +14,8 @@ float model emits 0 or 1. Spike agreement compares the numbers per bin (a 2 agai
 difference), count correlation the per-neuron totals, and ``multi_spike_bins`` reports the share
 of bins with more than one spike. ``emulator = XyloSim`` compares every hidden and output spike
 of every step (1.0 = bit-exact); SKIP when rockpool/xylosim are missing or ``vendor=False``.
+``input events per channel and step`` FAILs when an input bin holds more than 15 events: the chip
+clips there and the float model does not (clip the data with ``[data] input_clip``).
 """
 
 from __future__ import annotations
