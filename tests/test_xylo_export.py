@@ -159,3 +159,15 @@ def test_deterministic_atomic_and_check_only_writes_nothing(tmp_path, xylo):
     sub.mkdir()
     xylo.export(g, sub / "c.xylo.json", {"check_only": True})
     assert not list(sub.iterdir())
+
+
+def test_verify_flags_inputs_the_chip_clips(tmp_path, xylo):
+    g = graph()
+    out = tmp_path / "n.xylo.json"
+    xylo.export(g, out, {})
+    x = torch.zeros(2, 10, 16)
+    x[0, 0, 0] = 20
+    rep = xylo.verify(VerifyRequest(out, g, x, vendor=False))
+    row = rep["criteria"][0]
+    assert row["name"] == "input events per channel and step" and row["status"] == "FAIL" and not rep["passed"]
+    assert any(r["name"] == "emulator = XyloSim" and r["status"] == "SKIP" for r in rep["criteria"])
