@@ -84,12 +84,16 @@ def test_non_cuba_model_refused():
 
 
 @needs_rockpool
-def test_train_target_xylo_reports_the_emulator_and_verifies(small_data, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("recurrent", [False, True], ids=["ff", "rec"])
+def test_train_target_xylo_reports_the_emulator_and_verifies(small_data, tmp_path, recurrent):
+    """A trained network: the run's accuracy is the emulator's, and emulator = XyloSim exactly."""
     from neurodeploy.train.checkpoint import load_checkpoint
     from neurodeploy.train.trainer import Trainer, evaluate
 
     data = _small(small_data)
-    cfg = _cfg("train.epochs=2", "train.target='xylo'", "train.augment_shift_px=0")
+    cfg = _cfg(f"train.epochs={1 if recurrent else 2}", "train.target='xylo'", "train.augment_shift_px=0",
+               f"model.recurrent={'true' if recurrent else 'false'}")
     res = Trainer(cfg, tmp_path / "run", progress=False, data=data).fit()
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     ck = load_checkpoint(tmp_path / "run", "last")
