@@ -22,7 +22,25 @@ class LoadedData:
 
 
 def load_data(data_cfg: dict) -> LoadedData:
-    """Load the dataset named by the ``[data]`` config section."""
+    """Load the dataset named by the ``[data]`` config section (sum-pooled by ``input_pool``,
+    clipped to ``input_clip`` events, restricted to the first ``classes`` classes; :mod:`neurodeploy.data.pooling`)."""
+    data = _load(data_cfg)
+    block = data_cfg.get("input_pool") or []
+    keep = int(data_cfg.get("classes") or 0)
+    clip = int(data_cfg.get("input_clip") or 0)
+    if not block and not keep and not clip:
+        return data
+    from neurodeploy.data.pooling import PooledDataset, pooled_shape
+
+    if keep > data.classes:
+        raise DataError(f"[data] classes = {keep}, but {data.name} has only {data.classes} classes")
+    shape = pooled_shape(data.input_shape, block) if block else data.input_shape
+    return LoadedData(PooledDataset(data.train, block, keep, clip),
+                      PooledDataset(data.test, block, keep, clip), shape,
+                      keep or data.classes, data.name)
+
+
+def _load(data_cfg: dict) -> LoadedData:
     name = data_cfg["dataset"]
     if name == "digits-events":
         from neurodeploy.data.digits_events import DigitsEventsParams, load_digits_events

@@ -22,6 +22,9 @@ COST_KEYS: dict[str, str] = {
     "e_mem_read_pj_per_bit": "pJ per bit read from weight/state memory",
     "e_mem_write_pj_per_bit": "pJ per bit written to state memory",
     "static_power_mw": "static power of the chip in mW",
+    "p_dynamic_inference_mw": "published dynamic power of one whole application while inferring, in mW "
+                              "(a system figure for the application named in its source, not per operation)",
+    "e_inference_uj": "published energy per inference of one whole application, in µJ (conditions in its source)",
 }
 
 #: limit name → meaning. Integers unless stated.
@@ -41,6 +44,13 @@ LIMIT_KEYS: dict[str, str] = {
     "state_shift_bits": "left shift (bits) of weights, biases and thresholds into the state",
     "delay_max": "largest synaptic delay in steps",
     "refractory_max": "largest refractory period in steps",
+    "max_inputs": "input channels of the whole network",
+    "max_outputs": "output (readout) neurons of the whole network",
+    "max_hidden_neurons": "hidden neurons of the whole network",
+    "min_neuron_layers": "fewest spiking layers a network must have",
+    "dash_max": "largest bit-shift decay exponent (tau = 2^dash * dt)",
+    "spikes_per_step_max": "most spikes a hidden neuron emits in one step",
+    "input_events_max": "most input events one channel delivers per step (more are clipped)",
 }
 
 #: fidelity criterion name → meaning (``[fidelity.<key>]`` tables of a target profile). Verify and

@@ -97,6 +97,7 @@ BUILTIN = {
     "nir": "neurodeploy.targets.nir:TARGET",
     "onnx": "neurodeploy.targets.onnx:TARGET",
     "loihi": "neurodeploy.targets.loihi:TARGET",
+    "xylo": "neurodeploy.targets.xylo:TARGET",
 }
 
 TARGETS: Registry[Target] = Registry("target", entry_point_group="neurodeploy.targets", lazy=BUILTIN)
@@ -109,12 +110,9 @@ def get_target(name: str) -> Target:
 def target_for_file(path: str | Path) -> Target | None:
     """The registered target whose ``suffix`` ``path`` ends with (``None``: no target writes it).
     Dispatch by the registry entry, never by a suffix ladder in the caller."""
-    suffix = Path(path).suffix
-    for name in TARGETS.names():
-        target = TARGETS.get(name)
-        if target.suffix == suffix:
-            return target
-    return None
+    name = Path(path).name
+    matches = [TARGETS.get(n) for n in TARGETS.names() if name.endswith(TARGETS.get(n).suffix)]
+    return max(matches, key=lambda t: len(t.suffix), default=None)  # ".xylo.json" before ".json"
 
 
 def suffixes() -> list[str]:

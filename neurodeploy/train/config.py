@@ -54,6 +54,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "time_steps": F(int, 16, "time steps T per sample", min=1, max=10000),
         "seed": F(int, 0, "seed of the digits-events generator", min=0, max=2**32 - 1),
         "cache_dir": F(str, "", "where generated data is cached (default ~/.cache/neurodeploy)"),
+        "input_pool": F(list, [], "sum-pool each time step over blocks of these sizes, one per feature "
+                        "dimension (e.g. [2, 5, 5]: digits-events 2x18x18 -> 1x4x4 = 16 channels); [] = off "
+                        "(checked against the data's shape in neurodeploy.data.pooling)"),
+        "input_clip": F(int, 0, "clip every input value to at most this many events per channel and step "
+                        "(after input_pool; Xylo takes at most 15); 0 = off", min=0, max=1_000_000),
+        "classes": F(int, 0, "keep only the samples of classes 0..classes-1 (e.g. 8 for Xylo Audio 2's "
+                     "8 outputs); 0 = all", min=0, max=100_000),
     },
     "model": {
         "kind": F(str, "mlp", "architecture", choices=("mlp", "conv")),
