@@ -38,9 +38,14 @@ CALLABLES = ("export", "check", "verify", "input_shape", "read", "check_file")
 
 @pytest.fixture(scope="module")
 def graph():
+    """A graph inside every built-in target's limits: ≤ 16 inputs and time constants 2^n·dt (Xylo),
+    CUBA neurons. Zero reset (Loihi's); Xylo resets by subtraction, so it is lossy there and the
+    tests that write pass ``allow_lossy`` to targets that check."""
     torch.manual_seed(0)
-    model = build_model(load_config(None, ["model.hidden=[8]"]), (2, 4, 4), 3)
-    return to_nir(model, (2, 4, 4), time_steps=4)
+    cfg = load_config(None, ["model.hidden=[8]", "model.neuron=cuba_lif",
+                             "model.tau_mem_s=0.008", "model.tau_syn_s=0.004"])
+    model = build_model(cfg, (1, 4, 4), 3)
+    return to_nir(model, (1, 4, 4), time_steps=4)
 
 
 def test_the_builtin_targets_are_registered():
@@ -80,7 +85,7 @@ def test_export_then_verify_round_trip(graph, tmp_path, name):
         with pytest.raises(NeurodeployError):
             target.check_file(bad)
     shape = tuple(target.input_shape(path))
-    assert int(np.prod(shape)) == 2 * 4 * 4
+    assert int(np.prod(shape)) == 1 * 4 * 4
     x = (np.random.default_rng(0).random((4, 6, *shape)) < 0.3).astype(np.float32)
     report = target.verify(VerifyRequest(path, graph, torch.from_numpy(x), None, {}, False))
     assert report["passed"], report["criteria"]
@@ -103,8 +108,9 @@ def test_target_writes_atomically_and_deterministically(graph, tmp_path, name):
     target = get_target(name)
     assert target.name == name and target.suffix.startswith(".") and target.supported_nodes
     a, b = tmp_path / f"a{target.suffix}", tmp_path / f"b{target.suffix}"
-    ra = target.export(graph, a, {})
-    target.export(graph, b, {})
+    opts = {"allow_lossy": True} if target.check is not None else {}
+    ra = target.export(graph, a, opts)
+    target.export(graph, b, opts)
     assert ra.path == a and a.is_file()
     if name != "nir":  # nir.write stores HDF5 object timestamps
         assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
