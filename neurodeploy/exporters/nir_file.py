@@ -35,5 +35,5 @@ TARGET = Target(
     name="nir", suffix=".nir", description="NIR graph (HDF5), dt/reset/spike conventions in metadata",
     export=export,
     supported_nodes=(nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten,
-                     nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF, nir.Delay),
+                     nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF, nir.Delay, nir.LI, nir.CubaLI),
 )
