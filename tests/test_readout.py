@@ -108,3 +108,19 @@ def test_training_records_the_init_diagnostic_and_keeps_the_readout(tmp_path, sm
     model = model_from_checkpoint(torch.load(tmp_path / "last.pt", weights_only=False))
     assert model.readout == "membrane-max" and isinstance(model[-1], LI)
     assert np.isfinite(row["train_loss"])
+
+
+def test_surrogate_window_is_the_half_width_of_its_support():
+    from neurodeploy.surrogates import make_surrogate
+
+    assert make_surrogate("fast_sigmoid", width=0.3).window() == pytest.approx(0.3)
+    assert make_surrogate("asgl", width=1.0).window() == pytest.approx(0.5)  # α is ASGL's full width
+    assert make_surrogate("asy", beta=0.4).window() == pytest.approx(0.4)
+
+
+def test_inspect_shows_the_in_window_fraction_at_init(trained_run, capsys):
+    from neurodeploy.cli import main
+
+    assert main(["inspect", str(trained_run)]) == 0
+    out = capsys.readouterr().out
+    assert "at init, membranes within the surrogate window |v − v_th| ≤ w: layer 2 " in out

@@ -8,7 +8,8 @@ initialisation is dead: no spikes, no gradient (seed 004's α ∈ {0.5, 1} rows 
 experiments/results/a_asgl_widths.md were that).
 
 :func:`in_window` measures, per spiking layer, the fraction of (t, sample, neuron) entries of
-one batch with ``|v' − v_th| ≤ width`` (``width``: the surrogate's ``width`` parameter).
+one batch with ``|v' − v_th| ≤ width`` (``width``: the surrogate's half-width, :meth:`~neurodeploy.surrogates.base.Surrogate.window`:
+``width``, ASGL's α/2, ASY's β).
 
 :func:`near_threshold_init` is data-driven weight scaling (layer-sequential, in the spirit of
 LSUV): for each spiking layer in order, the weights (and bias) of the synaptic layer before it
@@ -47,12 +48,8 @@ class LayerWindow:
 
 
 def surrogate_width(layer: SpikingNeuron) -> float:
-    """The half-width of the surrogate's window (its live ``width`` if it has one, else 0.5)."""
-    s = layer.surrogate
-    try:
-        return float(s.current("width"))
-    except (KeyError, AttributeError):
-        return float(getattr(s, "width", 0.5))
+    """The half-width of the layer's surrogate window (:meth:`Surrogate.window`)."""
+    return layer.surrogate.window()
 
 
 @torch.no_grad()
