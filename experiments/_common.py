@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CLAIMS = "## Claims"  # a results file's hand-written claim-by-claim verdicts, kept when a script rewrites it
+STALE = "_The table above was regenerated after these verdicts were written: re-check the numbers they quote._"
 _DATA = None
 
 
@@ -105,6 +107,11 @@ def write(name: str, title: str, seeds, header: list[str], rows: list[list], not
     if notes:
         lines += ["", notes.strip()]
     path = RESULTS / f"{name}.md"
+    old = path.read_text() if path.exists() else ""
+    if CLAIMS in old:  # the hand-written verdicts survive a rerun, flagged for re-checking
+        lines += ["", CLAIMS + old.split(CLAIMS, 1)[1].rstrip()]
+        if STALE not in old:
+            lines += ["", STALE]
     path.write_text("\n".join(lines) + "\n")
     print(path.read_text())
     return path

@@ -14,9 +14,9 @@ import argparse
 from _common import fmt_p, mean, mean_std, paired_p, train, write
 
 p = argparse.ArgumentParser()
-p.add_argument("--epochs", type=int, default=2)
+p.add_argument("--epochs", type=int, default=1)
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-p.add_argument("--widths", type=float, nargs="+", default=[0.5, 1.0, 2.5])
+p.add_argument("--widths", type=float, nargs="+", default=[0.5, 2.5])
 p.add_argument("--task", default="digits")
 a = p.parse_args()
 

@@ -124,3 +124,16 @@ def test_inspect_shows_the_in_window_fraction_at_init(trained_run, capsys):
     assert main(["inspect", str(trained_run)]) == 0
     out = capsys.readouterr().out
     assert "at init, membranes within the surrogate window |v − v_th| ≤ w: layer 2 " in out
+
+
+def test_scale_free_search_objective_ignores_gradient_size():
+    from neurodeploy.surrogates.gradstats import SGV_OBJECTIVES
+    from neurodeploy.train.callbacks.build import schedule_params
+
+    d = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    free, paper = SGV_OBJECTIVES["scale-free"], SGV_OBJECTIVES["sgv"]
+    assert free(10 * d) == pytest.approx(free(d))
+    assert paper(10 * d) == pytest.approx(10 * paper(d))  # the paper's SGV scales with the gradient
+    assert schedule_params("a2sg", {"objective": "scale-free"})["objective"] == "scale-free"
+    with pytest.raises(ConfigError, match="objective"):
+        schedule_params("a2sg", {"objective": "cv"})
