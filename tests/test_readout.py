@@ -137,3 +137,12 @@ def test_scale_free_search_objective_ignores_gradient_size():
     assert schedule_params("a2sg", {"objective": "scale-free"})["objective"] == "scale-free"
     with pytest.raises(ConfigError, match="objective"):
         schedule_params("a2sg", {"objective": "cv"})
+
+
+def test_near_threshold_init_keeps_a_layer_already_in_a_wide_window():
+    model = _model("spike-count", **{"surrogate.params": "{width=1.5}"})
+    x = _x(b=16)
+    before = [p.clone() for p in model.parameters()]
+    found = near_threshold_init(model, x, target=0.2)
+    assert all(f.scale == 1.0 and f.in_window >= 0.2 for f in found)  # |0 − v_th| ≤ 1.5: never shrink to 0
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -13,9 +13,9 @@ one batch with ``|v' − v_th| ≤ width`` (``width``: the surrogate's half-widt
 
 :func:`near_threshold_init` is data-driven weight scaling (layer-sequential, in the spirit of
 LSUV): for each spiking layer in order, the weights (and bias) of the synaptic layer before it
-are multiplied by the smallest factor s on a log grid (2^(k/4), s ∈ [2^-6, 2^8]) for which a
-fraction ``target`` of that layer's membranes is in the window, given the already scaled layers
-before it (the input current is linear in s, the membrane recurrence is not: each s is
+are kept (s = 1) if a fraction ``target`` of that layer's membranes is already in the window, else
+multiplied by the smallest factor s on a log grid (2^(k/4), s ∈ [2^-6, 2^8]) that reaches it,
+given the already scaled layers before it (the input current is linear in s, the membrane recurrence is not: each s is
 simulated). Where no s reaches ``target`` the s with the largest fraction is taken. The model
 runs in eval mode (Heaviside forward; no RNG is drawn).
 """
@@ -110,9 +110,13 @@ def near_threshold_init(model, x: torch.Tensor, target: float = 0.2) -> list[Lay
             if syn is None:
                 found.append(LayerWindow(k, surrogate_width(model[k]), *_stats(model[k], current)))
                 continue
-            stats = [(s, *_stats(model[k], current, s)) for s in SCALES]
-            reached = [r for r in stats if r[1] >= target]
-            s, frac, rate = reached[0] if reached else max(stats, key=lambda r: r[1])
+            at_one = (1.0, *_stats(model[k], current))
+            if at_one[1] >= target:  # already there: never shrink (a window holding v = 0 is always
+                s, frac, rate = at_one  # "reached" by s → 0, a dead network)
+            else:
+                stats = [(s, *_stats(model[k], current, s)) for s in SCALES]
+                reached = [r for r in stats if r[1] >= target]
+                s, frac, rate = reached[0] if reached else max(stats, key=lambda r: r[1])
             syn.weight.mul_(s)
             if syn.bias is not None:
                 syn.bias.mul_(s)
