@@ -1,6 +1,7 @@
 # neurodeploy: two commands.
 #   make demo   set up the full environment (Python 3.10 + Lava) and run train → export → verify → energy
 #   make test   set up both environments and run the whole test suite in each (and ruff)
+#   make experiments  rerun the seed-paper experiments (#19) into experiments/results/ (~25-40 min)
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
