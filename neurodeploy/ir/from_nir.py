@@ -175,13 +175,13 @@ def _neuron(node: nir.NIRNode, name: str, conv: GraphConventions, prev: nn.Modul
     elif isinstance(node, nir.LI):  # non-spiking readout
         r = _t(node.r)
         module = LI(LIParameters(tau_mem_inv=_scalar_or_array(1.0 / np.asarray(node.tau, dtype=np.float64)),
-                                 v_leak=_scalar_or_array(node.v_leak)), dt_s=dt)
+                                 v_leak=_scalar_or_array(node.v_leak)), **kw)
     elif isinstance(node, nir.CubaLI):  # non-spiking readout
         r = _t(node.r) * _t(node.w_in)
         module = CubaLI(CubaLIParameters(
             tau_syn_inv=_scalar_or_array(1.0 / np.asarray(node.tau_syn, dtype=np.float64)),
             tau_mem_inv=_scalar_or_array(1.0 / np.asarray(node.tau_mem, dtype=np.float64)),
-            v_leak=_scalar_or_array(node.v_leak)), dt_s=dt)
+            v_leak=_scalar_or_array(node.v_leak)), **kw)
     elif isinstance(node, nir.IF):
         r = _t(node.r) * dt
         module = IF(IFParameters(v_th=_scalar_or_array(node.v_threshold), v_reset=v_reset), **kw)

@@ -94,7 +94,7 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
     if not neurons:
         raise UnsupportedNodeError("model has no spiking layer")
     dts = {m.dt_s for m in neurons}
-    resets = {m.reset for m in neurons}
+    resets = {m.reset for m in neurons if m.spiking}  # a non-spiking readout has no reset
     if len(dts) != 1 or len(resets) != 1:
         raise UnsupportedNodeError(f"all spiking layers must share dt and reset mode; got dt {sorted(dts)}, "
                                    f"reset {sorted(resets)}")
@@ -129,7 +129,7 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
     metadata = {
         "neurodeploy_format_version": FORMAT_VERSION,
         "dt_s": float(neurons[0].dt_s),
-        "reset": neurons[0].reset,
+        "reset": next(iter(resets), neurons[0].reset),
         "spike_amplitude": 1.0,
         "time_steps": int(time_steps),
         "input_shape": [int(d) for d in input_shape],

@@ -74,7 +74,7 @@ def make_readout(model_cfg: dict, surrogate_cfg: dict):
     if model_cfg.get("readout", "spike-count") == "spike-count":
         return make_neuron(model_cfg, surrogate_cfg)
     return LI(LIParameters(tau_mem_inv=1.0 / model_cfg["tau_mem_s"]), dt_s=model_cfg["dt_s"],
-              learn_tau=model_cfg["learn_tau"])
+              reset=model_cfg["reset"], learn_tau=model_cfg["learn_tau"])
 
 
 def raise_shape(shape):
