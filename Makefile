@@ -1,6 +1,7 @@
 # neurodeploy: two commands.
 #   make demo   set up the full environment (Python 3.10 + Lava) and run train → export → verify → energy
 #   make test   set up both environments and run the whole test suite in each (and ruff)
+#   make experiments  rerun the seed-paper experiments (#19) into experiments/results/ (~25-40 min)
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -12,7 +13,7 @@ PIP_FLAGS ?= -q --disable-pip-version-check
 # torch.utils.cpp_extension runs `ninja` from PATH: the venvs' own copy comes first.
 export PATH := $(CURDIR)/$(FULL)/bin:$(CURDIR)/$(CORE)/bin:$(PATH)
 
-.PHONY: demo test test-core test-full lint env-full env-core clean bench
+.PHONY: demo test test-core test-full lint env-full env-core clean bench experiments
 
 $(FULL)/.ok: pyproject.toml
 	py=$$(scripts/find-python.sh 3.10) || { echo "make: the full environment needs Python 3.10 (lava-dl); see above" >&2; exit 1; }
@@ -58,6 +59,10 @@ bench: $(CORE)/.ok
 	$(CORE)/bin/pip install $(PIP_FLAGS) -c constraints-core.txt -e ".[bench]"
 	$(CORE)/bin/python bench/train_step.py
 	$(FULL)/bin/python bench/loihi_emulator.py
+
+# the seed papers' claims (#19): experiments/results/*.md, ~25 min on 2 CPU cores
+experiments: $(CORE)/.ok
+	experiments/run_all.sh $(CORE)/bin/python
 
 clean:
 	rm -rf $(FULL) $(CORE) runs

@@ -377,6 +377,10 @@ def inspect(path, targets, surrogates, dt_s, reset, dialect, input_scale):
     if p.is_dir():
         run = load(p)
         con.print(f"run {p}: {len(run.metrics)} epochs")
+        init = next((m["init_in_window"] for m in run.metrics if m.get("init_in_window")), None)
+        if init:  # model.init / in-window diagnostic (neurodeploy.train.near_threshold)
+            con.print("  at init, membranes within the surrogate window |v − v_th| ≤ w: " + ", ".join(
+                f"layer {w['layer']} {w['in_window']:.1%} (w {w['width']:g}, scale ×{w['scale']:.3g})" for w in init))
         for m in run.metrics:
             rates = ", ".join(f"{r:.3f}" for r in m.get("firing_rates", []))
             extra = "".join(f"  {k}={v}" for k, v in m.items() if k.startswith("diag"))

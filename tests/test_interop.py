@@ -245,8 +245,12 @@ def test_errors_name_node_and_option():
                "leaky": nir.LI(tau=np.ones(2), r=np.ones(2), v_leak=np.zeros(2)),
                "output": nir.Output(output_type=np.array([2]))},
         edges=[("input", "fc"), ("fc", "leaky"), ("leaky", "output")])
-    with pytest.raises(UnsupportedNodeError, match=r"node 'leaky' \(LI\) is not supported"):
-        load_nir(li, dt_s=DT)
+    li_mid = nir.NIRGraph(
+        nodes={**li.nodes, "fc2": nir.Affine(np.ones((2, 2)), np.zeros(2)), "output": nir.Output(output_type=np.array([2]))},
+        edges=[("input", "fc"), ("fc", "leaky"), ("leaky", "fc2"), ("fc2", "output")])
+    with pytest.raises(UnsupportedNodeError, match=r"node 'leaky': a non-spiking LI/CubaLI node is supported "
+                                                   r"only as the last layer \(the readout\)"):
+        load_nir(li_mid, dt_s=DT)
     empty = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([3])), "x": None,
                                 "output": nir.Output(output_type=np.array([3]))},
                          edges=[("input", "x"), ("x", "output")], type_check=False)

@@ -22,15 +22,20 @@ from neurodeploy.ir.conventions import Conventions, of
 from neurodeploy.ir.graph import chain
 from neurodeploy.neurons import (
     IF,
+    LI,
     LIF,
+    CubaLI,
     CubaLIF,
     CubaLIFParameters,
+    CubaLIParameters,
     IFParameters,
     LIFParameters,
+    LIParameters,
     SpikingSequential,
     SumPool2d,
 )
 from neurodeploy.neurons.delay import StepDelay
+from neurodeploy.neurons.readout import READOUTS
 from neurodeploy.surrogates import Surrogate
 
 
@@ -129,7 +134,8 @@ def _synapse(node: nir.NIRNode, name: str) -> nn.Module:
         return SumPool2d(int(k[0]), int(s[0]))
     raise UnsupportedNodeError(
         f"node {name!r} ({type(node).__name__}) is not supported; supported: Affine, Linear, Conv2d, "
-        "Flatten, SumPool2d, AvgPool2d, Delay, LIF, CubaLIF, IF (and recurrent self-loops)")
+        "Flatten, SumPool2d, AvgPool2d, Delay, LIF, CubaLIF, IF (and recurrent self-loops), LI/CubaLI "
+        "(last layer)")
 
 
 def _delay(node: nir.Delay, name: str, dt: float) -> nn.Module:
@@ -160,6 +166,16 @@ def _neuron(node: nir.NIRNode, name: str, conv: GraphConventions, prev: nn.Modul
                               v_th=_scalar_or_array(node.v_threshold), v_leak=_scalar_or_array(node.v_leak),
                               v_reset=v_reset)
         module = CubaLIF(p, **kw)
+    elif isinstance(node, nir.LI):  # non-spiking readout
+        r = _t(node.r)
+        module = LI(LIParameters(tau_mem_inv=_scalar_or_array(1.0 / np.asarray(node.tau, dtype=np.float64)),
+                                 v_leak=_scalar_or_array(node.v_leak)), **kw)
+    elif isinstance(node, nir.CubaLI):  # non-spiking readout
+        r = _t(node.r) * _t(node.w_in)
+        module = CubaLI(CubaLIParameters(
+            tau_syn_inv=_scalar_or_array(1.0 / np.asarray(node.tau_syn, dtype=np.float64)),
+            tau_mem_inv=_scalar_or_array(1.0 / np.asarray(node.tau_mem, dtype=np.float64)),
+            v_leak=_scalar_or_array(node.v_leak)), **kw)
     elif isinstance(node, nir.IF):
         r = _t(node.r) * dt
         module = IF(IFParameters(v_th=_scalar_or_array(node.v_threshold), v_reset=v_reset), **kw)
@@ -210,8 +226,15 @@ def from_nir(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None =
         neuron = _neuron(node, name, conv, prev, surrogate, rec_layer)
         layers.append(neuron if neuron is not None else _synapse(node, name))
         names.append(name)
+    if any(getattr(m, "spiking", True) is False for m in layers[:-1]):
+        bad = next(n for n, m in zip(names, layers) if getattr(m, "spiking", True) is False)
+        raise UnsupportedNodeError(f"node {bad!r}: a non-spiking LI/CubaLI node is supported only as the "
+                                   "last layer (the readout)")
     model = SpikingSequential(*layers).eval()
     model.node_names = names  # NIR node name of each layer, for reports
+    readout = (getattr(graph, "metadata", None) or {}).get("readout")
+    if readout in READOUTS and (readout == "spike-count") == bool(getattr(model[-1], "spiking", True)):
+        model.readout = readout  # else inferred from the last layer (neurons.readout)
     if math.isnan(conv.dt_s):  # pragma: no cover - guarded in conventions()
         raise ConfigError("dt is NaN")
     return model, conv

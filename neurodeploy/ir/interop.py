@@ -588,6 +588,13 @@ def load_nir(source: str | os.PathLike | nir.NIRGraph, dialect: str = "neurodepl
     _scale_input(nodes, edges, float(input_scale))
     inp = next(n for n, v in nodes.items() if isinstance(v, nir.Input))
     nodes[inp] = nir.Input(input_type={"input": np.array(shape)})
+    for name, node in nodes.items():
+        if d.name != "neurodeploy" and isinstance(node, (nir.LI, nir.CubaLI)):
+            raise UnsupportedNodeError(
+                f"node {name!r} ({type(node).__name__}) is not supported from dialect {dialect!r}: a "
+                "non-spiking membrane readout is read only from neurodeploy-written graphs (its reading "
+                "of other writers' LI is not yet checked against their simulators); replace the readout "
+                "with a spiking layer")
     raw = nir.NIRGraph(nodes=nodes, edges=edges, metadata={}, type_check=False)
     model, _ = from_nir(raw, dt, rst)
     try:

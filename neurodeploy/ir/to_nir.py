@@ -1,5 +1,8 @@
 """Our trained ``SpikingSequential`` → ``nir.NIRGraph`` (conventions: docs/nir-conventions.md).
 
+The output layer's readout (:mod:`neurodeploy.neurons.readout`) is written to the metadata key
+``readout``; a non-spiking ``LI`` readout becomes a NIR ``LI`` node (r = 1).
+
 Works on a copy of the parameters (the model is not modified). A leading ``Flatten`` is folded
 into the input: the graph's ``Input`` is then 1-D (C·H·W in torch order) and the metadata's
 ``input_shape`` keeps the dataset layout.
@@ -16,6 +19,7 @@ from neurodeploy.errors import UnsupportedNodeError
 from neurodeploy.ir.conventions import FORMAT_VERSION, Conventions  # noqa: F401 (FORMAT_VERSION re-exported)
 from neurodeploy.neurons import (
     IF,
+    LI,
     LIF,
     CubaLI,
     CubaLIF,
@@ -23,6 +27,7 @@ from neurodeploy.neurons import (
     SpikingSequential,
     SumPool2d,
 )
+from neurodeploy.neurons.readout import readout_name
 
 
 def _np(t: torch.Tensor, shape=None) -> np.ndarray:
@@ -43,6 +48,8 @@ def _neuron_node(layer: SpikingNeuron, shape: tuple[int, ...]) -> nir.NIRNode:
     if isinstance(layer, CubaLI):
         return nir.CubaLI(tau_syn=_np(1.0 / p.tau_syn_inv, shape), tau_mem=_np(1.0 / p.tau_mem_inv, shape),
                           r=ones, v_leak=_np(p.v_leak, shape), w_in=_w_in(layer, shape))
+    if isinstance(layer, LI):
+        return nir.LI(tau=_np(1.0 / p.tau_mem_inv, shape), r=ones, v_leak=_np(p.v_leak, shape))
     if isinstance(layer, IF):
         return nir.IF(r=ones / layer.dt_s, v_threshold=_np(p.v_th, shape), v_reset=_np(p.v_reset, shape))
     raise UnsupportedNodeError(f"layer {type(layer).__name__} has no NIR mapping")
@@ -76,7 +83,7 @@ def _synapse_node(layer: nn.Module, in_shape: tuple[int, ...], name: str) -> nir
         k, s = layer.kernel_size, layer.stride
         return nir.SumPool2d(kernel_size=np.array([k, k]), stride=np.array([s, s]), padding=np.array([0, 0]))
     raise UnsupportedNodeError(f"layer {name} ({type(layer).__name__}) has no NIR mapping; supported: "
-                               "Linear, Conv2d, Flatten, SumPool2d, AvgPool2d, LIF, CubaLIF, IF, CubaLI (readout)")
+                               "Linear, Conv2d, Flatten, SumPool2d, AvgPool2d, LIF, CubaLIF, IF, LI / CubaLI (readout)")
 
 
 def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps: int,
@@ -87,7 +94,7 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
     if not neurons:
         raise UnsupportedNodeError("model has no spiking layer")
     dts = {m.dt_s for m in neurons}
-    resets = {m.reset for m in neurons}
+    resets = {m.reset for m in neurons if m.spiking}  # a non-spiking readout has no reset
     if len(dts) != 1 or len(resets) != 1:
         raise UnsupportedNodeError(f"all spiking layers must share dt and reset mode; got dt {sorted(dts)}, "
                                    f"reset {sorted(resets)}")
@@ -105,8 +112,9 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
     for i in range(start, len(layers)):
         layer = layers[i]
         name = f"{i}_{getattr(layer, 'kind', type(layer).__name__.lower())}"
-        if isinstance(layer, CubaLI) and i != len(layers) - 1:
-            raise UnsupportedNodeError(f"layer {name}: the non-spiking readout CubaLI must be the last layer")
+        if isinstance(layer, SpikingNeuron) and not layer.spiking and i != len(layers) - 1:
+            raise UnsupportedNodeError(f"layer {name}: the non-spiking readout {type(layer).__name__} must be "
+                                       "the last layer")
         if isinstance(layer, SpikingNeuron):
             nodes[name] = _neuron_node(layer, shapes[i])
             if layer.w_rec is not None:
@@ -120,7 +128,7 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
     edges.append((prev, "output"))
     from neurodeploy import __version__
 
-    conv = Conventions(dt_s=float(neurons[0].dt_s), reset=neurons[0].reset, spike_amplitude=1.0,
+    conv = Conventions(dt_s=float(neurons[0].dt_s), reset=next(iter(resets), neurons[0].reset), spike_amplitude=1.0,
                        nir_version=getattr(nir, "__version__", None), writer="neurodeploy",
                        writer_version=__version__, sources=(("dt_s", "model"), ("reset", "model")))
     metadata = {
@@ -128,7 +136,7 @@ def to_nir(model: SpikingSequential, input_shape: tuple[int, ...], *, time_steps
         "time_steps": int(time_steps),
         "input_shape": [int(d) for d in input_shape],
         "input_encoding": input_encoding,
-        "readout": "membrane-sum" if isinstance(layers[-1], CubaLI) else "spike-count",
+        "readout": readout_name(model),
         **(extra_metadata or {}),
     }
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)

@@ -5,12 +5,14 @@ from neurodeploy.neurons.functional import (
     CubaLIParameters,
     IFParameters,
     LIFParameters,
+    LIParameters,
     NeuronState,
     coefficients,
     neuron_step,
 )
 from neurodeploy.neurons.modules import (
     IF,
+    LI,
     LIF,
     NEURON_TYPES,
     CubaLI,
@@ -18,9 +20,10 @@ from neurodeploy.neurons.modules import (
     SpikingNeuron,
     SumPool2d,
 )
+from neurodeploy.neurons.readout import READOUTS, readout_logits
 from neurodeploy.neurons.sequential import SpikingSequential
 
 __all__ = [
-    "IF", "LIF", "NEURON_TYPES", "CubaLI", "CubaLIF", "CubaLIFParameters", "CubaLIParameters", "IFParameters", "LIFParameters",
-    "NeuronState", "SpikingNeuron", "SpikingSequential", "SumPool2d", "coefficients", "neuron_step",
+    "IF", "LI", "LIF", "LIParameters", "NEURON_TYPES", "CubaLI", "CubaLIF", "CubaLIFParameters", "CubaLIParameters", "IFParameters", "LIFParameters",
+    "NeuronState", "READOUTS", "readout_logits", "SpikingNeuron", "SpikingSequential", "SumPool2d", "coefficients", "neuron_step",
 ]

@@ -62,6 +62,13 @@ class CubaLIParameters(NamedTuple):
     v_leak: torch.Tensor | float = 0.0
 
 
+class LIParameters(NamedTuple):
+    """Leaky integrator, no threshold, no synaptic current (NIR LI with r = 1)."""
+
+    tau_mem_inv: torch.Tensor | float = 100.0  # 1/s
+    v_leak: torch.Tensor | float = 0.0
+
+
 class IFParameters(NamedTuple):
     """Non-leaky integrate-and-fire: each input adds to v (NIR IF with dt·r = 1)."""
 

@@ -20,6 +20,7 @@ from neurodeploy.neurons.functional import (
     CubaLIParameters,
     IFParameters,
     LIFParameters,
+    LIParameters,
     coefficients,
 )
 from neurodeploy.neurons.kernels import run_sequence
@@ -34,6 +35,7 @@ class SpikingNeuron(nn.Module):
     """
 
     kind = "neuron"
+    spiking: bool = True  # False: a non-spiking readout (its output is the membrane, not spikes)
     _param_type: type = LIFParameters
     _learnable_tau: tuple[str, ...] = ()
 
@@ -140,6 +142,7 @@ class CubaLI(SpikingNeuron):
     (a readout is small); ``reset`` and ``v_th`` are unused."""
 
     kind = "cuba_li"
+    spiking = False
     _param_type = CubaLIParameters
     _learnable_tau = ("tau_mem_inv", "tau_syn_inv")
 
@@ -170,6 +173,44 @@ class CubaLI(SpikingNeuron):
     def extra_repr(self) -> str:
         fields = ", ".join(f"{k}={float(getattr(self, k).detach().mean()):g}" for k in self._param_type._fields)
         return f"{fields}, dt_s={self.dt_s:g}" + (", current_jump" if self.current_jump else "")
+
+
+class LI(SpikingNeuron):
+    """Non-spiking leaky integrator readout (NIR ``LI`` with r = 1):
+    ``v ← v + α(v_leak − v + x)``, α = dt·τ_mem⁻¹; returns the membrane ``v`` (T, B, …).
+
+    The readout of ``[model] readout = "membrane-mean"`` / ``"membrane-max"``
+    (:mod:`neurodeploy.neurons.readout` turns ``v`` into class scores). Only as the last layer;
+    ``reset`` is unused, it has no threshold and cannot be recurrent. Runs a per-step loop (a
+    readout is small)."""
+
+    kind = "li"
+    spiking = False
+    _param_type = LIParameters
+    _learnable_tau = ("tau_mem_inv",)
+
+    def __init__(self, p=None, **kwargs):
+        super().__init__(p, **kwargs)
+        if self.w_rec is not None:
+            raise ConfigError("LI: a non-spiking readout cannot be recurrent")
+
+    def coefficients(self):
+        alpha = self.dt_s * self.tau_mem_inv
+        return Coefficients(1 - alpha, alpha * self.v_leak, alpha, None, None,
+                            torch.full_like(alpha, float("inf")), torch.zeros_like(alpha))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.coefficients()
+        v = torch.zeros_like(x[0])
+        out = []
+        for t in range(x.shape[0]):
+            v = c.decay_v * v + c.leak_v + c.gain_v * x[t]
+            out.append(v)
+        return torch.stack(out)
+
+    def extra_repr(self) -> str:
+        fields = ", ".join(f"{k}={float(getattr(self, k).detach().mean()):g}" for k in self._param_type._fields)
+        return f"{fields}, dt_s={self.dt_s:g}"
 
 
 class IF(SpikingNeuron):

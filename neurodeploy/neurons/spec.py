@@ -12,11 +12,12 @@ from __future__ import annotations
 from torch import nn
 
 from neurodeploy.errors import CheckpointError, UnsupportedNodeError
-from neurodeploy.neurons.modules import IF, LIF, CubaLI, CubaLIF, SpikingNeuron, SumPool2d
+from neurodeploy.neurons.modules import IF, LI, LIF, CubaLI, CubaLIF, SpikingNeuron, SumPool2d
+from neurodeploy.neurons.readout import READOUTS, readout_name
 from neurodeploy.neurons.sequential import SpikingSequential
 
 SPEC_VERSION = 1
-_NEURONS = {"lif": LIF, "cuba_lif": CubaLIF, "if": IF, "cuba_li": CubaLI}
+_NEURONS = {"lif": LIF, "cuba_lif": CubaLIF, "if": IF, "cuba_li": CubaLI, "li": LI}
 
 
 def _layer_spec(i: int, m: nn.Module) -> dict:
@@ -40,12 +41,13 @@ def _layer_spec(i: int, m: nn.Module) -> dict:
                 "learnable": [n for n, p in m.named_parameters(recurse=False) if n != "w_rec"]}
     raise UnsupportedNodeError(f"layer {i} ({type(m).__name__}) cannot be trained here; use nn.Linear, "
                                "nn.Conv2d, nn.Flatten, nn.AvgPool2d, SumPool2d and the neurons LIF, CubaLIF, "
-                               "IF, CubaLI (neurodeploy.neurons)")
+                               "IF, CubaLI, LI (neurodeploy.neurons)")
 
 
 def model_spec(model: SpikingSequential) -> dict:
     """JSON-able architecture of ``model`` (no weights); raises for layers it cannot describe."""
-    return {"spec_version": SPEC_VERSION, "layers": [_layer_spec(i, m) for i, m in enumerate(model)]}
+    return {"spec_version": SPEC_VERSION, "layers": [_layer_spec(i, m) for i, m in enumerate(model)],
+            "readout": readout_name(model)}
 
 
 def model_from_spec(spec: dict, state_dict: dict, surrogate_factory) -> SpikingSequential:
@@ -82,6 +84,8 @@ def model_from_spec(spec: dict, state_dict: dict, surrogate_factory) -> SpikingS
         else:
             raise CheckpointError(f"model spec layer {i}: unknown type {kind!r}")
     model = SpikingSequential(*layers)
+    if spec.get("readout") in READOUTS:  # absent in older specs: inferred from the last layer
+        model.readout = spec["readout"]
     try:
         model.load_state_dict(state_dict)
     except RuntimeError as exc:

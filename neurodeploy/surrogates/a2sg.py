@@ -35,6 +35,10 @@ class Asymmetric(Surrogate):
         if isinstance(self.h, bool) or not isinstance(self.h, (int, float)) or self.h < 0:
             raise ValueError(f"h must be a number >= 0, got {self.h!r}")
 
+    def window(self) -> float:
+        """The support ``|u| ≤ β``."""
+        return float(self.current("beta"))
+
     def derivative(self, u):
         beta, h = self.current("beta"), self.current("h")
         inside = (u.abs() <= beta).to(u.dtype)

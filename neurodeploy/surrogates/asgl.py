@@ -46,6 +46,10 @@ class ASGL(Surrogate):
     compact = True
     live_names = ("width", "p")
 
+    def window(self) -> float:
+        """α is ASGL's full width: the window is ``|u| ≤ α/2``."""
+        return float(self.current("width")) / 2
+
     def __post_init__(self):
         positive("width", self.width)
         if isinstance(self.p, bool) or not isinstance(self.p, (int, float)) or not 0 <= self.p <= 1:

@@ -134,6 +134,13 @@ class Surrogate:
         """Training forward used by :func:`spike`; default: Heaviside with ``derivative``."""
         return _SpikeFunction.apply(u, self)
 
+    def window(self) -> float:
+        """Half-width w of the membrane window ``|u| ≤ w`` where the derivative lives (the support
+        of a compact surrogate; the scale of the others): the live or fixed ``width``, else 0.5."""
+        if "width" in self.live_names:
+            return float(self.current("width"))
+        return float(getattr(self, "width", 0.5))
+
     # -- helpers -------------------------------------------------------------------------------
     def params(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}

@@ -18,6 +18,20 @@ def sgv(delta_t: torch.Tensor) -> float:
     return float(d.var(correction=0)) / mean_abs
 
 
+def scale_free_sgv(delta_t: torch.Tensor) -> float:
+    """``Var(δ[T]) / Mean(|δ[T]|)²`` (a squared coefficient of variation): unchanged when δ is
+    multiplied by a constant, unlike :func:`sgv` (which scales with it). ``inf`` when δ[T] = 0."""
+    d = delta_t.detach().double().reshape(-1)
+    mean_abs = float(d.abs().mean())
+    if mean_abs == 0.0:
+        return float("inf")
+    return float(d.var(correction=0)) / mean_abs ** 2
+
+
+SGV_OBJECTIVES = {"sgv": sgv, "scale-free": scale_free_sgv}
+"""A2SG search objectives ``J = ln f(δ[T]) − w·TGC``: the paper's SGV, or its scale-free form."""
+
+
 def _cos(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.detach().double().reshape(-1), b.detach().double().reshape(-1)
     na, nb = float(a.norm()), float(b.norm())

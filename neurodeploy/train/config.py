@@ -76,6 +76,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "bias": F(bool, False, "Linear/Conv layers with bias"),
         "learn_tau": F(bool, False, "learn time constants"),
         "learn_threshold": F(bool, False, "learn thresholds"),
+        "readout": F(str, "spike-count", "class scores: spike-count (spiking output layer, Σ_t spikes), "
+                     "membrane-mean / membrane-max (non-spiking LI output layer, mean / max over t of its "
+                     "membrane; NIR LI)", choices=("spike-count", "membrane-mean", "membrane-max")),
+        "init": F(str, "default", "weight initialisation: default (Kaiming ×2) or near-threshold (scale each "
+                  "layer's weights on one training batch so that a fraction init_in_window of its membranes "
+                  "lies in the surrogate's window |v − v_th| ≤ width)", choices=("default", "near-threshold")),
+        "init_in_window": F(float, 0.2, "near-threshold init: target fraction of (t, sample, neuron) membranes "
+                            "in the surrogate window", min=0.0, max=1.0, min_open=True),
     },
     "surrogate": {
         "name": F(str, "fast_sigmoid", "surrogate derivative (see `neurodeploy inspect --surrogates`)"),

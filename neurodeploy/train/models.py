@@ -5,8 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neurodeploy.neurons import NEURON_TYPES, SpikingSequential
-from neurodeploy.neurons.functional import CubaLIFParameters, IFParameters, LIFParameters
+from neurodeploy.neurons import LI, NEURON_TYPES, SpikingSequential
+from neurodeploy.neurons.functional import (
+    CubaLIFParameters,
+    IFParameters,
+    LIFParameters,
+    LIParameters,
+)
 from neurodeploy.surrogates import make_surrogate
 
 
@@ -56,10 +61,20 @@ def build_model(cfg: dict, input_shape: tuple[int, ...], classes: int) -> Spikin
         for width in m["hidden"]:
             layers += [nn.Linear(features, width, bias=bias), make_neuron(m, s, width, m["recurrent"])]
             features = width
-    layers += [nn.Linear(features, classes, bias=bias), make_neuron(m, s)]
+    layers += [nn.Linear(features, classes, bias=bias), make_readout(m, s)]
     model = SpikingSequential(*layers)
+    model.readout = m["readout"]
     _init(model)
     return model
+
+
+def make_readout(model_cfg: dict, surrogate_cfg: dict):
+    """The output layer: a spiking neuron (``spike-count``) or a non-spiking ``LI`` with the
+    config's τ_mem (``membrane-mean`` / ``membrane-max``)."""
+    if model_cfg.get("readout", "spike-count") == "spike-count":
+        return make_neuron(model_cfg, surrogate_cfg)
+    return LI(LIParameters(tau_mem_inv=1.0 / model_cfg["tau_mem_s"]), dt_s=model_cfg["dt_s"],
+              reset=model_cfg["reset"], learn_tau=model_cfg["learn_tau"])
 
 
 def raise_shape(shape):

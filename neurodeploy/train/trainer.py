@@ -1,7 +1,8 @@
-"""The training loop: BPTT with surrogate gradients, spike-count readout, checkpoints, resume.
+"""The training loop: BPTT with surrogate gradients, checkpoints, resume.
 
-Loss: cross-entropy on output spike counts summed over T (the class is the output neuron that
-fires most; ties go to the lowest index), plus an optional firing-rate regulariser
+Loss: cross-entropy on the model's readout scores (:mod:`neurodeploy.neurons.readout`; by
+default output spike counts summed over T: the class is the output neuron that fires most;
+ties go to the lowest index), plus an optional firing-rate regulariser
 ``rate_weight · Σ_l (rate_l − rate_target)²`` over hidden spiking layers.
 Resuming from ``last.pt`` continues exactly: shuffling is seeded per epoch from (seed, epoch) and
 the global torch RNG state is restored.
@@ -21,7 +22,7 @@ from torch import nn
 from neurodeploy.atomic import write_text as atomic_write_text
 from neurodeploy.data.registry import LoadedData, load_data
 from neurodeploy.errors import CheckpointError, ConfigError
-from neurodeploy.neurons import SpikingNeuron, SpikingSequential
+from neurodeploy.neurons import SpikingNeuron, SpikingSequential, readout_logits
 from neurodeploy.train import distributed
 from neurodeploy.train.callbacks import build_callbacks
 from neurodeploy.train.checkpoint import load_checkpoint, read_metrics, save_checkpoint
@@ -64,7 +65,8 @@ def predict(counts: torch.Tensor) -> torch.Tensor:
 
 
 def spiking_outputs(model: SpikingSequential, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
-    return [o for layer, o in zip(model, outputs) if isinstance(layer, SpikingNeuron)]
+    """Outputs of the spiking layers (a non-spiking LI/CubaLI readout is not one)."""
+    return [o for layer, o in zip(model, outputs) if isinstance(layer, SpikingNeuron) and layer.spiking]
 
 
 def training_transform(name: str):
@@ -96,7 +98,7 @@ def evaluate(model: SpikingSequential, dataset, batch_size: int = 256, device="c
     for x, y in batches(dataset, batch_size, shuffle=False):
         xt = to_time_major(x).to(device)
         out, outputs = model(xt, record=True)
-        correct += int((predict(out.sum(0)).cpu() == y).sum())
+        correct += int((predict(readout_logits(model, out)).cpu() == y).sum())
         total += len(y)
         rates = [float(o.mean()) * len(y) for o in spiking_outputs(model, outputs)]
         rate_sums = rates if not rate_sums else [a + b for a, b in zip(rate_sums, rates)]
@@ -224,6 +226,10 @@ class Trainer:
             torch.set_num_threads(t["threads"])
         self.dist, self.device = distributed.setup(_device(t["device"]))
         self.transform = training_transform(t["target"])
+        if self.transform is not None and cfg["model"].get("readout", "spike-count") != "spike-count":
+            raise ConfigError(f"[train] target = {t['target']!r} with [model] readout = "
+                              f"{cfg['model']['readout']!r}: hardware-aware training reads spike counts "
+                              "(the chips have no membrane readout); set readout = \"spike-count\"")
         if self.dist.enabled and self.transform is not None:
             raise ConfigError(f"[train] target = {t['target']!r} with {self.dist.world} processes: hardware-aware "
                               "training runs in one process only; drop --nproc/torchrun or set train.target = 'none'")
@@ -248,6 +254,8 @@ class Trainer:
             self.model = build_model(cfg, self.data.input_shape, self.data.classes).to(self.device)
         if init_state is not None:
             self.model.load_state_dict(init_state)
+        self.init_window = None if ckpt is not None else self._init_window(
+            apply=init_state is None and self.init_graph is None and model is None)
         self.opt = _optimizer(self.model, t)
         self.callbacks = build_callbacks(cfg, self.model)
         self.sched = None
@@ -270,6 +278,18 @@ class Trainer:
             if self.dist.main:
                 atomic_write_text(self.run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in kept))
         self.net = distributed.wrap(self.model, self.dist, self.device)  # DDP in a torchrun run
+
+    def _init_window(self, apply: bool) -> list[dict]:
+        """``model.init = near-threshold`` (fresh models only) and the in-window diagnostic on the
+        first (unshuffled) training batch; recorded in the first epoch's metrics as ``init_in_window``."""
+        from neurodeploy.train.near_threshold import in_window, near_threshold_init
+
+        m = self.cfg["model"]
+        x, _ = next(batches(self.data.train, self.cfg["train"]["batch_size"], shuffle=False))
+        x = to_time_major(x).to(self.device)
+        if m["init"] == "near-threshold" and apply:  # given weights (train.init, a model) are kept
+            return [w.as_dict() for w in near_threshold_init(self.model, x, m["init_in_window"])]
+        return [w.as_dict() for w in in_window(self.model, x)]
 
     def _diverged(self, epoch: int, what: str) -> ConfigError:
         kept = (f"{self.run_dir}/last.pt keeps epoch {epoch}" if epoch > 0 and (self.run_dir / "last.pt").exists()
@@ -313,10 +333,11 @@ class Trainer:
             out, outputs = self.transform.forward(self.model, x, record=True)
         else:
             out, outputs = self.net(x, record=True)
-        counts = out.sum(0)
+        counts = readout_logits(self.model, out)
         loss = nn.functional.cross_entropy(counts, y)
         if t["rate_weight"] > 0:
-            hidden = spiking_outputs(self.model, outputs)[:-1]
+            hidden = [o for layer, o in zip(self.model, outputs)
+                      if isinstance(layer, SpikingNeuron) and layer.spiking and layer is not self.model[-1]]
             loss = loss + t["rate_weight"] * sum((o.mean() - t["rate_target"]) ** 2 for o in hidden)
         return loss, counts
 
@@ -391,6 +412,8 @@ class Trainer:
                 metrics = {"epoch": epoch, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                            "test_accuracy": last["accuracy"], "firing_rates": last["firing_rates"],
                            "seconds": time.perf_counter() - start}
+                if epoch == 0 and self.init_window is not None:
+                    metrics["init_in_window"] = self.init_window
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, metrics)
                 if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):

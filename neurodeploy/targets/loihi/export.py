@@ -144,13 +144,18 @@ def _chain(graph: nir.NIRGraph) -> list[tuple[list[str], str, str | None]]:
                                    "netx layers are synapse + neuron; add a weight layer before it")
             stages.append((pending, name, rec.get(name)))
             pending = []
+        elif isinstance(node, (nir.LI, nir.CubaLI)):
+            raise unsupported(name, node, "no netx mapping for a non-spiking membrane readout",
+                               "netx networks end in spiking neurons: train with model.readout = "
+                               "\"spike-count\" (or export to nir)")
         else:
             raise unsupported(name, node, "no netx mapping",
                                "supported: Affine, Linear, Conv2d, Flatten, SumPool2d, AvgPool2d, "
                                "LIF, CubaLIF, IF (+ recurrent Affine/Linear self loop)")
     if pending:
         raise unsupported(pending[-1], nodes[pending[-1]], "graph ends without a spiking neuron",
-                           "a non-spiking readout is not supported; end with LIF/CubaLIF/IF")
+                           "a non-spiking readout is not supported; end with LIF/CubaLIF/IF "
+                           "(train with model.readout = \"spike-count\")")
     return stages
 
 

@@ -15,7 +15,7 @@ TARGET = Target(
     name="nir", suffix=".nir", description="NIR graph (HDF5), dt/reset/spike conventions in metadata",
     export=_export,
     supported_nodes=(nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten,
-                     nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF, nir.Delay),
+                     nir.SumPool2d, nir.LIF, nir.CubaLIF, nir.IF, nir.Delay, nir.LI, nir.CubaLI),
     check=None, verify=None, input_shape=None, read=None, default_profile=None,
     wants_samples=False, training_transform=None, check_file=None,
 )

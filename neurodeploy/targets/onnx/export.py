@@ -247,6 +247,12 @@ def build_onnx(graph: nir.NIRGraph, dt_s: float | None = None, reset: str | None
     if not state_inputs and unroll is None:
         raise ConfigError("target onnx: state_inputs=False needs unroll=T; the one-step model "
                           "must take its state as inputs")
+    for name, node in graph.nodes.items():  # before from_nir, which reads them as a float readout
+        if isinstance(node, (nir.LI, nir.CubaLI)):
+            raise UnsupportedNodeError(
+                f"node {name!r} ({type(node).__name__}) is not supported by target onnx: a non-spiking "
+                "membrane readout (model.readout = membrane-mean/membrane-max); export a model trained with "
+                "model.readout = \"spike-count\", or export to target nir")
     model, conv = from_nir(graph, dt_s, reset, conventions=conventions)
     layers = _Layers(model, model.node_names, conv.input_shape)
     specs = layers.state_specs()

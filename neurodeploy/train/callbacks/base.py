@@ -41,10 +41,11 @@ class Callback:
 
 
 def neuron_layers(model: nn.Module) -> list[nn.Module]:
-    """The spiking neuron modules of ``model`` in order (anything with a ``.surrogate``)."""
+    """The spiking neuron modules of ``model`` in order (anything with a ``.surrogate``; a
+    non-spiking LI/CubaLI readout has no surrogate gradient and is not one)."""
     from neurodeploy.neurons import SpikingNeuron
 
-    return [m for m in model.modules() if isinstance(m, SpikingNeuron)]
+    return [m for m in model.modules() if isinstance(m, SpikingNeuron) and m.spiking]
 
 
 def synaptic_weights(model: nn.Module) -> list[torch.Tensor | None]:
@@ -53,7 +54,7 @@ def synaptic_weights(model: nn.Module) -> list[torch.Tensor | None]:
 
     out, last = [], None
     for m in model.modules():
-        if isinstance(m, SpikingNeuron):
+        if isinstance(m, SpikingNeuron) and m.spiking:
             out.append(last)
         elif isinstance(getattr(m, "weight", None), torch.Tensor) and m.weight.requires_grad:
             last = m.weight

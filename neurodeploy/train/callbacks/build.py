@@ -46,6 +46,9 @@ SCHEDULE_PARAMS: dict[str, dict[str, Field]] = {
         "every_n_steps": P(int, 50, "search every N training steps", min=1),
         "factor": P(float, 1.5, "candidate widths β/γ, β, β·γ", min=1.0 + 1e-9),
         "tgc_weight": P(float, 1.0, "weight w of TGC against ln SGV", min=0.0),
+        "objective": P(str, "sgv", "J = ln f(δ[T]) − w·TGC with f = sgv (Var/Mean|δ|, the paper's; scales with "
+                       "the gradient, so it partly minimises its size) or scale-free (Var/Mean|δ|²)",
+                       choices=("sgv", "scale-free")),
         "beta_min": P(float, 0.05, "smallest β", min=1e-9),
         "beta_max": P(float, 5.0, "largest β", min=1e-9),
     },

@@ -61,7 +61,7 @@ class A2SGSearch(Callback):
                 for n, d in enumerate(deltas):
                     if d is None:
                         continue
-                    s, t = gradstats.sgv(d[-1]), gradstats.mean_tgc(d)
+                    s, t = gradstats.SGV_OBJECTIVES[p["objective"]](d[-1]), gradstats.mean_tgc(d)
                     sgvs[n][j], tgcs[n][j] = s, t
                     scores[n][j] = (math.log(s) if 0 < s < math.inf else math.inf) - p["tgc_weight"] * t
         finally:
