@@ -27,7 +27,7 @@ def _console():
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="neurodeploy")
 def cli():
-    """Train spiking neural networks, export them via NIR to Loihi 2 / ONNX, verify, report energy.
+    """Train spiking neural networks, export them via NIR to Loihi 2 / Xylo / ONNX, verify, report energy.
 
     \b
     Typical flow:

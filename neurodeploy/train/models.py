@@ -63,7 +63,7 @@ def build_model(cfg: dict, input_shape: tuple[int, ...], classes: int) -> Spikin
             features = width
     layers += [nn.Linear(features, classes, bias=bias), make_readout(m, s)]
     model = SpikingSequential(*layers)
-    model.readout = m["readout"]
+    model.readout = m.get("readout", "spike-count")
     _init(model)
     return model
 

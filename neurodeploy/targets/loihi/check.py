@@ -103,14 +103,12 @@ def _ranges(layer: LayerHW, profile: Profile, notes: list[str]) -> list[Violatio
     if wmax is not None:
         over("largest weight", layer.weight_max, wmax, "lower the layer scale k (exporter bug)")
         over("-(smallest weight)", -layer.weight_min, wmax + 2, "lower the layer scale k (exporter bug)")
-    wbits = profile.limit("weight_bits")
-    if wbits is not None and wbits < 8:
-        out.append(Violation(nm, "weight bits written by netx", 8, wbits,
-                             "this profile cannot hold lava-dl netx 8-bit weights"))
-    sbits = profile.limit("state_bits")
-    if sbits is not None and sbits < 24:
-        out.append(Violation(nm, "CUBA state bits", 24, sbits,
-                             "this profile cannot hold Lava's 24-bit u/v state"))
+    wbits, wmax_fmt = profile.limit("weight_bits"), profile.limit("weight_max")
+    if wbits is not None and wmax_fmt is not None:  # netx writes even weights: weight_max/2 plus a sign bit
+        need = (int(wmax_fmt) // 2).bit_length() + 1
+        if wbits < need:
+            out.append(Violation(nm, "weight bits the profile's weight_max needs", need, wbits,
+                                 f"this profile's chip holds {int(wbits)}-bit weights; lower weight_max"))
     dbits = _lim(profile, "decay_bits", notes)
     if dbits is not None:
         over("vDecay", layer.v_decay, 2 ** dbits - 1, f"use a longer tau_mem (vDecay = {2 ** int(dbits)}*dt/tau_mem)")
@@ -137,14 +135,14 @@ def check_layers(layers: Sequence[LayerHW], profile: Profile) -> CheckReport:
     mem = _lim(profile, "synapse_memory_bits_per_core", notes)
     in_ax = _lim(profile, "input_axons_per_core", notes)
     out_ax = _lim(profile, "output_axons_per_core", notes)
-    wbits = profile.limit("weight_bits") or 8
+    wbits = _lim(profile, "weight_bits", notes)  # absent: synapse memory per core not checked
     cores: list[int] = []
     for layer in layers:
         n = max(1, layer.n_neurons)
         c = 1
         if npc is not None:
             c = max(c, math.ceil(n / npc))
-        if mem is not None:
+        if mem is not None and wbits is not None:
             c = max(c, math.ceil(layer.n_synapses * wbits / mem))
         cores.append(min(c, n))
         if in_ax is not None and layer.n_inputs > in_ax:

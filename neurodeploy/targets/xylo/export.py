@@ -127,6 +127,9 @@ def _walk(graph: nir.NIRGraph, structure: list[Violation]):
                                    "Xylo layers are weights → neurons; add a Linear before it")
             stages.append((pending, name, rec.get(name)))
             pending = None
+        elif isinstance(node, (nir.LI, nir.CubaLI)):
+            raise unsupported(name, node, "a non-spiking membrane readout has no Xylo mapping (outputs spike)",
+                               "train with model.readout = \"spike-count\", or export to target nir")
         else:
             raise unsupported(name, node, "no Xylo mapping",
                                "supported: Affine/Linear → CubaLIF (+ a recurrent Affine/Linear on hidden layers)")

@@ -1,7 +1,7 @@
 """Verify a Xylo specification against its source NIR graph: float vs emulator vs XyloSim.
 
 ``verify(request)`` (the target's ``verify``) returns a report with ``criteria`` rows like
-:mod:`neurodeploy.sim.verify_loihi` (name, layer, value, op, threshold, status, note) and
+:mod:`neurodeploy.targets.loihi.verify` (name, layer, value, op, threshold, status, note) and
 ``passed``. Criteria come from the profile's ``[fidelity]`` table (``max_accuracy_drop_pts`` with
 an exact McNemar test, ``min_spike_agreement``, ``min_count_corr``, ``min_vendor_agreement``);
 ``request.overrides`` replace them (recorded as "command line").
