@@ -238,12 +238,14 @@ def verify(exported, source, data, data_dir, samples, input_spikes, random_input
 def _print_criteria(rows: list[dict]) -> None:
     from rich.table import Table
 
-    table = Table("criterion", "layer", "value", "threshold", "result", title="fidelity criteria")
+    notes = any(r.get("note") for r in rows)  # e.g. why an accuracy gap passed (McNemar p)
+    table = Table("criterion", "layer", "value", "threshold", "result", *(["note"] if notes else []),
+                  title="fidelity criteria")
     for r in rows:
         v = r["value"]
         val = "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
         table.add_row(r["name"], "" if r["layer"] is None else str(r["layer"]), val,
-                      f"{r['op']} {r['threshold']:g}", r["status"])
+                      f"{r['op']} {r['threshold']:g}", r["status"], *([r.get("note") or ""] if notes else []))
     _console().print(table)
 
 
