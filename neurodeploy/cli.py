@@ -236,6 +236,7 @@ def verify(exported, source, data, data_dir, samples, input_spikes, random_input
 
 
 def _print_criteria(rows: list[dict]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     notes = any(r.get("note") for r in rows)  # e.g. why an accuracy gap passed (McNemar p)
@@ -244,8 +245,9 @@ def _print_criteria(rows: list[dict]) -> None:
     for r in rows:
         v = r["value"]
         val = "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
-        table.add_row(r["name"], "" if r["layer"] is None else str(r["layer"]), val,
-                      f"{r['op']} {r['threshold']:g}", r["status"], *([r.get("note") or ""] if notes else []))
+        cells = (r["name"], "" if r["layer"] is None else str(r["layer"]), val, f"{r['op']} {r['threshold']:g}",
+                 r["status"], *([r.get("note") or ""] if notes else []))
+        table.add_row(*(escape(c) for c in cells))  # "[data] input_clip" is text, not rich markup
     _console().print(table)
 
 
