@@ -13,6 +13,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
 p.add_argument("--coverage", type=float, default=0.65, help="auto_coverage of the automatic arm")
+p.add_argument("--out", default="b_adali_density", help="results file name (without .md)")
 a = p.parse_args()
 
 
@@ -68,7 +69,7 @@ pairs = [("log · normalised", "log · constant height"), ("linear · normalised
          ("log · normalised", "linear · normalised"), (auto, "log · normalised")]
 ptext = "; ".join(f"{x} vs {y}: Δ = {mean(acc[x]) - mean(acc[y]):+.3f}, p = {fmt_p(paired_p(acc[x], acc[y]))}"
                   for x, y in pairs)
-write("b_adali_density", f"(b) AdaLi: readings, schedules, automatic boundaries ({a.epochs} epochs, "
+write(a.out, f"(b) AdaLi: readings, schedules, automatic boundaries ({a.epochs} epochs, "
       f"{len(a.seeds)} seeds)", a.seeds,
       ["surrogate", "final test acc", "p vs triangle (paired t)", "density epoch 1", "density last epoch",
        "density, mean over epochs", "s / epoch", "L/R first → last epoch (seed 0)"], rows,

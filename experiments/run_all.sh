@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rerun the seed-paper experiments (results in experiments/results/*.md; each file's hand-written
 # "## Claims" section is kept and flagged for re-checking). Budgets as in the results files:
-# ~60-75 min of wall time on 2 CPU cores shared with other jobs. Usage: experiments/run_all.sh [python]
+# ~70-90 min of wall time on 2 CPU cores shared with other jobs. Usage: experiments/run_all.sh [python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-.venv-core/bin/python}
@@ -17,5 +17,7 @@ nice -n 10 "$PY" experiments/b_adali_timing.py
 nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 2
 nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 10 --arms "fixed k=100" "interval 1→100 (4 steps)" \
     --out c_slope_long
+nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 10 --arms "fixed k=1" "adaptive (train acc %)" \
+    --out c_slope_long_more
 # the earlier 2-seed study (not rerun for #19): ASY vs triangle CV
 nice -n 10 "$PY" experiments/d_asy_vs_triangle.py
