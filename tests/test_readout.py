@@ -63,8 +63,8 @@ def test_li_readout_membrane_is_the_leaky_integral():
 
 
 def test_targets_without_membrane_readout_refuse_it(tmp_path):
-    from neurodeploy.exporters.loihi import export as loihi_export
-    from neurodeploy.exporters.onnx import export as onnx_export
+    from neurodeploy.targets.loihi.export import export as loihi_export
+    from neurodeploy.targets.onnx.export import export as onnx_export
 
     graph = to_nir(_model("membrane-mean"), (40,), time_steps=12)
     with pytest.raises(UnsupportedNodeError, match=r"node '\d+_li' \(LI\) is not supported by target onnx: "
