@@ -12,7 +12,7 @@ import torch
 from _common import data, write
 
 p = argparse.ArgumentParser()
-p.add_argument("--rounds", type=int, default=7)
+p.add_argument("--rounds", type=int, default=15)
 p.add_argument("--steps", type=int, default=10)
 p.add_argument("--batch", type=int, default=64)
 a = p.parse_args()

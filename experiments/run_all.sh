@@ -13,7 +13,7 @@ nice -n 10 "$PY" experiments/f_readout_init.py --tasks digits-conv --epochs 2
 nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 1 --widths 0.5 2.5
 nice -n 10 "$PY" experiments/g_a2sg_training.py --epochs 2
 nice -n 10 "$PY" experiments/b_adali_density.py --epochs 3
-nice -n 10 "$PY" experiments/b_adali_timing.py
+nice -n 10 "$PY" experiments/b_adali_timing.py --rounds 15
 nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 2
 nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 10 --arms "fixed k=100" "interval 1→100 (4 steps)" \
     --out c_slope_long
