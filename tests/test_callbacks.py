@@ -96,6 +96,49 @@ def test_adali_callback_sets_boundaries(data):
             assert layer.surrogate.live.get("right") == pytest.approx(d)
 
 
+def test_adali_auto_boundaries_cover_the_fraction(data):
+    """auto_coverage: L and R are quantiles of the layer's membranes, so a fraction c of them lies
+    in [−L, R] (up to ties); the trainer-facing callback starts the schedule from them, ends at
+    p of them, and keeps them across a checkpoint."""
+    from types import SimpleNamespace
+
+    from neurodeploy.train.callbacks.schedules import auto_boundaries
+    from neurodeploy.train.near_threshold import membranes
+
+    cfg = _cfg('surrogate.name="adali"', "surrogate.params={}", 'surrogate.schedule="adali_log"',
+               "surrogate.schedule_params={auto_coverage=0.65}", epochs=4)
+    model = build_model(cfg, data.input_shape, data.classes)
+    x = data.train.frames[:64].transpose(0, 1).float()
+    found = auto_boundaries(model, x, 0.65)
+    assert len(found) == len(cb.neuron_layers(model))
+    with torch.no_grad():
+        _, outs = model.eval()(x, record=True)
+        u, _ = membranes(model[2], outs[1])
+    left, right = found[0]
+    frac = float(((u >= -left) & (u <= right)).float().mean())
+    assert 0.6 <= frac <= 0.75
+
+    (c,) = cb.build_callbacks(cfg, model)
+    trainer = SimpleNamespace(cfg=cfg, data=data, device=torch.device("cpu"))
+    c.on_train_start(trainer)
+    assert [v for lr in c.initial for v in lr] == pytest.approx([v for lr in found for v in lr])
+    c.on_epoch_start(trainer, 0)
+    live = cb.neuron_layers(model)[0].surrogate.live
+    assert (live.get("left"), live.get("right")) == pytest.approx(found[0])
+    c.on_epoch_start(trainer, 3)
+    assert live.get("left") == pytest.approx(0.2 * found[0][0])
+    fresh = cb.build_callbacks(cfg, build_model(cfg, data.input_shape, data.classes))[0]
+    fresh.load_state_dict(c.state_dict())
+    assert fresh.initial == c.initial
+
+
+def test_adali_auto_coverage_out_of_range_is_refused(data):
+    cfg = _cfg('surrogate.name="adali"', "surrogate.params={}", 'surrogate.schedule="adali_log"',
+               "surrogate.schedule_params={auto_coverage=1.5}")
+    with pytest.raises(ConfigError, match="auto_coverage"):
+        cb.build_callbacks(cfg, build_model(cfg, data.input_shape, data.classes))
+
+
 def test_slope_interval_callback_sets_width(data):
     cfg = _cfg('surrogate.name="sigmoid"', "surrogate.params={}", 'surrogate.schedule="slope_interval"')
     model = build_model(cfg, data.input_shape, data.classes)

@@ -151,3 +151,20 @@ def test_near_threshold_init_keeps_a_layer_already_in_a_wide_window():
     found = near_threshold_init(model, x, target=0.2)
     assert all(f.scale == 1.0 and f.in_window >= 0.2 for f in found)  # |0 − v_th| ≤ 1.5: never shrink to 0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_near_threshold_init_with_a_given_width_gives_the_same_weights_for_any_surrogate():
+    """model.init_window_width: the window it targets no longer depends on the surrogate, so two
+    slopes start from identical weights (and a wide surrogate is not left silent)."""
+    x = _x(b=16)
+    models = []
+    for width in (1.0, 0.1):
+        torch.manual_seed(0)
+        models.append(_model("spike-count", **{"surrogate.params": f"{{width={width}}}"}))
+        found = near_threshold_init(models[-1], x, target=0.2, width=0.1)
+        assert all(f.width == pytest.approx(0.1) for f in found)
+    assert any(f.scale != 1.0 for f in found)
+    assert all(torch.equal(a, b) for a, b in zip(models[0].parameters(), models[1].parameters()))
+    assert load_config(None, ["model.init_window_width=0.1"])["model"]["init_window_width"] == 0.1
+    with pytest.raises(ConfigError, match="init_window_width"):
+        load_config(None, ["model.init_window_width=-1"])

@@ -84,6 +84,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
                   "lies in the surrogate's window |v − v_th| ≤ width)", choices=("default", "near-threshold")),
         "init_in_window": F(float, 0.2, "near-threshold init: target fraction of (t, sample, neuron) membranes "
                             "in the surrogate window", min=0.0, max=1.0, min_open=True),
+        "init_window_width": F(float, 0.0, "near-threshold init: half-width of the window it targets "
+                               "(0 = each layer's surrogate window; set it to compare surrogates from "
+                               "the same initial weights)", min=0.0),
     },
     "surrogate": {
         "name": F(str, "fast_sigmoid", "surrogate derivative (see `neurodeploy inspect --surrogates`)"),

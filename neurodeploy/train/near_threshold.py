@@ -77,9 +77,10 @@ def _spiking(model) -> list[int]:
     return [k for k, m in enumerate(model) if isinstance(m, SpikingNeuron) and m.spiking]
 
 
-def _stats(layer, current, scale=1.0) -> tuple[float, float]:
+def _stats(layer, current, scale=1.0, width=None) -> tuple[float, float]:
     u, z = membranes(layer, current * scale)
-    return float((u.abs() <= surrogate_width(layer)).float().mean()), float(z.mean())
+    w = surrogate_width(layer) if width is None else width
+    return float((u.abs() <= w).float().mean()), float(z.mean())
 
 
 @torch.no_grad()
@@ -96,9 +97,11 @@ def in_window(model, x: torch.Tensor) -> list[LayerWindow]:
 
 
 @torch.no_grad()
-def near_threshold_init(model, x: torch.Tensor, target: float = 0.2) -> list[LayerWindow]:
+def near_threshold_init(model, x: torch.Tensor, target: float = 0.2, width: float | None = None) -> list[LayerWindow]:
     """Scale each spiking layer's preceding weights so that ``target`` of its membranes on ``x``
-    lie in the surrogate window (see module docstring); returns the per-layer result."""
+    lie in the surrogate window (see module docstring), or in ``|v' − v_th| ≤ width`` when
+    ``width`` is given (the same initial weights for different surrogates); returns the per-layer
+    result."""
     was = model.training
     model.eval()
     found = []
@@ -107,20 +110,21 @@ def near_threshold_init(model, x: torch.Tensor, target: float = 0.2) -> list[Lay
             syn = next((model[j] for j in range(k - 1, -1, -1) if isinstance(model[j], (nn.Linear, nn.Conv2d))), None)
             _, outs = model(x, record=True)
             current = outs[k - 1] if k else x
+            w = surrogate_width(model[k]) if width is None else width
             if syn is None:
-                found.append(LayerWindow(k, surrogate_width(model[k]), *_stats(model[k], current)))
+                found.append(LayerWindow(k, w, *_stats(model[k], current, 1.0, width)))
                 continue
-            at_one = (1.0, *_stats(model[k], current))
+            at_one = (1.0, *_stats(model[k], current, 1.0, width))
             if at_one[1] >= target:  # already there: never shrink (a window holding v = 0 is always
                 s, frac, rate = at_one  # "reached" by s → 0, a dead network)
             else:
-                stats = [(s, *_stats(model[k], current, s)) for s in SCALES]
+                stats = [(s, *_stats(model[k], current, s, width)) for s in SCALES]
                 reached = [r for r in stats if r[1] >= target]
                 s, frac, rate = reached[0] if reached else max(stats, key=lambda r: r[1])
             syn.weight.mul_(s)
             if syn.bias is not None:
                 syn.bias.mul_(s)
-            found.append(LayerWindow(k, surrogate_width(model[k]), frac, rate, s))
+            found.append(LayerWindow(k, w, frac, rate, s))
     finally:
         model.train(was)
     return found

@@ -288,7 +288,8 @@ class Trainer:
         x, _ = next(batches(self.data.train, self.cfg["train"]["batch_size"], shuffle=False))
         x = to_time_major(x).to(self.device)
         if m["init"] == "near-threshold" and apply:  # given weights (train.init, a model) are kept
-            return [w.as_dict() for w in near_threshold_init(self.model, x, m["init_in_window"])]
+            return [w.as_dict() for w in near_threshold_init(self.model, x, m["init_in_window"],
+                                                               m.get("init_window_width") or None)]
         return [w.as_dict() for w in in_window(self.model, x)]
 
     def _diverged(self, epoch: int, what: str) -> ConfigError:

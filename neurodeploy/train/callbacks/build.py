@@ -20,8 +20,14 @@ from neurodeploy.train.config import Field
 P = Field
 SCHEDULE_PARAMS: dict[str, dict[str, Field]] = {
     "none": {},
-    "adali_log": {"p": P(float, 0.2, "final boundary distance as a fraction of the initial", min=0.0, max=1.0)},
-    "adali_linear": {"p": P(float, 0.2, "final boundary distance as a fraction of the initial", min=0.0, max=1.0)},
+    "adali_log": {"p": P(float, 0.2, "final boundary distance as a fraction of the initial", min=0.0, max=1.0),
+                   "auto_coverage": P(float, 0.0, "> 0: initial boundaries from the membrane distribution at the "
+                                      "start of training, covering this fraction of the membranes (0 = the "
+                                      "surrogate's left/right)", min=0.0, max=1.0)},
+    "adali_linear": {"p": P(float, 0.2, "final boundary distance as a fraction of the initial", min=0.0, max=1.0),
+                   "auto_coverage": P(float, 0.0, "> 0: initial boundaries from the membrane distribution at the "
+                                      "start of training, covering this fraction of the membranes (0 = the "
+                                      "surrogate's left/right)", min=0.0, max=1.0)},
     "slope_interval": {
         "k_start": P(float, 1.0, "slope k = 1/width of the first interval", min=1e-6),
         "k_end": P(float, 100.0, "slope of the last interval", min=1e-6),
@@ -106,7 +112,8 @@ def build_callbacks(cfg: dict, model) -> list[Callback]:
     if any(not layer.surrogate.fused for layer in layers):
         callbacks.append(SurrogateMode(model))
     if schedule in ("adali_log", "adali_linear"):
-        callbacks.append(AdaLiSchedule(model, schedule.removeprefix("adali_"), params["p"]))
+        callbacks.append(AdaLiSchedule(model, schedule.removeprefix("adali_"), params["p"],
+                                       params["auto_coverage"]))
     elif schedule in ("slope_interval", "slope_adaptive"):
         bad = [layer.surrogate.name for layer in layers
                if "width" not in layer.surrogate.live_names or not layer.surrogate.fused]

@@ -37,23 +37,44 @@ class SurrogateMode(Callback):
 class AdaLiSchedule(Callback):
     """AdaLi boundaries per epoch (``schedules.adali_distance``) and the compute density: the
     fraction of surrogate-derivative entries (neurons × steps × samples) inside [V⁻, V⁺] during
-    the epoch's training backward passes."""
+    the epoch's training backward passes.
+
+    ``auto_coverage`` c > 0: the initial distances are chosen from the membrane-potential
+    distribution (seed 000: "automatically determined based on the distribution of spiking
+    neuron membrane potentials"; §4.2 sets them so that over half of the membranes get a
+    gradient): per spiking layer, on the first (unshuffled) training batch at the start of
+    training, ``L`` = the c-quantile of ``−u`` over the entries with ``u = v' − v_th < 0`` and
+    ``R`` = the c-quantile of ``u`` over ``u ≥ 0`` (``R = L`` if none), so that a fraction c of the
+    layer's membranes lies in [−L, R]. The surrogate's ``left``/``right`` fields are then unused;
+    the chosen values are kept in the checkpoint and reported as ``adali_initial``."""
 
     name = "adali"
 
-    def __init__(self, model, kind: str, p: float):
+    def __init__(self, model, kind: str, p: float, auto_coverage: float = 0.0):
+        self.model = model
         self.layers = neuron_layers(model)
         self.kind, self.p = kind, p
+        self.auto_coverage = auto_coverage
+        self.initial: list[tuple[float, float]] | None = None
         self.epochs = 1
 
     def on_train_start(self, trainer):
         self.epochs = trainer.cfg["train"]["epochs"]
+        if self.auto_coverage > 0 and self.initial is None:
+            from neurodeploy.train.trainer import batches, to_time_major
+
+            x, _ = next(batches(trainer.data.train, trainer.cfg["train"]["batch_size"], shuffle=False))
+            self.initial = auto_boundaries(self.model, to_time_major(x).to(trainer.device), self.auto_coverage)
+
+    def _initial(self, k: int, s) -> tuple[float, float]:
+        return self.initial[k] if self.initial is not None else (s.left, s.right)
 
     def set_epoch(self, epoch: int, epochs: int) -> None:
-        for layer in self.layers:
+        for k, layer in enumerate(self.layers):
             s = layer.surrogate
-            s.live.set("left", schedules.adali_distance(epoch, epochs, s.left, self.p, self.kind))
-            s.live.set("right", schedules.adali_distance(epoch, epochs, s.right, self.p, self.kind))
+            left, right = self._initial(k, s)
+            s.live.set("left", schedules.adali_distance(epoch, epochs, left, self.p, self.kind))
+            s.live.set("right", schedules.adali_distance(epoch, epochs, right, self.p, self.kind))
 
     def on_epoch_start(self, trainer, epoch):
         self.set_epoch(epoch, self.epochs)
@@ -69,13 +90,46 @@ class AdaLiSchedule(Callback):
         metrics["adali_right"] = lives[0].get("right")
         metrics["adali_compute_density"] = active / total if total else None
         metrics["adali_compute_density_layers"] = [v.density() for v in lives]
+        if self.initial is not None:
+            metrics["adali_initial"] = [list(lr) for lr in self.initial]
 
     def state_dict(self):
-        return {"live": [layer.surrogate.live.state_dict() for layer in self.layers]}
+        return {"live": [layer.surrogate.live.state_dict() for layer in self.layers],
+                "initial": None if self.initial is None else [list(lr) for lr in self.initial]}
 
     def load_state_dict(self, state):
         for layer, s in zip(self.layers, state.get("live", [])):
             layer.surrogate.live.load_state_dict(s)
+        if state.get("initial") is not None:
+            self.initial = [(float(a), float(b)) for a, b in state["initial"]]
+
+
+@torch.no_grad()
+def auto_boundaries(model, x: torch.Tensor, coverage: float) -> list[tuple[float, float]]:
+    """AdaLi's initial (L, R) per spiking layer of ``model`` from its membranes on batch ``x``
+    (T, B, …) at the current weights (eval forward): the ``coverage``-quantiles of ``−u`` on
+    ``u < 0`` and of ``u`` on ``u ≥ 0`` (see :class:`AdaLiSchedule`). Distances are kept ≥ 1e-3."""
+    from neurodeploy.neurons import SpikingNeuron
+    from neurodeploy.train.near_threshold import membranes
+
+    was = model.training
+    model.eval()
+    try:
+        _, outs = model(x, record=True)
+        found = []
+        for k, m in enumerate(model):
+            if not (isinstance(m, SpikingNeuron) and m.spiking):
+                continue
+            u, _ = membranes(m, outs[k - 1] if k else x)
+            u = u.flatten()
+            u = u[:: max(1, u.numel() // 1_000_000)].double()  # torch.quantile's size limit
+            neg, pos = -u[u < 0], u[u >= 0]
+            left = float(torch.quantile(neg, coverage)) if neg.numel() else 1.0
+            right = float(torch.quantile(pos, coverage)) if pos.numel() else left
+            found.append((max(left, 1e-3), max(right, 1e-3)))
+        return found
+    finally:
+        model.train(was)
 
 
 class SlopeSchedule(Callback):
