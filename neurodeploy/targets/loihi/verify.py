@@ -35,17 +35,17 @@ Fidelity criteria (declared in the profile's ``[fidelity]`` table, hw_profiles/l
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import nir
 import numpy as np
 import torch
 
-from neurodeploy.errors import ConfigError, VerificationError
+from neurodeploy.errors import VerificationError
 from neurodeploy.ir.conventions import of
 from neurodeploy.sim.float_sim import simulate
 from neurodeploy.targets.base import failed_text  # noqa: F401  (re-exported)
+from neurodeploy.targets.fidelity import mcnemar_p, profile_thresholds  # noqa: F401 (mcnemar_p re-exported)
 from neurodeploy.targets.loihi.emulator import LoihiEmulator
 from neurodeploy.targets.loihi.lava_runner import lava_available, run_lava
 
@@ -88,35 +88,9 @@ def compare_layers(float_layers, fixed_layers, T: int) -> list[dict]:
 def load_thresholds(profile: str | None = None, overrides: dict | None = None) -> dict[str, dict]:
     """The profile's fidelity criteria, each ``{"value", "source"}``; ``overrides`` (key → value,
     None = keep) replace them and are marked ``source = "command line"``."""
-    from neurodeploy.hw_profiles.schema import load_profile
     from neurodeploy.targets.loihi.fixed_point import DEFAULT_PROFILE
 
-    prof = load_profile(profile or DEFAULT_PROFILE)
-    out = {}
-    for key in VERIFY_KEYS:
-        q = prof.fidelity.get(key)
-        if q is None:
-            raise ConfigError(f"profile {prof.name!r} has no [fidelity.{key}]; add it (value, source, kind)")
-        out[key] = {"value": q.value, "source": f"profile {prof.name}"}
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in out:
-            raise ConfigError(f"unknown fidelity criterion {key!r}; known: {', '.join(out)}")
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ConfigError(f"fidelity threshold {key} must be a finite number >= 0, got {value!r}")
-        out[key] = {"value": float(value), "source": "command line"}
-    return out
-
-
-def mcnemar_p(b: int, c: int) -> float:
-    """Exact two-sided McNemar p-value for b vs c discordant pairs (binomial, p = 1/2)."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    k = min(b, c)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
+    return profile_thresholds(profile or DEFAULT_PROFILE, VERIFY_KEYS, overrides)
 
 
 def _row(name, layer, value, op, threshold, status, note=""):

@@ -20,16 +20,14 @@ clips there and the float model does not (clip the data with ``[data] input_clip
 
 from __future__ import annotations
 
-import math
-
 import nir
 import numpy as np
 import torch
 
 from neurodeploy.errors import ConfigError
-from neurodeploy.hw_profiles.schema import load_profile
 from neurodeploy.sim.float_sim import simulate
 from neurodeploy.targets.base import VerifyRequest
+from neurodeploy.targets.fidelity import mcnemar_p, profile_thresholds
 from neurodeploy.targets.xylo import _rockpool
 from neurodeploy.targets.xylo.emulator import XyloEmulator
 from neurodeploy.targets.xylo.spec import read_spec_file
@@ -39,30 +37,7 @@ VERIFY_KEYS = ("max_accuracy_drop_pts", "accuracy_test_alpha", "min_spike_agreem
 
 
 def thresholds(profile: str, overrides: dict | None = None) -> dict[str, dict]:
-    prof = load_profile(profile)
-    out = {}
-    for key in VERIFY_KEYS:
-        q = prof.fidelity.get(key)
-        if q is None:
-            raise ConfigError(f"profile {prof.name!r} has no [fidelity.{key}]; add it (value, source, kind)")
-        out[key] = {"value": q.value, "source": f"profile {prof.name}"}
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in out:
-            raise ConfigError(f"unknown fidelity criterion {key!r}; known: {', '.join(out)}")
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise ConfigError(f"fidelity threshold {key} must be a finite number >= 0, got {value!r}")
-        out[key] = {"value": float(value), "source": "command line"}
-    return out
-
-
-def mcnemar_p(b: int, c: int) -> float:
-    """Exact two-sided McNemar p-value for b vs c discordant pairs."""
-    n = b + c
-    if n == 0:
-        return 1.0
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2 ** n)
+    return profile_thresholds(profile, VERIFY_KEYS, overrides)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float | None:
