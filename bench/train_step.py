@@ -15,6 +15,11 @@ Candidates, all with identical synaptic layers (same init) applied to all T·B r
 * ``neurodeploy``: ``SpikingSequential`` with the fast kernel (dense first layer).
 * ``neurodeploy-sparse``: the same with the exact CSR first-layer path (MLP only).
 * ``neurodeploy-reference``: the reference per-step loop (``NEURODEPLOY_KERNEL=reference``).
+* On "rec": ``neurodeploy`` is the default model (exact CSR first layer on the binary input, the
+  C++ recurrent scan: recurrent product and its weight gradient from the active neurons only);
+  ``neurodeploy-dense-first`` the same with a dense first layer (``sparse_max_density = 0``), the
+  like-for-like comparison with the floor's dense layers; ``neurodeploy-torch`` dense first layer
+  and backend "torch" (the PyTorch recurrent Function: dense per-step products).
 * ``pytorch``: plain per-step PyTorch (LIF step + surrogate autograd Function in a Python loop).
 * ``norse``: ``norse.torch.LIFBoxCell`` per step; ``snntorch``: ``snn.Leaky`` per step;
   ``spikingjelly``: ``neuron.LIFNode(step_mode="m")``. Missing peers are skipped
@@ -146,8 +151,9 @@ def build_rec(name: str):
         with torch.no_grad():
             hidden.w_rec.copy_(w_rec)
         model = SpikingSequential(syn[0], hidden, syn[1], LIF(dt_s=DT, reset="subtract")).train()
-        model.sparse_max_density = 0.0
-        backend = "reference" if name == "neurodeploy-reference" else "auto"
+        if name != "neurodeploy":  # the default keeps the exact CSR first layer (5 % binary input)
+            model.sparse_max_density = 0.0
+        backend = {"neurodeploy-reference": "reference", "neurodeploy-torch": "torch"}.get(name, "auto")
 
         def run(x):
             with use_backend(backend):
@@ -288,6 +294,10 @@ def candidates(quick: bool, workload: str) -> list[str]:
     names = ["floor", "neurodeploy"]
     if workload == "mlp":
         names.append("neurodeploy-sparse")
+    if workload == "rec":
+        names.append("neurodeploy-dense-first")
+        if not quick:
+            names.append("neurodeploy-torch")
     if not quick:
         names.append("neurodeploy-reference")
     names.append("pytorch")

@@ -47,6 +47,7 @@ import math
 import torch
 from torch.autograd.function import once_differentiable
 
+from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons.functional import NeuronState
 from neurodeploy.surrogates.base import Surrogate
 
@@ -69,7 +70,16 @@ def recurrent_sequence(x: torch.Tensor, coefs: list, v0: torch.Tensor, i0: torch
     needs_grad = torch.is_grad_enabled() and (
         x.requires_grad or v0.requires_grad or w_rec.requires_grad
         or (has_i and i0.requires_grad) or any(k is not None and k.requires_grad for k in coefs))
-    if needs_grad:
+    module = _cpp_module(x, coefs)
+    if module is not None:
+        args = (x, v0, i0 if has_i else None, w_rec, *coefs, surrogate, subtract, module)
+        if needs_grad:
+            z, v_t, i_t = _RecurrentScanCpp.apply(*args)
+        else:
+            with torch.no_grad():
+                z, v_t, i_t = _RecurrentScanCpp.forward(None, *args)
+        i_t = i_t if has_i else None
+    elif needs_grad:
         z, v_t, i_t = _RecurrentScan.apply(x, v0, i0 if has_i else None, w_rec, *coefs,
                                            surrogate, subtract)
     else:
@@ -251,3 +261,86 @@ def _coef_grads(gvp, gcur, z, vpre, useq, iseq, v0, i0, gvin_last, flat, subtrac
         out[3] = gcur * torch.cat([i0[None], iseq[:-1]])
         out[4] = gcur * useq
     return [None if g is None else g.sum(0) for g in out]
+
+
+# ---- C++ path: recurrent product from the active neurons only (scan.cpp, "recurrent layer") ----
+
+
+def _cpp_module(x, coefs):
+    """The compiled extension if the C++ recurrent scan applies (CPU float32/float64, backend
+    ``auto``/``cpp``, no coefficient that requires grad), else ``None``."""
+    from neurodeploy.neurons.kernels import get_backend
+
+    if (get_backend() not in ("auto", "cpp") or x.device.type != "cpu"
+            or x.dtype not in (torch.float32, torch.float64)
+            or any(k is not None and k.requires_grad for k in coefs)):
+        return None
+    return _scan_cpp.load()
+
+
+class _RecurrentScanCpp(torch.autograd.Function):
+    """The recurrent layer in C++: forward gathers W_recᵀ rows of the previous step's active
+    neurons and records their indices; backward adds ∂L/∂u[t+1]·W_rec per step (BLAS) and builds
+    ∂L/∂W_rec from the recorded active indices only. ``ctx`` is ``None`` for a forward without
+    autograd (nothing saved, no index lists built)."""
+
+    @staticmethod
+    def forward(ctx, x, v0, i0, w, dv, lv, gv, di, gi, vth, vr, surrogate, subtract, module):
+        from neurodeploy.neurons.kernels import _POOL, _flat
+
+        shape = x.shape[1:]
+        r, n = _rows(shape)
+        m = r * n
+        has_i = di is not None
+        flat = [_flat(k, shape, m) for k in (dv, lv, gv, di, gi, vth, vr)]
+        x3 = x.detach().reshape(x.shape[0], r, n).contiguous()
+        v = v0.detach().reshape(m).clone()
+        cur = i0.detach().reshape(m).clone() if has_i else None
+        e = x3.new_empty(0)
+        o = lambda a: e if a is None else a  # noqa: E731
+        save = ctx is not None
+        z, vpre, offs, cols = module.rec_forward(
+            x3, v, o(cur), w.detach().t().contiguous(), *[o(k) for k in flat], subtract, save,
+            o(_POOL.take(x3)), o(_POOL.take(x3) if save else None))
+        i_t = cur.view(shape) if has_i else x.new_empty(0)
+        if save:
+            ctx.save_for_backward(vpre, w.detach().contiguous(), offs, cols, *flat)
+            ctx.meta = (surrogate, subtract, module, x.shape)
+            if not has_i:
+                ctx.mark_non_differentiable(i_t)
+        return z.view(x.shape), v.view(shape), i_t
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_z, g_v, g_i):
+        from neurodeploy.neurons.kernels import _POOL, _CppImpl
+
+        surrogate, subtract, module, x_shape = ctx.meta
+        vpre, w, offs, cols, *flat = ctx.saved_tensors
+        dv, lv, gvc, di, gic, vth, vr = flat
+        t_len, r, n = vpre.shape
+        shape = x_shape[1:]
+        has_i = di is not None
+        e = vpre.new_empty(0)
+        o = lambda a: e if a is None else a  # noqa: E731
+        inline = _CppImpl.inline(surrogate, False)
+        if inline is None:
+            with torch.no_grad():
+                sg = surrogate.derivative(vpre - vth.view(r, n)).to(vpre.dtype).contiguous()
+            kind, (p0, p1, p2, p3) = 0, (0.0, 0.0, 0.0, 0.0)
+        else:
+            sg = e
+            kind, (p0, p1, p2, p3) = inline
+        gz = g_z.reshape(vpre.shape).contiguous()
+        gv = g_v.reshape(-1).clone()
+        gi = g_i.reshape(-1).clone() if has_i else None
+        gx, active = module.rec_backward(gz, sg, vpre, w, gv, o(gi), dv, gvc, o(di), o(gic), vth,
+                                         vr, subtract, kind, p0, p1, p2, p3,
+                                         o(_POOL.take(vpre)))
+        live = surrogate.live
+        if inline is not None and surrogate.compact and (live.track or live.track_diag):
+            live.active += float(active)  # what ``Surrogate._track`` counts on the eager path
+            live.total += vpre.numel()
+        g_w = module.rec_wgrad(offs, cols, gx) if ctx.needs_input_grad[3] else None
+        return (gx.view(x_shape), gv.view(shape), gi.view(shape) if has_i else None, g_w,
+                *([None] * 7), None, None, None)

@@ -499,3 +499,229 @@ torch::Tensor asgl_mask(int64_t T, int64_t M, int64_t seed, double p) {
   });
   return m;
 }
+
+// ==== recurrent layer: the recurrent product from the previous step's active neurons =========
+// (neurodeploy/neurons/recurrent.py). Layout: x, z, vpre, gz, gx (T, R, N) contiguous, R = rows
+// (batch and any other leading axes), N neurons; the recurrence acts within a row, so rows are
+// independent and run in parallel, each over all T steps (no synchronisation per step).
+// Forward, per row and step: rec = Σ_{k active at t-1} W_recᵀ[k] (ascending k, from 0: binary
+// spikes make every product exact, so this is the dense product's sum in its order), then
+// u = x + rec and the neuron step of fwd_block (same operations), then the step's active
+// indices are compacted from the row just written (in L1). Backward, per step (reverse):
+// dL/dz[t] = gz[t] + dL/du[t+1]·W_rec (one BLAS addmm per step over all rows), then bwd_block
+// on that step (the scan's backward, same surrogate kinds); dL/dW_rec from the active lists.
+
+namespace {
+template <typename s_t>
+__attribute__((noinline)) void rec_gather(s_t* __restrict__ rec, const s_t* __restrict__ wt,
+                                          const int32_t* __restrict__ idx, int64_t n, int64_t N) {
+  if (n == 0) {
+    for (int64_t j = 0; j < N; ++j) rec[j] = s_t(0);
+    return;
+  }
+  const s_t* w0 = wt + (int64_t)idx[0] * N;
+  for (int64_t j = 0; j < N; ++j) rec[j] = w0[j];
+  for (int64_t e = 1; e < n; ++e) {
+    const s_t* __restrict__ w = wt + (int64_t)idx[e] * N;
+    for (int64_t j = 0; j < N; ++j) rec[j] += w[j];
+  }
+}
+
+// One step of one row: u = x + rec, then fwd_block's neuron step (operation by operation).
+template <typename s_t, bool HAS_I, bool SUB, bool SAVE>
+__attribute__((noinline)) void rec_row_step(
+    const s_t* __restrict__ x, const s_t* __restrict__ rec, s_t* __restrict__ z,
+    s_t* __restrict__ vpre, s_t* __restrict__ v, s_t* __restrict__ cur,
+    const s_t* __restrict__ dv, const s_t* __restrict__ lv, const s_t* __restrict__ gv,
+    const s_t* __restrict__ di, const s_t* __restrict__ gi, const s_t* __restrict__ vth,
+    const s_t* __restrict__ vr, int64_t N) {
+  for (int64_t j = 0; j < N; ++j) {
+    const s_t u = x[j] + rec[j];
+    s_t c;
+    if (HAS_I) {
+      c = di[j] * cur[j] + gi[j] * u;
+      cur[j] = c;
+    } else {
+      c = u;
+    }
+    const s_t vp = dv[j] * v[j] + lv[j] + gv[j] * c;
+    const s_t zz = (vp - vth[j]) > s_t(0) ? s_t(1) : s_t(0);
+    if (SAVE) vpre[j] = vp;
+    z[j] = zz;
+    v[j] = SUB ? vp - zz * vth[j] : vp - zz * (vp - vr[j]);
+  }
+}
+
+template <typename s_t>
+inline int64_t rec_compact(const s_t* __restrict__ z, int32_t* __restrict__ idx, int64_t N) {
+  int64_t n = 0;
+  for (int64_t j = 0; j < N; ++j) {
+    idx[n] = (int32_t)j;
+    n += z[j] != s_t(0);
+  }
+  return n;
+}
+
+template <typename s_t, bool HAS_I, bool SUB, bool SAVE>
+void rec_fwd(const s_t* x, s_t* z, s_t* vpre, s_t* v, s_t* cur, const s_t* wt, const s_t* dv,
+             const s_t* lv, const s_t* gv, const s_t* di, const s_t* gi, const s_t* vth,
+             const s_t* vr, int64_t T, int64_t R, int64_t N, int64_t* counts,
+             std::vector<std::vector<int32_t>>& lists) {
+  const int64_t M = R * N;
+  at::parallel_for(0, R, 1, [&](int64_t r0, int64_t r1) {
+    std::vector<s_t> rec((size_t)N);
+    for (int64_t r = r0; r < r1; ++r) {
+      std::vector<int32_t>& act = lists[r];
+      act.clear();
+      act.reserve((size_t)(N * 2));
+      const int64_t o = r * N;
+      int64_t prev = 0, prev_n = 0;
+      for (int64_t t = 0; t < T; ++t) {
+        rec_gather<s_t>(rec.data(), wt, act.data() + prev, prev_n, N);
+        const int64_t ot = t * M + o;
+        rec_row_step<s_t, HAS_I, SUB, SAVE>(
+            x + ot, rec.data(), z + ot, SAVE ? vpre + ot : nullptr, v + o,
+            HAS_I ? cur + o : nullptr, dv + o, lv + o, gv + o, HAS_I ? di + o : nullptr,
+            HAS_I ? gi + o : nullptr, vth + o, vr + o, N);
+        const size_t base = act.size();
+        act.resize(base + (size_t)N);
+        const int64_t n = rec_compact<s_t>(z + ot, act.data() + base, N);
+        act.resize(base + (size_t)n);
+        counts[r * T + t] = n;
+        prev = (int64_t)base;
+        prev_n = n;
+      }
+    }
+  });
+}
+}  // namespace
+
+// x (T, R, N); v, cur (R·N,) running state, updated in place to the final state; wt = W_recᵀ
+// (N, N) contiguous (row k: the weights out of neuron k); coefficients (R·N,) each (di, gi empty
+// without a synaptic current); z_out, vpre_out: output buffers (T, R, N) or empty (allocate).
+// Returns z (T, R, N); vpre (T, R, N) (empty unless save); the active neurons of every (row,
+// step) as CSR in (row, step) order: offsets (R·T + 1) int64 and indices (nnz) int32 (both
+// empty unless save).
+std::vector<torch::Tensor> rec_forward(torch::Tensor x, torch::Tensor v, torch::Tensor cur,
+    torch::Tensor wt, torch::Tensor dv, torch::Tensor lv, torch::Tensor gv, torch::Tensor di,
+    torch::Tensor gi, torch::Tensor vth, torch::Tensor vr, bool subtract, bool save,
+    torch::Tensor z_out, torch::Tensor vpre_out) {
+  TORCH_CHECK(x.dim() == 3 && x.is_contiguous() && wt.is_contiguous() &&
+              wt.size(0) == x.size(2) && wt.size(1) == x.size(2),
+              "rec_forward: x (T, R, N) and W_recᵀ (N, N) contiguous");
+  const int64_t T = x.size(0), R = x.size(1), N = x.size(2);
+  const bool has_i = di.numel() > 0;
+  auto z = out_like(z_out, x);
+  auto vpre = save ? out_like(vpre_out, x) : torch::empty({0}, x.options());
+  auto counts = torch::empty({R * T}, x.options().dtype(torch::kLong));
+  std::vector<std::vector<int32_t>> lists((size_t)R);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "rec_forward", [&] {
+    NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB, NDP_BOOL(save, SV,
+      rec_fwd<scalar_t, HI, SB, SV>(
+          x.data_ptr<scalar_t>(), z.data_ptr<scalar_t>(), mp<scalar_t>(vpre),
+          v.data_ptr<scalar_t>(), mp<scalar_t>(cur), wt.data_ptr<scalar_t>(),
+          cp<scalar_t>(dv), cp<scalar_t>(lv), cp<scalar_t>(gv), cp<scalar_t>(di),
+          cp<scalar_t>(gi), cp<scalar_t>(vth), cp<scalar_t>(vr), T, R, N,
+          counts.data_ptr<int64_t>(), lists);)))
+  });
+  auto lopt = x.options().dtype(torch::kLong);
+  if (!save) return {z, vpre, torch::empty({0}, lopt), torch::empty({0}, x.options().dtype(torch::kInt))};
+  auto offs = torch::empty({R * T + 1}, lopt);
+  int64_t* op = offs.data_ptr<int64_t>();
+  const int64_t* cn = counts.data_ptr<int64_t>();
+  op[0] = 0;
+  for (int64_t k = 0; k < R * T; ++k) op[k + 1] = op[k] + cn[k];
+  auto cols = torch::empty({op[R * T]}, x.options().dtype(torch::kInt));
+  int32_t* cl = cols.data_ptr<int32_t>();
+  for (int64_t r = 0; r < R; ++r)
+    if (!lists[r].empty())
+      std::memcpy(cl + op[r * T], lists[r].data(), lists[r].size() * sizeof(int32_t));
+  return {z, vpre, offs, cols};
+}
+
+// gz, vpre (T, R, N); sg: the surrogate derivative (T, R, N) when kind is 0, else empty;
+// w = W_rec (N, N) (out, in) contiguous; gv, gi (R·N,): in: grads of the final state; out:
+// grads of the initial state (in place); coefficients (R·N,). kind, p0..p3: as scan_backward.
+// gx_out: output buffer (T, R, N) or empty. Returns gx = dL/du = dL/dx (T, R, N) and the number
+// of non-zero surrogate values (0-dim int64).
+std::vector<torch::Tensor> rec_backward(torch::Tensor gz, torch::Tensor sg, torch::Tensor vpre,
+    torch::Tensor w, torch::Tensor gv, torch::Tensor gi, torch::Tensor dv, torch::Tensor gvc,
+    torch::Tensor di, torch::Tensor gic, torch::Tensor vth, torch::Tensor vr, bool subtract,
+    int64_t kind, double p0, double p1, double p2, double p3, torch::Tensor gx_out) {
+  TORCH_CHECK(vpre.dim() == 3 && vpre.is_contiguous() && gz.is_contiguous() &&
+              gz.sizes() == vpre.sizes() && w.is_contiguous(), "rec_backward: layouts");
+  TORCH_CHECK(kind >= 0 && kind < K_COUNT, "rec_backward: unknown surrogate kind ", kind);
+  const int64_t T = vpre.size(0), R = vpre.size(1), N = vpre.size(2), M = R * N;
+  TORCH_CHECK(kind != K_TENSOR || sg.numel() == T * M, "rec_backward: kind 0 needs sg");
+  const bool has_i = di.numel() > 0;
+  auto gx = out_like(gx_out, vpre);
+  auto dz = torch::empty({R, N}, vpre.options());
+  const int64_t nblk = (M + BLOCK - 1) / BLOCK;
+  std::vector<int64_t> active((size_t)nblk, 0);
+  const SurrogateArgs sa{p0, p1, p2, p3};
+  AT_DISPATCH_FLOATING_TYPES(vpre.scalar_type(), "rec_backward", [&] {
+    auto run = [&](auto hi_, auto sb_, auto cg_, auto kind_, auto zs_) {
+      constexpr bool HI = decltype(hi_)::value, SB = decltype(sb_)::value;
+      constexpr bool CG = decltype(cg_)::value, ZS = decltype(zs_)::value;
+      constexpr int KIND = decltype(kind_)::value;
+      for (int64_t t = T - 1; t >= 0; --t) {
+        const scalar_t* dzp = gz.data_ptr<scalar_t>() + t * M;
+        if (t < T - 1) {   // dL/dz[t] = gz[t] + dL/du[t+1] · W_rec
+          at::addmm_out(dz, gz[t], gx[t + 1], w);
+          dzp = dz.data_ptr<scalar_t>();
+        }
+        const scalar_t* sgp = KIND == K_TENSOR ? sg.data_ptr<scalar_t>() + t * M : nullptr;
+        const scalar_t* vp = vpre.data_ptr<scalar_t>() + t * M;
+        scalar_t* gxp = gx.data_ptr<scalar_t>() + t * M;
+        at::parallel_for(0, nblk, 8, [&](int64_t b0, int64_t b1) {
+          for (int64_t blk = b0; blk < b1; ++blk) {
+            const int64_t lo = blk * BLOCK, hi = std::min(M, lo + BLOCK);
+            int64_t a = 0;
+            bwd_block<scalar_t, HI, SB, CG, KIND, ZS>(
+                sa, dzp, sgp, vp, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, gxp,
+                gv.data_ptr<scalar_t>(), mp<scalar_t>(gi), cp<scalar_t>(dv), cp<scalar_t>(gvc),
+                cp<scalar_t>(di), cp<scalar_t>(gic), cp<scalar_t>(vth), cp<scalar_t>(vr),
+                nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, M, lo, hi, &a);
+            active[blk] += a;
+          }
+        });
+      }
+    };
+    NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB, pick_kind<HI, SB>(run, false, false, kind);))
+  });
+  int64_t total = 0;
+  for (int64_t a : active) total += a;
+  return {gx, torch::scalar_tensor(total, vpre.options().dtype(torch::kLong))};
+}
+
+// dL/dW_rec (N, N) (out, in): Σ over rows r and steps t ≥ 1 of gx[t, r]ᵀ z[t-1, r], as sums of
+// gx rows over the active lists of rec_forward (offsets, indices). Each thread sums a contiguous
+// range of rows into its own (N, N) buffer; the buffers are added in thread order.
+torch::Tensor rec_wgrad(torch::Tensor offs, torch::Tensor cols, torch::Tensor gx) {
+  const int64_t T = gx.size(0), R = gx.size(1), N = gx.size(2), M = R * N;
+  TORCH_CHECK(gx.is_contiguous() && offs.numel() == R * T + 1, "rec_wgrad: layouts");
+  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), R));
+  auto parts = torch::zeros({nt, N, N}, gx.options());
+  const int64_t* op = offs.data_ptr<int64_t>();
+  const int32_t* cl = cols.data_ptr<int32_t>();
+  AT_DISPATCH_FLOATING_TYPES(gx.scalar_type(), "rec_wgrad", [&] {
+    const scalar_t* g = gx.data_ptr<scalar_t>();
+    scalar_t* pp = parts.data_ptr<scalar_t>();
+    at::parallel_for(0, nt, 1, [&](int64_t q0, int64_t q1) {
+      for (int64_t q = q0; q < q1; ++q) {
+        scalar_t* gwt = pp + q * N * N;   // (in, out)
+        for (int64_t r = R * q / nt; r < R * (q + 1) / nt; ++r)
+          for (int64_t t = 1; t < T; ++t) {
+            const scalar_t* __restrict__ row = g + t * M + r * N;
+            for (int64_t e = op[r * T + t - 1]; e < op[r * T + t]; ++e) {
+              scalar_t* __restrict__ dst = gwt + (int64_t)cl[e] * N;
+              for (int64_t j = 0; j < N; ++j) dst[j] += row[j];
+            }
+          }
+      }
+    });
+  });
+  auto gwt = parts[0];
+  for (int64_t q = 1; q < nt; ++q) gwt.add_(parts[q]);
+  return gwt.t().contiguous();
+}
