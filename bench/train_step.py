@@ -18,8 +18,10 @@ Candidates, all with identical synaptic layers (same init) applied to all T·B r
 * On "rec": ``neurodeploy`` is the default model (exact CSR first layer on the binary input, the
   C++ recurrent scan: recurrent product and its weight gradient from the active neurons only);
   ``neurodeploy-dense-first`` the same with a dense first layer (``sparse_max_density = 0``), the
-  like-for-like comparison with the floor's dense layers; ``neurodeploy-torch`` dense first layer
-  and backend "torch" (the PyTorch recurrent Function: dense per-step products).
+  like-for-like comparison with the floor's dense layers; ``neurodeploy-dense-first-sync`` the
+  same with the C++ backward's other threading (``recurrent.BACKWARD_SPLIT_ROWS = False``: one
+  multi-threaded addmm per step over all rows); ``neurodeploy-torch`` dense first layer and
+  backend "torch" (the PyTorch recurrent Function: dense per-step products).
 * ``pytorch``: plain per-step PyTorch (LIF step + surrogate autograd Function in a Python loop).
 * ``norse``: ``norse.torch.LIFBoxCell`` per step; ``snntorch``: ``snn.Leaky`` per step;
   ``spikingjelly``: ``neuron.LIFNode(step_mode="m")``. Missing peers are skipped
@@ -154,10 +156,18 @@ def build_rec(name: str):
         if name != "neurodeploy":  # the default keeps the exact CSR first layer (5 % binary input)
             model.sparse_max_density = 0.0
         backend = {"neurodeploy-reference": "reference", "neurodeploy-torch": "torch"}.get(name, "auto")
+        from neurodeploy.neurons import recurrent
+
+        split = name != "neurodeploy-dense-first-sync"
 
         def run(x):
-            with use_backend(backend):
-                return model(x)
+            recurrent.BACKWARD_SPLIT_ROWS = split  # read by the forward, used by its backward
+            try:
+                with use_backend(backend):
+                    return model(x)
+            finally:
+                recurrent.BACKWARD_SPLIT_ROWS = True
+        run.model = model  # for firing_rates
         return run, list(model.parameters())
     if name == "floor":
         neurons = [nn.Identity(), nn.Identity()]
@@ -297,7 +307,7 @@ def candidates(quick: bool, workload: str) -> list[str]:
     if workload == "rec":
         names.append("neurodeploy-dense-first")
         if not quick:
-            names.append("neurodeploy-torch")
+            names += ["neurodeploy-dense-first-sync", "neurodeploy-torch"]
     if not quick:
         names.append("neurodeploy-reference")
     names.append("pytorch")
@@ -330,6 +340,7 @@ def firing_rates(workload: str) -> list[float]:
     from neurodeploy.neurons import SpikingSequential
 
     model, _ = build("neurodeploy", workload)
+    model = getattr(model, "model", model)
     w = WORKLOADS[workload]
     x = (torch.rand(w["t"], w["b"], *w["shape"], generator=torch.Generator().manual_seed(1))
          < 0.05).float()

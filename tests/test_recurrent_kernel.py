@@ -349,6 +349,26 @@ def test_cpp_short_and_silent(t):
     _assert_same(fast, _dense_run("reference", silent, c, "zero", w_rec))
 
 
+def test_cpp_backward_threadings_agree(monkeypatch):
+    """Both threadings of the C++ backward (rows split between threads with a per-block addmm,
+    or one addmm over all rows per step) give the reference's gradients, for any thread count."""
+    from neurodeploy.neurons import recurrent
+
+    c = _coefs("cuba")
+    x = _input(30, 7, 12, "cuba", seed=4)
+    w_rec = _w_rec(12, seed=5, scale=0.3)
+    ref = _dense_run("reference", x, c, "subtract", w_rec)
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            for split in (True, False):
+                monkeypatch.setattr(recurrent, "BACKWARD_SPLIT_ROWS", split)
+                _assert_same(_dense_run("auto", x, c, "subtract", w_rec), ref)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_cpp_surrogate_activity_is_counted():
     """The C++ backward counts the non-zero surrogate values like the eager path does."""
     c = _coefs("lif")

@@ -266,6 +266,13 @@ def _coef_grads(gvp, gcur, z, vpre, useq, iseq, v0, i0, gvin_last, flat, subtrac
 # ---- C++ path: recurrent product from the active neurons only (scan.cpp, "recurrent layer") ----
 
 
+# The C++ backward's threading: True (default), each thread takes a block of rows through all T
+# steps (one single-threaded addmm per step and block, no barrier between threads per step);
+# False, per step one multi-threaded addmm over all rows and the neurons in parallel (two barriers
+# per step). Same arithmetic; read at forward; a switch for the benchmark (bench/train_step.py).
+BACKWARD_SPLIT_ROWS = True
+
+
 def _cpp_module(x, coefs):
     """The compiled extension if the C++ recurrent scan applies (CPU float32/float64, backend
     ``auto``/``cpp``, no coefficient that requires grad), else ``None``."""
@@ -305,7 +312,7 @@ class _RecurrentScanCpp(torch.autograd.Function):
         i_t = cur.view(shape) if has_i else x.new_empty(0)
         if save:
             ctx.save_for_backward(vpre, w.detach().contiguous(), offs, cols, *flat)
-            ctx.meta = (surrogate, subtract, module, x.shape)
+            ctx.meta = (surrogate, subtract, module, x.shape, BACKWARD_SPLIT_ROWS)
             if not has_i:
                 ctx.mark_non_differentiable(i_t)
         return z.view(x.shape), v.view(shape), i_t
@@ -315,7 +322,7 @@ class _RecurrentScanCpp(torch.autograd.Function):
     def backward(ctx, g_z, g_v, g_i):
         from neurodeploy.neurons.kernels import _POOL, _CppImpl
 
-        surrogate, subtract, module, x_shape = ctx.meta
+        surrogate, subtract, module, x_shape, split_rows = ctx.meta
         vpre, w, offs, cols, *flat = ctx.saved_tensors
         dv, lv, gvc, di, gic, vth, vr = flat
         t_len, r, n = vpre.shape
@@ -336,7 +343,7 @@ class _RecurrentScanCpp(torch.autograd.Function):
         gi = g_i.reshape(-1).clone() if has_i else None
         gx, active = module.rec_backward(gz, sg, vpre, w, gv, o(gi), dv, gvc, o(di), o(gic), vth,
                                          vr, subtract, kind, p0, p1, p2, p3,
-                                         o(_POOL.take(vpre)))
+                                         o(_POOL.take(vpre)), split_rows)
         live = surrogate.live
         if inline is not None and surrogate.compact and (live.track or live.track_diag):
             live.active += float(active)  # what ``Surrogate._track`` counts on the eager path

@@ -644,10 +644,16 @@ std::vector<torch::Tensor> rec_forward(torch::Tensor x, torch::Tensor v, torch::
 // grads of the initial state (in place); coefficients (R·N,). kind, p0..p3: as scan_backward.
 // gx_out: output buffer (T, R, N) or empty. Returns gx = dL/du = dL/dx (T, R, N) and the number
 // of non-zero surrogate values (0-dim int64).
+// split_rows (default): each thread takes a contiguous block of rows through all T steps, one
+// single-threaded addmm (its rows × N × N) per step: no synchronisation between threads per step
+// (on a loaded machine a per-step barrier waits for a descheduled thread). Otherwise: per step,
+// one multi-threaded addmm over all rows, then the step's neurons in parallel (two barriers per
+// step); kept for measurement (bench/train_step.py's rec part).
 std::vector<torch::Tensor> rec_backward(torch::Tensor gz, torch::Tensor sg, torch::Tensor vpre,
     torch::Tensor w, torch::Tensor gv, torch::Tensor gi, torch::Tensor dv, torch::Tensor gvc,
     torch::Tensor di, torch::Tensor gic, torch::Tensor vth, torch::Tensor vr, bool subtract,
-    int64_t kind, double p0, double p1, double p2, double p3, torch::Tensor gx_out) {
+    int64_t kind, double p0, double p1, double p2, double p3, torch::Tensor gx_out,
+    bool split_rows) {
   TORCH_CHECK(vpre.dim() == 3 && vpre.is_contiguous() && gz.is_contiguous() &&
               gz.sizes() == vpre.sizes() && w.is_contiguous(), "rec_backward: layouts");
   TORCH_CHECK(kind >= 0 && kind < K_COUNT, "rec_backward: unknown surrogate kind ", kind);
@@ -656,35 +662,56 @@ std::vector<torch::Tensor> rec_backward(torch::Tensor gz, torch::Tensor sg, torc
   const bool has_i = di.numel() > 0;
   auto gx = out_like(gx_out, vpre);
   auto dz = torch::empty({R, N}, vpre.options());
-  const int64_t nblk = (M + BLOCK - 1) / BLOCK;
-  std::vector<int64_t> active((size_t)nblk, 0);
+  const int64_t nt = split_rows ? std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), R)) : 1;
+  const int64_t rb = std::max<int64_t>(1, BLOCK / std::max<int64_t>(N, 1));  // rows per task
+  const int64_t ntask = (R + rb - 1) / rb;
+  std::vector<int64_t> active((size_t)std::max(ntask, nt), 0);
   const SurrogateArgs sa{p0, p1, p2, p3};
   AT_DISPATCH_FLOATING_TYPES(vpre.scalar_type(), "rec_backward", [&] {
     auto run = [&](auto hi_, auto sb_, auto cg_, auto kind_, auto zs_) {
       constexpr bool HI = decltype(hi_)::value, SB = decltype(sb_)::value;
       constexpr bool CG = decltype(cg_)::value, ZS = decltype(zs_)::value;
       constexpr int KIND = decltype(kind_)::value;
-      for (int64_t t = T - 1; t >= 0; --t) {
-        const scalar_t* dzp = gz.data_ptr<scalar_t>() + t * M;
-        if (t < T - 1) {   // dL/dz[t] = gz[t] + dL/du[t+1] · W_rec
-          at::addmm_out(dz, gz[t], gx[t + 1], w);
-          dzp = dz.data_ptr<scalar_t>();
-        }
-        const scalar_t* sgp = KIND == K_TENSOR ? sg.data_ptr<scalar_t>() + t * M : nullptr;
-        const scalar_t* vp = vpre.data_ptr<scalar_t>() + t * M;
-        scalar_t* gxp = gx.data_ptr<scalar_t>() + t * M;
-        at::parallel_for(0, nblk, 8, [&](int64_t b0, int64_t b1) {
-          for (int64_t blk = b0; blk < b1; ++blk) {
-            const int64_t lo = blk * BLOCK, hi = std::min(M, lo + BLOCK);
-            int64_t a = 0;
-            bwd_block<scalar_t, HI, SB, CG, KIND, ZS>(
-                sa, dzp, sgp, vp, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, gxp,
-                gv.data_ptr<scalar_t>(), mp<scalar_t>(gi), cp<scalar_t>(dv), cp<scalar_t>(gvc),
-                cp<scalar_t>(di), cp<scalar_t>(gic), cp<scalar_t>(vth), cp<scalar_t>(vr),
-                nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 1, M, lo, hi, &a);
-            active[blk] += a;
+      // rows [r0, r1) of step t; dL/dz[t] = gz[t] + dL/du[t+1] · W_rec first (dz_t holds it)
+      auto step = [&](int64_t t, int64_t r0, int64_t r1, const scalar_t* dzp) -> int64_t {
+        int64_t a = 0;
+        bwd_block<scalar_t, HI, SB, CG, KIND, ZS>(
+            sa, dzp, KIND == K_TENSOR ? sg.data_ptr<scalar_t>() + t * M : nullptr,
+            vpre.data_ptr<scalar_t>() + t * M, nullptr, nullptr, nullptr, nullptr, nullptr,
+            nullptr, gx.data_ptr<scalar_t>() + t * M, gv.data_ptr<scalar_t>(), mp<scalar_t>(gi),
+            cp<scalar_t>(dv), cp<scalar_t>(gvc), cp<scalar_t>(di), cp<scalar_t>(gic),
+            cp<scalar_t>(vth), cp<scalar_t>(vr), nullptr, nullptr, nullptr, nullptr, nullptr,
+            nullptr, nullptr, 1, M, r0 * N, r1 * N, &a);
+        return a;
+      };
+      if (split_rows) {
+        at::parallel_for(0, nt, 1, [&](int64_t q0, int64_t q1) {
+          for (int64_t q = q0; q < q1; ++q) {
+            const int64_t r0 = R * q / nt, r1 = R * (q + 1) / nt;
+            if (r1 == r0) continue;
+            auto dzq = dz.narrow(0, r0, r1 - r0);
+            for (int64_t t = T - 1; t >= 0; --t) {
+              const scalar_t* dzp = gz.data_ptr<scalar_t>() + t * M;
+              if (t < T - 1) {
+                at::addmm_out(dzq, gz[t].narrow(0, r0, r1 - r0), gx[t + 1].narrow(0, r0, r1 - r0), w);
+                dzp = dz.data_ptr<scalar_t>();
+              }
+              active[q] += step(t, r0, r1, dzp);
+            }
           }
         });
+      } else {
+        for (int64_t t = T - 1; t >= 0; --t) {
+          const scalar_t* dzp = gz.data_ptr<scalar_t>() + t * M;
+          if (t < T - 1) {
+            at::addmm_out(dz, gz[t], gx[t + 1], w);
+            dzp = dz.data_ptr<scalar_t>();
+          }
+          at::parallel_for(0, ntask, 1, [&](int64_t b0, int64_t b1) {
+            for (int64_t b = b0; b < b1; ++b)
+              active[b] += step(t, b * rb, std::min(R, (b + 1) * rb), dzp);
+          });
+        }
       }
     };
     NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB, pick_kind<HI, SB>(run, false, false, kind);))
