@@ -7,7 +7,8 @@
     autograd step by step (~10 ATen ops per step forward and more backward). Every other backend
     must match it. With a recurrent weight ``w_rec`` every other backend runs
     :mod:`neurodeploy.neurons.recurrent` instead (one Function, hand-written BPTT through the
-    membrane and the recurrent spikes, PyTorch ops per step); this loop where that does not apply.
+    membrane and the recurrent spikes; in C++ from the active neurons only on CPU, else PyTorch
+    ops per step); this loop where that does not apply.
 ``cpp``
     One autograd Function whose forward records nothing and whose backward is a hand-written
     reverse scan (BPTT through the membrane). Forward saves only the pre-reset membrane ``v'``
