@@ -8,8 +8,9 @@ coefficients that require grad) gives spikes and final state bitwise, coefficien
 1e-5 (1e-4 in fp32 sums). Also Norse's cells where the neuron models coincide.
 
 A different summation order can legitimately flip a spike whose v' lies within rounding of the
-threshold; the fp32 cases here use fixed seeds (checked: no membrane near threshold), the
-property test runs in float64 (a flip would need |v' − θ| < 1e-15)."""
+threshold; the fp32 cases here use fixed seeds and require equal spikes (a flip there is a
+failure to look at, not a tolerance to widen), the property test runs in float64 (a flip would
+need |v' − θ| within ~1e-15)."""
 
 from __future__ import annotations
 
