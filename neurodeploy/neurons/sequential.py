@@ -22,6 +22,7 @@ import warnings
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from neurodeploy.neurons import _scan_cpp
@@ -31,14 +32,16 @@ from neurodeploy.neurons.modules import SpikingNeuron
 class SpikingSequential(nn.Sequential):
     """Runs ``x`` (T, B, …) through its children; returns the last layer's output (T, B, …)."""
 
-    sparse_max_density: float = 0.25  # fraction of non-zero inputs up to which the CSR path runs
+    # None: the measured per-layer rule (density_limit); 0: always dense; a number in (0, 1]:
+    # that fraction of non-zero inputs is the limit for every Linear
+    sparse_max_density: float | None = None
 
     def forward(self, x: torch.Tensor, record: bool = False):
         outputs = []
         if x.layout != torch.strided:
             x = x.to_dense()
-        for n, layer in enumerate(self):
-            if n == 0 and isinstance(layer, nn.Linear):
+        for layer in self:
+            if isinstance(layer, nn.Linear):
                 y = sparse_binary_linear(x, layer, self.sparse_max_density)
                 if y is not None:
                     x = y
@@ -54,6 +57,23 @@ class SpikingSequential(nn.Sequential):
             if record:
                 outputs.append(x)
         return (x, outputs) if record else x
+
+
+# The measured crossover (CSR build + gather-sum forward + weight gradient vs the dense matmuls;
+# bench/train_step.py shapes and the demo's, 1 thread, see the module docstring): (minimum
+# out_features, density limit), first match from the top; narrower layers always run dense.
+AUTO_DENSITY = ((128, 0.25), (32, 0.1))
+
+
+def density_limit(layer: nn.Linear, max_density: float | None) -> float:
+    """The fraction of ones in the input up to which ``layer`` runs the CSR path: ``max_density``
+    if given (0: never), else the measured crossover for its width (:data:`AUTO_DENSITY`)."""
+    if max_density is not None:
+        return float(max_density)
+    for min_out, limit in AUTO_DENSITY:
+        if layer.out_features >= min_out:
+            return limit
+    return 0.0
 
 
 def binary_csr(x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -73,26 +93,32 @@ def linear_from_csr(crow: torch.Tensor, cols: torch.Tensor, layer: nn.Linear) ->
     return module.csr_linear(crow, cols, layer.weight.detach().t().contiguous(), bias)
 
 
-def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float):
+def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float | None):
     """``layer`` applied to binary (T, B, F) ``x`` through its CSR indices, or ``None`` when ``x``
-    is not binary, not sparse enough, requires grad, or is not a 3-D floating tensor."""
-    if max_density <= 0 or x.dim() != 3 or x.requires_grad or not x.is_floating_point():
+    is not binary, denser than the limit (:func:`density_limit`), not a 3-D floating tensor, or
+    requires grad where the compiled extension is unavailable (the fallback has no input gradient)."""
+    if x.dim() != 3 or not x.is_floating_point():
+        return None
+    limit = density_limit(layer, max_density)
+    if limit <= 0:
         return None
     t, b, f = x.shape
     if f != layer.in_features or x.dtype != layer.weight.dtype or x.device != layer.weight.device:
         return None
     x2 = x.reshape(t * b, f)
     module = _scan_cpp.load() if (x.device.type == "cpu" and x.dtype == torch.float32) else None
-    if module is not None:  # compiled: detection, CSR build, forward and weight grad in C++
-        csr = module.binary_csr(x2.contiguous(), float(max_density))
+    if module is not None:  # compiled: detection + CSR build in one pass, forward and grads in C++
+        csr = module.binary_csr(x2.detach().contiguous(), float(limit))
         if len(csr) == 1:
             return None
         bias = layer.bias if layer.bias is not None else x.new_empty(0)
-        y = _CsrLinear.apply(layer.weight, bias, csr[0], csr[1], module)
+        y = _CsrLinear.apply(x2, layer.weight, bias, csr[0], csr[1], module)
         return y.reshape(t, b, layer.out_features)
+    if x.requires_grad:
+        return None
     # count first (one cheap pass) so that dense input is rejected before building the CSR
     nnz = int(torch.count_nonzero(x2))
-    if nnz > max_density * x2.numel():
+    if nnz > limit * x2.numel():
         return None
     with warnings.catch_warnings():  # torch: "Sparse CSR tensor support is in beta state"
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
@@ -108,21 +134,25 @@ def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float):
 
 
 class _CsrLinear(torch.autograd.Function):
-    """y = bias + Σ of the weight columns of each row's active inputs; grads for weight and bias."""
+    """y = bias + Σ of the weight columns of each row's active inputs (x2 binary (R, F), given
+    by its CSR); grads: weight (sum over active inputs only), bias, and x2 dense (gy · W)."""
 
     @staticmethod
-    def forward(ctx, weight, bias, crow, cols, module):
-        ctx.save_for_backward(crow, cols)
+    def forward(ctx, x2, weight, bias, crow, cols, module):
+        ctx.save_for_backward(crow, cols, weight if x2.requires_grad else None)
         ctx.module, ctx.in_features, ctx.has_bias = module, weight.shape[1], bias.numel() > 0
         return module.csr_linear(crow, cols, weight.detach().t().contiguous(), bias.detach())
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, gy):
-        crow, cols = ctx.saved_tensors
+        crow, cols, weight = ctx.saved_tensors
         gy = gy.contiguous()
-        gw = gb = None
+        gx = gw = gb = None
         if ctx.needs_input_grad[0]:
+            gx = gy @ weight
+        if ctx.needs_input_grad[1]:
             gw = ctx.module.csr_linear_wgrad(crow, cols, gy, ctx.in_features).t().contiguous()
-        if ctx.has_bias and ctx.needs_input_grad[1]:
+        if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = gy.sum(0)
-        return gw, gb, None, None, None
+        return gx, gw, gb, None, None, None
