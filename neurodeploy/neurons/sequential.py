@@ -3,17 +3,40 @@
 Synaptic layers (``nn.Linear``, ``nn.Conv2d``, ``nn.Flatten``, ``SumPool2d``) are stateless, so
 they run on all T·B rows at once; neuron modules run their recurrence over T.
 
-Sparse event input: when the first layer is an ``nn.Linear``, the input does not require grad and
-is a dense (T, B, F) binary tensor (every entry 0 or 1) with at most ``sparse_max_density`` of its entries set, that layer
-is computed from the CSR indices of the active inputs: each output row is the bias plus the sum
-of the weight columns of its active inputs (ascending input index), and the weight gradient is
-the matching scatter-add of output gradients. On CPU float32 this runs in the C++ extension of
-:mod:`neurodeploy.neurons._scan_cpp` (detection and CSR build in two passes over ``x``);
-elsewhere, or if that extension cannot be built, via ``to_sparse_csr`` and ``F.embedding_bag``. This is exact fp32 arithmetic (no
-input dropped, no lower precision); only the summation order differs from the dense matmul, so
-results agree with the dense path to fp32 rounding (≈1e-7 relative), not bit for bit. Set
-``model.sparse_max_density = 0`` to always use the dense path. Sparse torch tensors (COO/CSR,
-binary values) are accepted as input and densified first.
+Spike input (exact CSR path): every ``nn.Linear`` whose input is a dense (T, B, F) floating tensor
+with every entry 0 or 1 — the network's event input, or the spikes of the neuron layer before it
+— and at most :func:`density_limit` of its entries set is computed from the CSR indices of the
+active inputs (rows = the T·B steps, ascending input index):
+
+* forward: each output row is the bias plus the sum of the weight columns of its active inputs
+  (a gather-sum, ~d·F·N adds per row instead of F·N multiply-adds);
+* weight gradient: for each input k, the sum of the output gradients of the rows where k is
+  active (outer products over active inputs only; summed in ascending row order, so the same
+  result at any thread count); bias gradient: the column sums of the output gradient;
+* input gradient (when the input requires grad, i.e. a hidden layer fed by spikes): dense,
+  ``gy · W`` (a surrogate gradient is non-zero almost everywhere).
+
+On CPU float32 this runs in the C++ extension of :mod:`neurodeploy.neurons._scan_cpp`: detection
+and CSR build in one pass over ``x`` (refused as soon as a value is not 0/1 or the count passes
+the limit), forward and weight gradient summed in vector registers. Elsewhere (CUDA, other
+dtypes, or the extension cannot be built) an input that does not require grad goes through
+``to_sparse_csr`` and ``F.embedding_bag``, and a spike-fed layer that needs its input gradient
+runs dense. This is exact fp32 arithmetic (no input dropped, no lower precision); only the
+summation order differs from the dense matmul, so results agree with the dense path to fp32
+rounding (≈1e-7 relative), not bit for bit: a spike can flip where the membrane lies within
+rounding of the threshold.
+
+Which path runs: ``model.sparse_max_density`` (default ``None``) is the user's override. ``None``:
+the measured crossover per layer, :data:`AUTO_DENSITY` — up to 25 % ones for layers with ≥ 128
+outputs, 10 % for 32–127 outputs, never for narrower layers (there the dense matmul is as fast
+at any density: 256→20 costs 1.0–1.7× dense at 2–10 %). It was chosen from the time of CSR
+build + forward + weight gradient against the dense forward + weight-gradient matmuls (the dense
+input gradient is the same on both sides), 6400 rows (the bench: 700→256, 256→256, 256→20,
+256→64) and 1024 rows (the demo: 648→256, 256→10, 256→128), densities 2–40 %, 1 thread
+(min of 15, interleaved): sparse/dense reached 1 at 30–40 % for 256 outputs, 25–30 % for 128,
+~10 % for 64. A number sets that limit for every Linear; ``0`` always runs dense (ONNX verify
+uses this to follow the reference arithmetic). Sparse torch tensors (COO/CSR, binary values) are
+accepted as input and densified first.
 """
 
 from __future__ import annotations
