@@ -398,39 +398,46 @@ torch::Tensor csr_linear(torch::Tensor crow, torch::Tensor cols, torch::Tensor w
 }
 
 // gwt[k] = Σ_{rows r with a one at k} gy[r]   ((F, N)), summed in ascending r for every k
-// (the same result at any thread count). Rows go in chunks of about 1 MiB of gy (kept in cache).
-// First every chunk's indices are transposed (the rows of each input k, ascending; chunks in
-// parallel), then chunk by chunk each gwt[k] adds the sum of its rows of gy, accumulated in
-// registers as in csr_linear (inputs k in parallel).
+// (the same result at any thread count); with bias_grad, a row F more: Σ_r gy[r] (an input that
+// is always active), so the result is (F + 1, N). Rows go in chunks of about 1 MiB of gy (kept
+// in cache). First every chunk's indices are transposed (the rows of each input k, ascending;
+// chunks in parallel), then chunk by chunk each gwt[k] adds the sum of its rows of gy,
+// accumulated in registers as in csr_linear (each thread a range of inputs k).
 torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Tensor gy,
-                               int64_t F) {
-  const int64_t R = crow.size(0) - 1, N = gy.size(1);
+                               int64_t F, bool bias_grad) {
+  const int64_t R = crow.size(0) - 1, N = gy.size(1), K = F + (bias_grad ? 1 : 0);
   const int64_t* cr = crow.data_ptr<int64_t>();
   const int32_t* cc = cols.data_ptr<int32_t>();
   const int64_t RC = std::max<int64_t>(64, (int64_t(1) << 18) / std::max<int64_t>(N, 1));
   const int64_t nc = (R + RC - 1) / RC;
-  auto gwt = torch::zeros({F, N}, gy.options());
+  auto gwt = torch::zeros({K, N}, gy.options());
   const float* g = gy.data_ptr<float>();
   float* o = gwt.data_ptr<float>();
-  std::vector<int64_t> kp(nc * (F + 1), 0);        // per chunk: offsets of each k in rows
-  std::vector<int32_t> rows(cr[R]);                 // chunk c's entries at cr[c·RC] …
+  // chunk c's entries start at off(c) = cr[c·RC] (+ c·RC with the bias rows)
+  auto off = [&](int64_t c) { return cr[c * RC] + (bias_grad ? c * RC : 0); };
+  std::vector<int64_t> kp(nc * (K + 1), 0);         // per chunk: offsets of each k in rows
+  std::vector<int32_t> rows(cr[R] + (bias_grad ? R : 0));
   at::parallel_for(0, nc, 1, [&](int64_t q0, int64_t q1) {
-    std::vector<int64_t> fill(F);
+    std::vector<int64_t> fill(K);
     for (int64_t c = q0; c < q1; ++c) {
-      const int64_t c0 = c * RC, c1 = std::min(R, c0 + RC), e0 = cr[c0];
-      int64_t* p = kp.data() + c * (F + 1);
-      for (int64_t e = e0; e < cr[c1]; ++e) ++p[cc[e] + 1];
-      for (int64_t k = 0; k < F; ++k) p[k + 1] += p[k];
-      std::copy(p, p + F, fill.begin());
-      int32_t* rc = rows.data() + e0;
+      const int64_t c0 = c * RC, c1 = std::min(R, c0 + RC);
+      int64_t* p = kp.data() + c * (K + 1);
+      for (int64_t e = cr[c0]; e < cr[c1]; ++e) ++p[cc[e] + 1];
+      if (bias_grad) p[F + 1] = c1 - c0;
+      for (int64_t k = 0; k < K; ++k) p[k + 1] += p[k];
+      std::copy(p, p + K, fill.begin());
+      int32_t* rc = rows.data() + off(c);
       for (int64_t r = c0; r < c1; ++r)
         for (int64_t e = cr[r]; e < cr[r + 1]; ++e) rc[fill[cc[e]]++] = (int32_t)r;
+      if (bias_grad)
+        for (int64_t r = c0; r < c1; ++r) rc[fill[F]++] = (int32_t)r;
     }
   });
-  for (int64_t c = 0; c < nc; ++c) {
-    const int64_t* p = kp.data() + c * (F + 1);
-    const int32_t* rc = rows.data() + cr[c * RC];
-    at::parallel_for(0, F, 16, [&](int64_t k0, int64_t k1) {
+  // each thread owns a range of k and walks the chunks in order (no barrier between chunks)
+  at::parallel_for(0, K, 16, [&](int64_t k0, int64_t k1) {
+    for (int64_t c = 0; c < nc; ++c) {
+      const int64_t* p = kp.data() + c * (K + 1);
+      const int32_t* rc = rows.data() + off(c);
       for (int64_t k = k0; k < k1; ++k) {
         const int64_t n = p[k + 1] - p[k];
         if (n == 0) continue;
@@ -445,8 +452,8 @@ torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Te
           ok[j] = s;
         }
       }
-    });
-  }
+    }
+  });
   return gwt;
 }
 

@@ -174,8 +174,11 @@ class _CsrLinear(torch.autograd.Function):
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             gx = gy @ weight
-        if ctx.needs_input_grad[1]:
-            gw = ctx.module.csr_linear_wgrad(crow, cols, gy, ctx.in_features).t().contiguous()
-        if ctx.has_bias and ctx.needs_input_grad[2]:
+        want_b = ctx.has_bias and ctx.needs_input_grad[2]
+        if ctx.needs_input_grad[1]:  # bias grad in the same pass (one more, always active, input)
+            gwt = ctx.module.csr_linear_wgrad(crow, cols, gy, ctx.in_features, want_b)
+            gw = gwt[:ctx.in_features].t().contiguous()
+            gb = gwt[ctx.in_features] if want_b else None
+        elif want_b:
             gb = gy.sum(0)
         return gx, gw, gb, None, None, None
