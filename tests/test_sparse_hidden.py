@@ -154,7 +154,7 @@ def test_hidden_layers_equal_dense_model(max_density, gain, density):
     rates = [float(z.detach().mean()) for z in rec_d[1::2]]
     assert all(0.01 < r < 0.5 for r in rates), rates       # the hidden layers do spike
     for a, b in zip(rec_s[0::2], rec_d[0::2]):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(b.abs().max()))
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(b.detach().abs().max()))
     for a, b in zip(rec_s[1::2], rec_d[1::2]):
         assert torch.equal(a, b)                            # inputs well away from threshold here
     w = torch.linspace(-1, 1, ys.numel()).view_as(ys)
