@@ -29,14 +29,16 @@ rounding of the threshold.
 Which path runs: ``model.sparse_max_density`` (default ``None``) is the user's override. ``None``:
 the measured crossover per layer, :data:`AUTO_DENSITY` — up to 25 % ones for layers with ≥ 128
 outputs, 10 % for 32–127 outputs, never for narrower layers (there the dense matmul is as fast
-at any density: 256→20 costs 1.0–1.7× dense at 2–10 %). It was chosen from the time of CSR
+at any density: 256→20 costs 0.9–1.5× dense at 2–10 %). It was chosen from the time of CSR
 build + forward + weight gradient against the dense forward + weight-gradient matmuls (the dense
 input gradient is the same on both sides), 6400 rows (the bench: 700→256, 256→256, 256→20,
 256→64) and 1024 rows (the demo: 648→256, 256→10, 256→128), densities 2–40 %, 1 thread
-(min of 15, interleaved): sparse/dense reached 1 at 30–40 % for 256 outputs, 25–30 % for 128,
-~10 % for 64. A number sets that limit for every Linear; ``0`` always runs dense (ONNX verify
-uses this to follow the reference arithmetic). Sparse torch tensors (COO/CSR, binary values) are
-accepted as input and densified first.
+(min of 15, interleaved, on a loaded 2-core machine): sparse/dense reached 1 at 30–35 % for
+256 outputs, ~27 % for 128, 12–15 % for 64; at 5 % it is 0.2–0.3 for 256 outputs. The 2-thread
+sweep could not be measured cleanly (other jobs held both cores); re-check there when idle.
+A number sets that limit for every Linear; ``0`` always runs dense (ONNX verify uses this to
+follow the reference arithmetic). Sparse torch tensors (COO/CSR, binary values) are accepted as
+input and densified first.
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ def linear_from_csr(crow: torch.Tensor, cols: torch.Tensor, layer: nn.Linear) ->
 def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float | None):
     """``layer`` applied to binary (T, B, F) ``x`` through its CSR indices, or ``None`` when ``x``
     is not binary, denser than the limit (:func:`density_limit`), not a 3-D floating tensor, or
-    requires grad where the compiled extension is unavailable (the fallback has no input gradient)."""
+    requires grad where the compiled extension is unavailable (the fallback has no input
+    gradient)."""
     if x.dim() != 3 or not x.is_floating_point():
         return None
     limit = density_limit(layer, max_density)
