@@ -271,6 +271,9 @@ template <typename s_t> s_t* mp(torch::Tensor& t) {
 
 // 16 floats, whatever SIMD width the build targets (GCC/Clang vector extension); loads and
 // stores through memcpy (unaligned).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"   // portable build: 64-byte vectors in static helpers only
+#endif
 typedef float ndp_v16 __attribute__((vector_size(64)));
 static inline ndp_v16 v16_load(const float* p) { ndp_v16 v; std::memcpy(&v, p, 64); return v; }
 static inline void v16_store(float* p, ndp_v16 v) { std::memcpy(p, &v, 64); }
