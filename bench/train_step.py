@@ -12,8 +12,12 @@ nothing spikes in any workload).
 Candidates, all with identical synaptic layers (same init) applied to all T·B rows at once:
 
 * ``floor``: the synaptic layers alone (no neurons), forward + backward + Adam: the "matmul floor".
-* ``neurodeploy``: ``SpikingSequential`` with the fast kernel (dense first layer).
-* ``neurodeploy-sparse``: the same with the exact CSR first-layer path (MLP only).
+* ``neurodeploy``: ``SpikingSequential`` as a user gets it: the fast kernel, and on the MLP every
+  spike-fed Linear on the exact CSR path where its input density is below the measured crossover
+  (``sparse_max_density = None``, the default).
+* ``neurodeploy-dense``: the same with every Linear dense (``sparse_max_density = 0``, MLP only).
+* ``neurodeploy-sparse``: the same with the CSR path at any density (``sparse_max_density = 1``,
+  MLP only): shows what the crossover buys.
 * ``neurodeploy-reference``: the reference per-step loop (``NEURODEPLOY_KERNEL=reference``).
 * On "rec": ``neurodeploy`` is the default model (exact CSR first layer on the binary input, the
   C++ recurrent scan: recurrent product and its weight gradient from the active neurons only);
@@ -237,7 +241,7 @@ def build(name: str, workload: str):
         surrogate = name.partition(":")[2] or "fast_sigmoid"
         model = SpikingSequential(*[m for s in syn for m in (
             s, LIF(dt_s=DT, surrogate=make_surrogate(surrogate)))]).train()
-        model.sparse_max_density = 0.25 if name == "neurodeploy-sparse" else 0.0
+        model.sparse_max_density = {"neurodeploy-dense": 0.0, "neurodeploy-sparse": 1.0}.get(name)
         if name == "neurodeploy-reference":
             from neurodeploy.neurons.kernels import use_backend
 
@@ -304,7 +308,7 @@ def make_step(name: str, workload: str):
 def candidates(quick: bool, workload: str) -> list[str]:
     names = ["floor", "neurodeploy"]
     if workload == "mlp":
-        names.append("neurodeploy-sparse")
+        names += ["neurodeploy-dense", "neurodeploy-sparse"]
     if workload == "rec":
         names.append("neurodeploy-dense-first")
         if not quick:

@@ -2,11 +2,12 @@
 plus what counting needs without a second pass — the first layer's binary CSR indices and each
 neuron layer's pre-reset membrane potential ``v'`` (T, B·N).
 
-It follows :meth:`SpikingSequential.forward` step for step: the first ``nn.Linear`` uses the CSR
-path under the same density rule (``model.sparse_max_density``) and the same compiled
-``csr_linear``; neuron layers run the same scan kernel, asking it to also return ``v'``. Where
-the compiled extension or the fast scan does not apply (recurrent layers, other dtypes), the
-layer runs as in the model and ``v'`` is ``None`` (counting then replays the scan).
+It follows :meth:`SpikingSequential.forward` step for step: every ``nn.Linear`` fed binary input
+uses the CSR path under the same density rule (``model.sparse_max_density``,
+:func:`~neurodeploy.neurons.sequential.density_limit`) and the same compiled ``csr_linear``;
+neuron layers run the same scan kernel, asking it to also return ``v'``. Where the compiled
+extension or the fast scan does not apply (recurrent layers, other dtypes), the layer runs as in
+the model and ``v'`` is ``None`` (counting then replays the scan).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from torch import nn
 
 from neurodeploy.neurons.kernels import trace_pre_reset
 from neurodeploy.neurons.modules import SpikingNeuron
-from neurodeploy.neurons.sequential import binary_csr, linear_from_csr
+from neurodeploy.neurons.sequential import (
+    binary_csr,
+    density_limit,
+    linear_from_csr,
+    sparse_binary_linear,
+)
 
 
 class Pass(NamedTuple):
@@ -30,7 +36,7 @@ class Pass(NamedTuple):
     vpre: dict[int, torch.Tensor]
 
 
-def _first_linear(x: torch.Tensor, layer: nn.Linear, max_density: float):
+def _first_linear(x: torch.Tensor, layer: nn.Linear, max_density: float | None):
     """(output or None, csr or None) for the first Linear on binary ``x`` (T, B, F)."""
     if x.dim() != 3 or x.shape[2] != layer.in_features or x.dtype != layer.weight.dtype:
         return None, None
@@ -38,7 +44,8 @@ def _first_linear(x: torch.Tensor, layer: nn.Linear, max_density: float):
     csr = binary_csr(x.reshape(t * b, f))
     if csr is None:
         return None, None
-    if max_density <= 0 or int(csr[0][-1]) > max_density * t * b * f:
+    limit = density_limit(layer, max_density)
+    if limit <= 0 or int(csr[0][-1]) > limit * t * b * f:
         return None, csr
     return linear_from_csr(*csr, layer).reshape(t, b, layer.out_features), csr
 
@@ -54,8 +61,12 @@ def run(model: nn.Sequential, x: torch.Tensor) -> Pass:
     """Run ``model`` on ``x`` (T, B, …) once, recording outputs, CSR and ``v'``."""
     outputs, vpre, csr = [], {}, None
     for k, layer in enumerate(model):
-        if k == 0 and isinstance(layer, nn.Linear):
-            y, csr = _first_linear(x, layer, getattr(model, "sparse_max_density", 0.25))
+        if isinstance(layer, nn.Linear):
+            max_density = getattr(model, "sparse_max_density", None)
+            if k == 0:
+                y, csr = _first_linear(x, layer, max_density)
+            else:
+                y = sparse_binary_linear(x, layer, max_density)
             if y is not None:
                 x = y
                 outputs.append(x)

@@ -6,6 +6,9 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 namespace {
 constexpr int64_t BLOCK = 512;   // elements per block: state and coefficients stay in L1 over T
@@ -261,54 +264,112 @@ template <typename s_t> s_t* mp(torch::Tensor& t) {
   if (cond) { constexpr bool NAME = true; __VA_ARGS__ } else { constexpr bool NAME = false; __VA_ARGS__ }
 }  // namespace
 
-// ---- exact sparse first layer: binary (R, F) input, CSR of its ones -------------------------
+// ---- exact sparse Linear: binary (R, F) input, CSR of its ones -------------------------------
+// Used by every nn.Linear of a SpikingSequential whose input is binary spikes (first layer and
+// spike-fed hidden layers; neurodeploy/neurons/sequential.py says when it runs). fp32 adds only,
+// each output element summed in ascending input (forward) or row (weight gradient) order.
+
+// 16 floats, whatever SIMD width the build targets (GCC/Clang vector extension); loads and
+// stores through memcpy (unaligned).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"   // portable build: 64-byte vectors in static helpers only
+#endif
+typedef float ndp_v16 __attribute__((vector_size(64)));
+static inline ndp_v16 v16_load(const float* p) { ndp_v16 v; std::memcpy(&v, p, 64); return v; }
+static inline void v16_store(float* p, ndp_v16 v) { std::memcpy(p, &v, 64); }
 
 // Returns {crow (R+1) int64, cols (nnz) int32}, or {empty} when x has an entry other than 0/1
-// or more than max_density·R·F ones.
+// (-0.0 counts as 0) or more than max_density·R·F ones. One pass over x: each block of rows
+// appends the indices of its ones to its own buffer (8 entries tested at once, zeros skipped),
+// stopping early once the running total exceeds the limit; the buffers are then copied into
+// cols at their row offsets (a pass over the nnz indices only).
 std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
   const int64_t R = x.size(0), F = x.size(1);
   const float* xp = x.data_ptr<float>();
-  auto counts = torch::zeros({R + 1}, x.options().dtype(torch::kLong));
+  auto counts = torch::empty({R + 1}, x.options().dtype(torch::kLong));
   int64_t* cnt = counts.data_ptr<int64_t>();
-  std::atomic<bool> ok{true};
-  at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) {
-    bool good = true;
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* row = xp + r * F;
-      int64_t n = 0, bad = 0;
-      for (int64_t k = 0; k < F; ++k) {
-        n += row[k] != 0.0f;
-        bad += (row[k] != 0.0f) & (row[k] != 1.0f);
+  cnt[0] = 0;
+  const double limit = max_density * (double)R * (double)F;
+  constexpr int64_t ROWS = 64;
+  const int64_t nblk = (R + ROWS - 1) / ROWS;
+  std::vector<std::vector<int32_t>> bufs(nblk);
+  std::atomic<int64_t> total{0};
+  std::atomic<bool> stop{false};   // not binary, or over the limit
+  at::parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1 && !stop.load(std::memory_order_relaxed); ++b) {
+      const int64_t r0 = b * ROWS, r1 = std::min(R, r0 + ROWS);
+      std::vector<int32_t>& buf = bufs[b];
+      buf.resize((size_t)((int64_t)(std::min(1.0, max_density) * (double)((r1 - r0) * F)) + 2 * F));
+      int64_t o = 0;
+      bool bad = false;
+      for (int64_t r = r0; r < r1; ++r) {
+        if ((int64_t)buf.size() < o + F) buf.resize(2 * buf.size() + F);
+        int32_t* out = buf.data();
+        const float* row = xp + r * F;
+        const int64_t o_row = o;
+        int64_t k = 0;
+#if defined(__AVX512F__)
+        const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+        __m512i ks = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (; k + 16 <= F; k += 16) {
+          const __m512 v = _mm512_loadu_ps(row + k);
+          const __mmask16 nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+          bad |= _mm512_mask_cmp_ps_mask(nz, v, one, _CMP_NEQ_UQ) != 0;
+          _mm512_mask_compressstoreu_epi32(out + o, nz, ks);
+          o += __builtin_popcount((unsigned)nz);
+          ks = _mm512_add_epi32(ks, _mm512_set1_epi32(16));
+        }
+#endif
+        for (; k + 8 <= F; k += 8) {
+          uint32_t mask = 0;   // bit i: row[k + i] != 0 (NaN included)
+#if defined(__AVX__)
+          mask = (uint32_t)_mm256_movemask_ps(
+              _mm256_cmp_ps(_mm256_loadu_ps(row + k), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+#else
+          for (int i = 0; i < 8; ++i) mask |= (uint32_t)(row[k + i] != 0.0f) << i;
+#endif
+          while (mask) {
+            const int i = __builtin_ctz(mask);
+            mask &= mask - 1;
+            bad |= row[k + i] != 1.0f;
+            out[o++] = (int32_t)(k + i);
+          }
+        }
+        for (; k < F; ++k) {
+          const float v = row[k];
+          out[o] = (int32_t)k;
+          o += v != 0.0f;
+          bad |= (v != 0.0f) & (v != 1.0f);
+        }
+        cnt[r + 1] = o - o_row;
       }
-      cnt[r + 1] = n;
-      good = good && bad == 0;
+      buf.resize(o);
+      if (bad || (double)(total.fetch_add(o) + o) > limit) stop = true;
     }
-    if (!good) ok = false;
   });
-  if (!ok) return {torch::empty({0}, counts.options())};
+  if (stop) return {torch::empty({0}, counts.options())};
   for (int64_t r = 0; r < R; ++r) cnt[r + 1] += cnt[r];
-  const int64_t nnz = cnt[R];
-  if ((double)nnz > max_density * (double)R * (double)F) return {torch::empty({0}, counts.options())};
-  auto cols = torch::empty({nnz}, x.options().dtype(torch::kInt));
+  auto cols = torch::empty({cnt[R]}, x.options().dtype(torch::kInt));
   int32_t* cp_ = cols.data_ptr<int32_t>();
-  at::parallel_for(0, R, 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* row = xp + r * F;
-      int64_t o = cnt[r];
-      for (int64_t k = 0; k < F; ++k)
-        if (row[k] != 0.0f) cp_[o++] = (int32_t)k;
-    }
+  at::parallel_for(0, nblk, 16, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      if (!bufs[b].empty())
+        std::memcpy(cp_ + cnt[b * ROWS], bufs[b].data(), bufs[b].size() * sizeof(int32_t));
   });
   return {counts, cols};
 }
 
-#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
-#define NDP_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define NDP_CLONES
-#endif
-NDP_CLONES static void add_row(float* __restrict__ y, const float* __restrict__ w, int64_t n) {
-  for (int64_t j = 0; j < n; ++j) y[j] += w[j];
+// y[0:16·NV] = b + Σ_e w[idx[e]·N : …]: the sum stays in NV vector registers over the inputs.
+template <int NV>
+static inline void gather_sum(float* y, const float* __restrict__ w, int64_t N,
+                              const int32_t* __restrict__ idx, int64_t n, const float* b) {
+  ndp_v16 acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = b ? v16_load(b + 16 * v) : ndp_v16{};
+  for (int64_t e = 0; e < n; ++e) {
+    const float* wr = w + (int64_t)idx[e] * N;
+    for (int v = 0; v < NV; ++v) acc[v] += v16_load(wr + 16 * v);
+  }
+  for (int v = 0; v < NV; ++v) v16_store(y + 16 * v, acc[v]);
 }
 
 // y[r] = bias + Σ_{k ∈ cols of row r} wt[k]   (wt = Wᵀ, (F, N) contiguous; ascending k)
@@ -324,36 +385,78 @@ torch::Tensor csr_linear(torch::Tensor crow, torch::Tensor cols, torch::Tensor w
   at::parallel_for(0, R, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* yr = yp + r * N;
-      for (int64_t j = 0; j < N; ++j) yr[j] = b ? b[j] : 0.0f;
-      for (int64_t e = cr[r]; e < cr[r + 1]; ++e) add_row(yr, w + (int64_t)cc[e] * N, N);
+      const int32_t* idx = cc + cr[r];
+      const int64_t n = cr[r + 1] - cr[r];
+      int64_t j = 0;
+      for (; j + 128 <= N; j += 128) gather_sum<8>(yr + j, w + j, N, idx, n, b ? b + j : nullptr);
+      for (; j + 16 <= N; j += 16) gather_sum<1>(yr + j, w + j, N, idx, n, b ? b + j : nullptr);
+      for (; j < N; ++j) {
+        float s = b ? b[j] : 0.0f;
+        for (int64_t e = 0; e < n; ++e) s += w[(int64_t)idx[e] * N + j];
+        yr[j] = s;
+      }
     }
   });
   return y;
 }
 
-// gwt[k] = Σ_{rows r with a one at k} gy[r]   ((F, N)). Each thread sums a contiguous range
-// of rows into its own (F, N) buffer (ascending rows), then the buffers are added in thread order.
+// gwt[k] = Σ_{rows r with a one at k} gy[r]   ((F, N)), summed in ascending r for every k
+// (the same result at any thread count); with bias_grad, a row F more: Σ_r gy[r] (an input that
+// is always active), so the result is (F + 1, N). Rows go in chunks of about 1 MiB of gy (kept
+// in cache). First every chunk's indices are transposed (the rows of each input k, ascending;
+// chunks in parallel), then chunk by chunk each gwt[k] adds the sum of its rows of gy,
+// accumulated in registers as in csr_linear (each thread a range of inputs k).
 torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Tensor gy,
-                               int64_t F) {
-  const int64_t R = crow.size(0) - 1, N = gy.size(1);
-  const int64_t nt = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), (R + 255) / 256));
-  auto parts = torch::zeros({nt, F, N}, gy.options());
+                               int64_t F, bool bias_grad) {
+  const int64_t R = crow.size(0) - 1, N = gy.size(1), K = F + (bias_grad ? 1 : 0);
   const int64_t* cr = crow.data_ptr<int64_t>();
   const int32_t* cc = cols.data_ptr<int32_t>();
+  const int64_t RC = std::max<int64_t>(64, (int64_t(1) << 18) / std::max<int64_t>(N, 1));
+  const int64_t nc = (R + RC - 1) / RC;
+  auto gwt = torch::zeros({K, N}, gy.options());
   const float* g = gy.data_ptr<float>();
-  float* pp = parts.data_ptr<float>();
-  at::parallel_for(0, nt, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      float* gw = pp + p * F * N;
-      const int64_t r0 = R * p / nt, r1 = R * (p + 1) / nt;
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t e = cr[r]; e < cr[r + 1]; ++e)
-          add_row(gw + (int64_t)cc[e] * N, g + r * N, N);
+  float* o = gwt.data_ptr<float>();
+  // chunk c's entries start at off(c) = cr[c·RC] (+ c·RC with the bias rows)
+  auto off = [&](int64_t c) { return cr[c * RC] + (bias_grad ? c * RC : 0); };
+  std::vector<int64_t> kp(nc * (K + 1), 0);         // per chunk: offsets of each k in rows
+  std::vector<int32_t> rows(cr[R] + (bias_grad ? R : 0));
+  at::parallel_for(0, nc, 1, [&](int64_t q0, int64_t q1) {
+    std::vector<int64_t> fill(K);
+    for (int64_t c = q0; c < q1; ++c) {
+      const int64_t c0 = c * RC, c1 = std::min(R, c0 + RC);
+      int64_t* p = kp.data() + c * (K + 1);
+      for (int64_t e = cr[c0]; e < cr[c1]; ++e) ++p[cc[e] + 1];
+      if (bias_grad) p[F + 1] = c1 - c0;
+      for (int64_t k = 0; k < K; ++k) p[k + 1] += p[k];
+      std::copy(p, p + K, fill.begin());
+      int32_t* rc = rows.data() + off(c);
+      for (int64_t r = c0; r < c1; ++r)
+        for (int64_t e = cr[r]; e < cr[r + 1]; ++e) rc[fill[cc[e]]++] = (int32_t)r;
+      if (bias_grad)
+        for (int64_t r = c0; r < c1; ++r) rc[fill[F]++] = (int32_t)r;
     }
   });
-  if (nt == 1) return parts[0];
-  auto gwt = parts[0].clone();
-  for (int64_t p = 1; p < nt; ++p) gwt.add_(parts[p]);
+  // each thread owns a range of k and walks the chunks in order (no barrier between chunks)
+  at::parallel_for(0, K, 16, [&](int64_t k0, int64_t k1) {
+    for (int64_t c = 0; c < nc; ++c) {
+      const int64_t* p = kp.data() + c * (K + 1);
+      const int32_t* rc = rows.data() + off(c);
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t n = p[k + 1] - p[k];
+        if (n == 0) continue;
+        float* ok = o + k * N;
+        const int32_t* idx = rc + p[k];
+        int64_t j = 0;
+        for (; j + 128 <= N; j += 128) gather_sum<8>(ok + j, g + j, N, idx, n, ok + j);
+        for (; j + 16 <= N; j += 16) gather_sum<1>(ok + j, g + j, N, idx, n, ok + j);
+        for (; j < N; ++j) {
+          float s = ok[j];
+          for (int64_t e = 0; e < n; ++e) s += g[(int64_t)idx[e] * N + j];
+          ok[j] = s;
+        }
+      }
+    }
+  });
   return gwt;
 }
 

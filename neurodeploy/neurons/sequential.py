@@ -3,17 +3,42 @@
 Synaptic layers (``nn.Linear``, ``nn.Conv2d``, ``nn.Flatten``, ``SumPool2d``) are stateless, so
 they run on all T·B rows at once; neuron modules run their recurrence over T.
 
-Sparse event input: when the first layer is an ``nn.Linear``, the input does not require grad and
-is a dense (T, B, F) binary tensor (every entry 0 or 1) with at most ``sparse_max_density`` of its entries set, that layer
-is computed from the CSR indices of the active inputs: each output row is the bias plus the sum
-of the weight columns of its active inputs (ascending input index), and the weight gradient is
-the matching scatter-add of output gradients. On CPU float32 this runs in the C++ extension of
-:mod:`neurodeploy.neurons._scan_cpp` (detection and CSR build in two passes over ``x``);
-elsewhere, or if that extension cannot be built, via ``to_sparse_csr`` and ``F.embedding_bag``. This is exact fp32 arithmetic (no
-input dropped, no lower precision); only the summation order differs from the dense matmul, so
-results agree with the dense path to fp32 rounding (≈1e-7 relative), not bit for bit. Set
-``model.sparse_max_density = 0`` to always use the dense path. Sparse torch tensors (COO/CSR,
-binary values) are accepted as input and densified first.
+Spike input (exact CSR path): every ``nn.Linear`` whose input is a dense (T, B, F) floating tensor
+with every entry 0 or 1 — the network's event input, or the spikes of the neuron layer before it
+— and at most :func:`density_limit` of its entries set is computed from the CSR indices of the
+active inputs (rows = the T·B steps, ascending input index):
+
+* forward: each output row is the bias plus the sum of the weight columns of its active inputs
+  (a gather-sum, ~d·F·N adds per row instead of F·N multiply-adds);
+* weight gradient: for each input k, the sum of the output gradients of the rows where k is
+  active (outer products over active inputs only; summed in ascending row order, so the same
+  result at any thread count); bias gradient: the column sums of the output gradient;
+* input gradient (when the input requires grad, i.e. a hidden layer fed by spikes): dense,
+  ``gy · W`` (a surrogate gradient is non-zero almost everywhere).
+
+On CPU float32 this runs in the C++ extension of :mod:`neurodeploy.neurons._scan_cpp`: detection
+and CSR build in one pass over ``x`` (refused as soon as a value is not 0/1 or the count passes
+the limit), forward and weight gradient summed in vector registers. Elsewhere (CUDA, other
+dtypes, or the extension cannot be built) an input that does not require grad goes through
+``to_sparse_csr`` and ``F.embedding_bag``, and a spike-fed layer that needs its input gradient
+runs dense. This is exact fp32 arithmetic (no input dropped, no lower precision); only the
+summation order differs from the dense matmul, so results agree with the dense path to fp32
+rounding (≈1e-7 relative), not bit for bit: a spike can flip where the membrane lies within
+rounding of the threshold.
+
+Which path runs: ``model.sparse_max_density`` (default ``None``) is the user's override. ``None``:
+the measured crossover per layer, :data:`AUTO_DENSITY` — up to 25 % ones for layers with ≥ 128
+outputs, 10 % for 32–127 outputs, never for narrower layers (there the dense matmul is as fast
+at any density: 256→20 costs 0.9–1.5× dense at 2–10 %). It was chosen from the time of CSR
+build + forward + weight gradient against the dense forward + weight-gradient matmuls (the dense
+input gradient is the same on both sides), 6400 rows (the bench: 700→256, 256→256, 256→20,
+256→64) and 1024 rows (the demo: 648→256, 256→10, 256→128), densities 2–40 %, 1 thread
+(min of 15, interleaved, on a loaded 2-core machine): sparse/dense reached 1 at 30–35 % for
+256 outputs, ~27 % for 128, 12–15 % for 64; at 5 % it is 0.2–0.3 for 256 outputs. The 2-thread
+sweep could not be measured cleanly (other jobs held both cores); re-check there when idle.
+A number sets that limit for every Linear; ``0`` always runs dense (ONNX verify uses this to
+follow the reference arithmetic). Sparse torch tensors (COO/CSR, binary values) are accepted as
+input and densified first.
 """
 
 from __future__ import annotations
@@ -22,6 +47,7 @@ import warnings
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from neurodeploy.neurons import _scan_cpp
@@ -31,14 +57,16 @@ from neurodeploy.neurons.modules import SpikingNeuron
 class SpikingSequential(nn.Sequential):
     """Runs ``x`` (T, B, …) through its children; returns the last layer's output (T, B, …)."""
 
-    sparse_max_density: float = 0.25  # fraction of non-zero inputs up to which the CSR path runs
+    # None: the measured per-layer rule (density_limit); 0: always dense; a number in (0, 1]:
+    # that fraction of non-zero inputs is the limit for every Linear
+    sparse_max_density: float | None = None
 
     def forward(self, x: torch.Tensor, record: bool = False):
         outputs = []
         if x.layout != torch.strided:
             x = x.to_dense()
-        for n, layer in enumerate(self):
-            if n == 0 and isinstance(layer, nn.Linear):
+        for layer in self:
+            if isinstance(layer, nn.Linear):
                 y = sparse_binary_linear(x, layer, self.sparse_max_density)
                 if y is not None:
                     x = y
@@ -54,6 +82,23 @@ class SpikingSequential(nn.Sequential):
             if record:
                 outputs.append(x)
         return (x, outputs) if record else x
+
+
+# The measured crossover (CSR build + gather-sum forward + weight gradient vs the dense matmuls;
+# bench/train_step.py shapes and the demo's, 1 thread, see the module docstring): (minimum
+# out_features, density limit), first match from the top; narrower layers always run dense.
+AUTO_DENSITY = ((128, 0.25), (32, 0.1))
+
+
+def density_limit(layer: nn.Linear, max_density: float | None) -> float:
+    """The fraction of ones in the input up to which ``layer`` runs the CSR path: ``max_density``
+    if given (0: never), else the measured crossover for its width (:data:`AUTO_DENSITY`)."""
+    if max_density is not None:
+        return float(max_density)
+    for min_out, limit in AUTO_DENSITY:
+        if layer.out_features >= min_out:
+            return limit
+    return 0.0
 
 
 def binary_csr(x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -73,26 +118,33 @@ def linear_from_csr(crow: torch.Tensor, cols: torch.Tensor, layer: nn.Linear) ->
     return module.csr_linear(crow, cols, layer.weight.detach().t().contiguous(), bias)
 
 
-def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float):
+def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float | None):
     """``layer`` applied to binary (T, B, F) ``x`` through its CSR indices, or ``None`` when ``x``
-    is not binary, not sparse enough, requires grad, or is not a 3-D floating tensor."""
-    if max_density <= 0 or x.dim() != 3 or x.requires_grad or not x.is_floating_point():
+    is not binary, denser than the limit (:func:`density_limit`), not a 3-D floating tensor, or
+    requires grad where the compiled extension is unavailable (the fallback has no input
+    gradient)."""
+    if x.dim() != 3 or not x.is_floating_point():
+        return None
+    limit = density_limit(layer, max_density)
+    if limit <= 0:
         return None
     t, b, f = x.shape
     if f != layer.in_features or x.dtype != layer.weight.dtype or x.device != layer.weight.device:
         return None
     x2 = x.reshape(t * b, f)
     module = _scan_cpp.load() if (x.device.type == "cpu" and x.dtype == torch.float32) else None
-    if module is not None:  # compiled: detection, CSR build, forward and weight grad in C++
-        csr = module.binary_csr(x2.contiguous(), float(max_density))
+    if module is not None:  # compiled: detection + CSR build in one pass, forward and grads in C++
+        csr = module.binary_csr(x2.detach().contiguous(), float(limit))
         if len(csr) == 1:
             return None
         bias = layer.bias if layer.bias is not None else x.new_empty(0)
-        y = _CsrLinear.apply(layer.weight, bias, csr[0], csr[1], module)
+        y = _CsrLinear.apply(x2, layer.weight, bias, csr[0], csr[1], module)
         return y.reshape(t, b, layer.out_features)
+    if x.requires_grad:
+        return None
     # count first (one cheap pass) so that dense input is rejected before building the CSR
     nnz = int(torch.count_nonzero(x2))
-    if nnz > max_density * x2.numel():
+    if nnz > limit * x2.numel():
         return None
     with warnings.catch_warnings():  # torch: "Sparse CSR tensor support is in beta state"
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
@@ -108,21 +160,28 @@ def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float):
 
 
 class _CsrLinear(torch.autograd.Function):
-    """y = bias + Σ of the weight columns of each row's active inputs; grads for weight and bias."""
+    """y = bias + Σ of the weight columns of each row's active inputs (x2 binary (R, F), given
+    by its CSR); grads: weight (sum over active inputs only), bias, and x2 dense (gy · W)."""
 
     @staticmethod
-    def forward(ctx, weight, bias, crow, cols, module):
-        ctx.save_for_backward(crow, cols)
+    def forward(ctx, x2, weight, bias, crow, cols, module):
+        ctx.save_for_backward(crow, cols, weight if x2.requires_grad else None)
         ctx.module, ctx.in_features, ctx.has_bias = module, weight.shape[1], bias.numel() > 0
         return module.csr_linear(crow, cols, weight.detach().t().contiguous(), bias.detach())
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, gy):
-        crow, cols = ctx.saved_tensors
+        crow, cols, weight = ctx.saved_tensors
         gy = gy.contiguous()
-        gw = gb = None
+        gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gw = ctx.module.csr_linear_wgrad(crow, cols, gy, ctx.in_features).t().contiguous()
-        if ctx.has_bias and ctx.needs_input_grad[1]:
+            gx = gy @ weight
+        want_b = ctx.has_bias and ctx.needs_input_grad[2]
+        if ctx.needs_input_grad[1]:  # bias grad in the same pass (one more, always active, input)
+            gwt = ctx.module.csr_linear_wgrad(crow, cols, gy, ctx.in_features, want_b)
+            gw = gwt[:ctx.in_features].t().contiguous()
+            gb = gwt[ctx.in_features] if want_b else None
+        elif want_b:
             gb = gy.sum(0)
-        return gw, gb, None, None, None
+        return gx, gw, gb, None, None, None
