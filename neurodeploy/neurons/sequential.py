@@ -26,18 +26,31 @@ from torch.nn import functional as F
 
 from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons.modules import SpikingNeuron
+from neurodeploy.neurons.pooled import fusable_neuron, pool_after, pooled_spikes
 
 
 class SpikingSequential(nn.Sequential):
     """Runs ``x`` (T, B, …) through its children; returns the last layer's output (T, B, …)."""
 
     sparse_max_density: float = 0.25  # fraction of non-zero inputs up to which the CSR path runs
+    fuse_pool: bool = True  # a neuron followed by a SumPool2d: one fused scan (neurons/pooled.py)
 
     def forward(self, x: torch.Tensor, record: bool = False):
         outputs = []
         if x.layout != torch.strided:
             x = x.to_dense()
+        pooled_at, rest = -1, ()  # a neuron fused with the SumPool2d at index pooled_at (pooled.py)
         for n, layer in enumerate(self):
+            if n == pooled_at:  # the pool already ran inside the neuron's scan
+                for m in rest:
+                    x = _rows(m, x)
+                continue
+            if self.fuse_pool and not record and fusable_neuron(layer) and n + 1 < len(self):
+                pool = pool_after(self[n + 1])
+                y = pooled_spikes(layer, x, pool[0]) if pool is not None else None
+                if y is not None:
+                    x, pooled_at, rest = y, n + 1, pool[1]
+                    continue
             if n == 0 and isinstance(layer, nn.Linear):
                 y = sparse_binary_linear(x, layer, self.sparse_max_density)
                 if y is not None:
@@ -54,6 +67,13 @@ class SpikingSequential(nn.Sequential):
             if record:
                 outputs.append(x)
         return (x, outputs) if record else x
+
+
+def _rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A stateless layer applied to all T·B rows of ``x`` (T, B, …) at once."""
+    t, b = x.shape[:2]
+    y = layer(x.reshape(t * b, *x.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
 
 
 def binary_csr(x2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
