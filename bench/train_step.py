@@ -14,6 +14,9 @@ Candidates, all with identical synaptic layers (same init) applied to all T·B r
 * ``floor``: the synaptic layers alone (no neurons), forward + backward + Adam: the "matmul floor".
 * ``neurodeploy``: ``SpikingSequential`` with the fast kernel (dense first layer).
 * ``neurodeploy-sparse``: the same with the exact CSR first-layer path (MLP only).
+* ``neurodeploy-unfused`` (conv only): the same with ``fuse_pool = False``: each LIF's spikes
+  written in full and pooled by ``SumPool2d`` afterwards, instead of the scan fused with the pool
+  (``neurodeploy.neurons.pooled``; the floor runs that ``SumPool2d`` too).
 * ``neurodeploy-reference``: the reference per-step loop (``NEURODEPLOY_KERNEL=reference``).
 * ``pytorch``: plain per-step PyTorch (LIF step + surrogate autograd Function in a Python loop).
 * ``norse``: ``norse.torch.LIFBoxCell`` per step; ``snntorch``: ``snn.Leaky`` per step;
@@ -221,6 +224,7 @@ def build(name: str, workload: str):
         model = SpikingSequential(*[m for s in syn for m in (
             s, LIF(dt_s=DT, surrogate=make_surrogate(surrogate)))]).train()
         model.sparse_max_density = 0.25 if name == "neurodeploy-sparse" else 0.0
+        model.fuse_pool = name != "neurodeploy-unfused"
         if name == "neurodeploy-reference":
             from neurodeploy.neurons.kernels import use_backend
 
@@ -288,6 +292,8 @@ def candidates(quick: bool, workload: str) -> list[str]:
     names = ["floor", "neurodeploy"]
     if workload == "mlp":
         names.append("neurodeploy-sparse")
+    if workload == "conv":
+        names.append("neurodeploy-unfused")
     if not quick:
         names.append("neurodeploy-reference")
     names.append("pytorch")

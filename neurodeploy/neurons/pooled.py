@@ -96,12 +96,10 @@ def _pool_forward(module, x, flat, subtract, k, save):
     m = b * c * h * w
     e = x.new_empty(0)
     x2 = x.reshape(t, m).contiguous()
-    v = torch.zeros(m, dtype=x.dtype)
-    cur = torch.zeros(m, dtype=x.dtype) if flat[3] is not None else e
     p_out = _k._POOL.take(x.new_empty(1).expand(t, b * c * (h // k) * (w // k)))  # by shape
     vpre_out = _k._POOL.take(x2) if save else None
     dv, lv, gv, di, gi, vth, vr = (e if f is None else f for f in flat)
-    p, vpre = module.pool_scan_forward(x2, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save,
+    p, vpre = module.pool_scan_forward(x2, dv, lv, gv, di, gi, vth, vr, subtract, save,
                                        b * c, h, w, k, e if p_out is None else p_out,
                                        e if vpre_out is None else vpre_out)
     return p.view(t, b, c, h // k, w // k), (vpre if save else None)
@@ -114,13 +112,13 @@ class _PooledScan(torch.autograd.Function):
     def forward(ctx, x, surrogate, subtract, k, module, *flat):
         p, vpre = _pool_forward(module, x.detach(), flat, subtract, k, save=True)
         ctx.save_for_backward(vpre, *(f if f is not None else x.new_empty(0) for f in flat))
-        ctx.meta = (surrogate, subtract, k, module, x.shape, flat[3] is not None)
+        ctx.meta = (surrogate, subtract, k, module, x.shape)
         return p
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gp):
-        surrogate, subtract, k, module, x_shape, has_i = ctx.meta
+        surrogate, subtract, k, module, x_shape = ctx.meta
         vpre, dv, lv, gvc, di, gic, vth, vr = ctx.saved_tensors
         t, b, c, h, w = x_shape
         m = b * c * h * w
@@ -133,11 +131,9 @@ class _PooledScan(torch.autograd.Function):
         else:
             sg = e
             kind, values = inline
-        gv = torch.zeros(m, dtype=vpre.dtype)
-        gi = torch.zeros(m, dtype=vpre.dtype) if has_i else e
         gx_out = _k._POOL.take(vpre)
         gx, active = module.pool_scan_backward(
-            gp.reshape(t, -1).contiguous(), sg, vpre, gv, gi, dv, gvc, di, gic, vth, vr,
+            gp.reshape(t, -1).contiguous(), sg, vpre, dv, gvc, di, gic, vth, vr,
             subtract, kind, *values, b * c, h, w, k, e if gx_out is None else gx_out)
         live = surrogate.live
         if inline is not None and surrogate.compact and (live.track or live.track_diag):

@@ -493,7 +493,9 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor gz, torch::Tensor sg, tor
 // reads ∂L/∂p and gives every neuron of a window that window's gradient (0 outside every window),
 // which is what SumPool2d's backward hands the unfused scan. Spikes are 0/1, so each pooled sum is
 // a small integer, exact in any order. Work unit: one plane (its state and coefficients stay in
-// L1/L2 over T). Coefficients: (1,) (broadcast) or (P·H·W,) per neuron.
+// L1/L2 over T). Coefficients: (1,) (broadcast) or (P·H·W,) per neuron. The state starts at zero
+// and lives in a plane-sized scratch buffer (its final value is not needed: SpikingSequential
+// discards it), so does the backward's.
 namespace {
 struct PoolGeom { int64_t T, P, H, W, k, Ho, Wo; };
 
@@ -612,11 +614,9 @@ inline PoolGeom pool_geom(const torch::Tensor& x, int64_t P, int64_t H, int64_t 
 inline int64_t plane_grain(int64_t n) { return std::max<int64_t>(1, 1024 / n); }
 }  // namespace
 
-// x (T, P·H·W); v, cur (P·H·W,) running state (zeros for a fresh sequence), updated in place;
-// coefficients (1,) or (P·H·W,) (di, gi empty without a synaptic current); p_out (T, P·Ho·Wo)
+// x (T, P·H·W); coefficients (1,) or (P·H·W,) (di, gi empty without a synaptic current); p_out (T, P·Ho·Wo)
 // and vpre_out (T, P·H·W): buffers or empty (allocate). Returns {p, vpre (empty unless save)}.
-std::vector<torch::Tensor> pool_scan_forward(torch::Tensor x, torch::Tensor v, torch::Tensor cur,
-    torch::Tensor dv, torch::Tensor lv, torch::Tensor gv, torch::Tensor di, torch::Tensor gi,
+std::vector<torch::Tensor> pool_scan_forward(torch::Tensor x, torch::Tensor dv, torch::Tensor lv, torch::Tensor gv, torch::Tensor di, torch::Tensor gi,
     torch::Tensor vth, torch::Tensor vr, bool subtract, bool save, int64_t P, int64_t H,
     int64_t W, int64_t k, torch::Tensor p_out, torch::Tensor vpre_out) {
   const PoolGeom g = pool_geom(x, P, H, W, k);
@@ -631,18 +631,19 @@ std::vector<torch::Tensor> pool_scan_forward(torch::Tensor x, torch::Tensor v, t
     scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* pp = p.data_ptr<scalar_t>();
     scalar_t* vpp = mp<scalar_t>(vpre);
-    scalar_t* vp_ = v.data_ptr<scalar_t>();
-    scalar_t* cp_ = mp<scalar_t>(cur);
     at::parallel_for(0, P, plane_grain(n), [&](int64_t q0, int64_t q1) {
-      std::vector<scalar_t> buf(8 * n);
+      std::vector<scalar_t> buf(10 * n);
       scalar_t* l[7];
       for (int c = 0; c < 7; ++c) l[c] = buf.data() + c * n;
       scalar_t* zl = buf.data() + 7 * n;
+      scalar_t* v = buf.data() + 8 * n;
+      scalar_t* cur = buf.data() + 9 * n;
       for (int64_t q = q0; q < q1; ++q) {
         for (int c = 0; c < 7; ++c) plane_coef(cs[c], l[c], q, n);
+        std::fill(v, v + 2 * n, scalar_t(0));
         NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB, NDP_BOOL(save, SV,
-          pool_fwd_plane<scalar_t, HI, SB, SV>(xp, pp, vpp, vp_ + q * n,
-              HI ? cp_ + q * n : nullptr, l[0], l[1], l[2], l[3], l[4], l[5], l[6], zl, g, q);)))
+          pool_fwd_plane<scalar_t, HI, SB, SV>(xp, pp, vpp, v, cur, l[0], l[1], l[2], l[3],
+                                               l[4], l[5], l[6], zl, g, q);)))
       }
     });
   });
@@ -650,11 +651,11 @@ std::vector<torch::Tensor> pool_scan_forward(torch::Tensor x, torch::Tensor v, t
 }
 
 #define NDP_PK(K) case K: run(HT{}, ST{}, std::integral_constant<int, K>{}); break;
-// gp (T, P·Ho·Wo): ∂L/∂p. vpre (T, P·H·W) from the forward. gv, gi (P·H·W,): in: grads of the
-// final state (zeros here); out: grads of the initial state. sg: kind 0's derivative (T, P·H·W)
+// gp (T, P·Ho·Wo): ∂L/∂p. vpre (T, P·H·W) from the forward (the final state's gradient is
+// zero, the initial state's is not returned). sg: kind 0's derivative (T, P·H·W)
 // or empty. gx_out: buffer or empty. Returns {gx (T, P·H·W), non-zero surrogate values (0-dim)}.
 std::vector<torch::Tensor> pool_scan_backward(torch::Tensor gp, torch::Tensor sg,
-    torch::Tensor vpre, torch::Tensor gv, torch::Tensor gi, torch::Tensor dv, torch::Tensor gvc,
+    torch::Tensor vpre, torch::Tensor dv, torch::Tensor gvc,
     torch::Tensor di, torch::Tensor gic, torch::Tensor vth, torch::Tensor vr, bool subtract,
     int64_t kind, double p0, double p1, double p2, double p3, int64_t P, int64_t H, int64_t W,
     int64_t k, torch::Tensor gx_out) {
@@ -677,22 +678,23 @@ std::vector<torch::Tensor> pool_scan_backward(torch::Tensor gp, torch::Tensor sg
     const scalar_t* sgp = cp<scalar_t>(sg);
     const scalar_t* vpp = vpre.data_ptr<scalar_t>();
     scalar_t* gxp = gx.data_ptr<scalar_t>();
-    scalar_t* gvp = gv.data_ptr<scalar_t>();
-    scalar_t* gip = mp<scalar_t>(gi);
     int64_t* act = active.data_ptr<int64_t>();
     const int64_t grain = plane_grain(n);
     at::parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
-      std::vector<scalar_t> buf(7 * n);
+      std::vector<scalar_t> buf(9 * n);
       scalar_t* l[6];
       for (int c = 0; c < 6; ++c) l[c] = buf.data() + c * n;
       scalar_t* gzl = buf.data() + 6 * n;
+      scalar_t* gvl = buf.data() + 7 * n;
+      scalar_t* gil = buf.data() + 8 * n;
       for (int64_t blk = b0; blk < b1; ++blk) {
         for (int64_t q = blk * grain; q < std::min(P, (blk + 1) * grain); ++q) {
           for (int c = 0; c < 6; ++c) plane_coef(cs[c], l[c], q, n);
+          std::fill(gvl, gvl + 2 * n, scalar_t(0));
           auto run = [&](auto hi_, auto sb_, auto kind_) {
             constexpr bool HI = decltype(hi_)::value;
             pool_bwd_plane<scalar_t, HI, decltype(sb_)::value, decltype(kind_)::value>(
-                sa, gpp, sgp, vpp, gxp, gvp + q * n, HI ? gip + q * n : nullptr, l[0], l[1],
+                sa, gpp, sgp, vpp, gxp, gvl, gil, l[0], l[1],
                 l[2], l[3], l[4], l[5], gzl, g, q, act + blk);
           };
           NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB,

@@ -3,6 +3,13 @@
 Synaptic layers (``nn.Linear``, ``nn.Conv2d``, ``nn.Flatten``, ``SumPool2d``) are stateless, so
 they run on all T·B rows at once; neuron modules run their recurrence over T.
 
+A spiking neuron followed by a ``SumPool2d`` whose stride is its window (alone, or first in an
+``nn.Sequential``) runs as one fused scan that writes the pooled spike counts directly
+(:mod:`neurodeploy.neurons.pooled`: CPU float32/float64, C++ backend, no learnable coefficients,
+no hooks, not under ``record=True``); the rest of that ``nn.Sequential`` then runs on the pooled
+rows. Same spikes and gradients as the layers run separately (bitwise for 2×2 windows). Set
+``model.fuse_pool = False`` to run them separately.
+
 Sparse event input: when the first layer is an ``nn.Linear``, the input does not require grad and
 is a dense (T, B, F) binary tensor (every entry 0 or 1) with at most ``sparse_max_density`` of its entries set, that layer
 is computed from the CSR indices of the active inputs: each output row is the bias plus the sum
