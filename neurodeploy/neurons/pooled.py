@@ -35,6 +35,7 @@ from torch.nn.modules import module as _module
 
 from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons import kernels as _k
+from neurodeploy.neurons.functional import NeuronState
 from neurodeploy.neurons.modules import CubaLIF, SpikingNeuron, SumPool2d
 
 
@@ -73,10 +74,11 @@ def pooled_spikes(neuron: SpikingNeuron, x: torch.Tensor, k: int) -> torch.Tenso
             or _k.get_backend() not in ("auto", "cpp")
             or _k._noisy_form(neuron.surrogate) is not None):
         return None
-    prepared = _k._prepare(x, neuron.coefficients(), None)
+    zero = x.new_zeros(()).expand(x.shape[1:])  # the scan's state starts at 0 (not allocated)
+    prepared = _k._prepare(x, neuron.coefficients(), NeuronState(zero, zero))
     if prepared is None:
         return None
-    coefs, v0, i0 = prepared
+    coefs = prepared[0]
     if any(c is not None and c.requires_grad for c in coefs):
         return None
     module = _scan_cpp.load()
