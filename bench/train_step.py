@@ -18,6 +18,9 @@ Candidates, all with identical synaptic layers (same init) applied to all T·B r
 * ``neurodeploy-dense``: the same with every Linear dense (``sparse_max_density = 0``, MLP only).
 * ``neurodeploy-sparse``: the same with the CSR path at any density (``sparse_max_density = 1``,
   MLP only): shows what the crossover buys.
+* ``neurodeploy-unfused`` (conv only): the same with ``fuse_pool = False``: each LIF's spikes
+  written in full and pooled by ``SumPool2d`` afterwards, instead of the scan fused with the pool
+  (``neurodeploy.neurons.pooled``; the floor runs that ``SumPool2d`` too).
 * ``neurodeploy-reference``: the reference per-step loop (``NEURODEPLOY_KERNEL=reference``).
 * On "rec": ``neurodeploy`` is the default model (exact CSR first layer on the binary input, the
   C++ recurrent scan: recurrent product and its weight gradient from the active neurons only);
@@ -242,6 +245,7 @@ def build(name: str, workload: str):
         model = SpikingSequential(*[m for s in syn for m in (
             s, LIF(dt_s=DT, surrogate=make_surrogate(surrogate)))]).train()
         model.sparse_max_density = {"neurodeploy-dense": 0.0, "neurodeploy-sparse": 1.0}.get(name)
+        model.fuse_pool = name != "neurodeploy-unfused"
         if name == "neurodeploy-reference":
             from neurodeploy.neurons.kernels import use_backend
 
@@ -313,6 +317,8 @@ def candidates(quick: bool, workload: str) -> list[str]:
         names.append("neurodeploy-dense-first")
         if not quick:
             names += ["neurodeploy-dense-first-sync", "neurodeploy-torch"]
+    if workload == "conv":
+        names.append("neurodeploy-unfused")
     if not quick:
         names.append("neurodeploy-reference")
     names.append("pytorch")

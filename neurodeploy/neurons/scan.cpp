@@ -588,6 +588,234 @@ std::vector<torch::Tensor> scan_backward(torch::Tensor gz, torch::Tensor sg, tor
   return out;
 }
 
+// ---- conv: the neuron scan fused with the SumPool2d after it ---------------------------------
+// A spiking conv layer's neurons (T, P, H, W), P = B·C planes of H·W neurons, feed a
+// non-overlapping k×k sum pool. pool_scan_forward writes each step's pooled spike counts
+// p (T, P, Ho, Wo), Ho = H / k, Wo = W / k (floor: rows/columns past Ho·k, Wo·k are scanned but
+// pooled nowhere, as avg_pool2d drops them) and never the full-size spikes; pool_scan_backward
+// reads ∂L/∂p and gives every neuron of a window that window's gradient (0 outside every window),
+// which is what SumPool2d's backward hands the unfused scan. Spikes are 0/1, so each pooled sum is
+// a small integer, exact in any order. Work unit: one plane (its state and coefficients stay in
+// L1/L2 over T). Coefficients: (1,) (broadcast) or (P·H·W,) per neuron. The state starts at zero
+// and lives in a plane-sized scratch buffer (its final value is not needed: SpikingSequential
+// discards it), so does the backward's.
+namespace {
+struct PoolGeom { int64_t T, P, H, W, k, Ho, Wo; };
+
+template <typename s_t> struct Coef { const s_t* p; bool scalar; };
+template <typename s_t> inline Coef<s_t> coef(const torch::Tensor& t) {
+  return {t.numel() ? t.data_ptr<s_t>() : nullptr, t.numel() == 1};
+}
+// plane q's values of c into dst (n values)
+template <typename s_t> inline void plane_coef(Coef<s_t> c, s_t* dst, int64_t q, int64_t n) {
+  if (c.p == nullptr) return;
+  if (c.scalar) std::fill(dst, dst + n, c.p[0]);
+  else std::memcpy(dst, c.p + q * n, n * sizeof(s_t));
+}
+
+template <typename s_t>
+inline void pool_plane(const s_t* __restrict__ zl, s_t* __restrict__ pt, const PoolGeom& g) {
+  for (int64_t ho = 0; ho < g.Ho; ++ho) {
+    for (int64_t wo = 0; wo < g.Wo; ++wo) {
+      s_t s = s_t(0);
+      for (int64_t a = 0; a < g.k; ++a) {
+        const s_t* row = zl + (ho * g.k + a) * g.W + wo * g.k;
+        for (int64_t b = 0; b < g.k; ++b) s += row[b];
+      }
+      pt[ho * g.Wo + wo] = s;
+    }
+  }
+}
+
+template <typename s_t>
+inline void unpool_plane(const s_t* __restrict__ gpt, s_t* __restrict__ gzl, const PoolGeom& g) {
+  const int64_t hk = g.Ho * g.k, wk = g.Wo * g.k;
+  for (int64_t h = 0; h < g.H; ++h) {
+    s_t* row = gzl + h * g.W;
+    if (h >= hk) { std::fill(row, row + g.W, s_t(0)); continue; }
+    const s_t* src = gpt + (h / g.k) * g.Wo;
+    for (int64_t wo = 0; wo < g.Wo; ++wo)
+      for (int64_t b = 0; b < g.k; ++b) row[wo * g.k + b] = src[wo];
+    std::fill(row + wk, row + g.W, s_t(0));
+  }
+}
+
+// One plane forward over T: the step of fwd_block (Heaviside spikes), spikes into zl, then pooled.
+// l: local coefficients, n values each: dv lv gv di gi vth vr.
+template <typename s_t, bool HAS_I, bool SUB, bool SAVE>
+__attribute__((noinline)) void pool_fwd_plane(
+    const s_t* __restrict__ x, s_t* __restrict__ p, s_t* __restrict__ vpre,
+    s_t* __restrict__ v, s_t* __restrict__ cur, const s_t* __restrict__ dv,
+    const s_t* __restrict__ lv, const s_t* __restrict__ gv, const s_t* __restrict__ di,
+    const s_t* __restrict__ gi, const s_t* __restrict__ vth, const s_t* __restrict__ vr,
+    s_t* __restrict__ zl, const PoolGeom& g, int64_t q) {
+  const int64_t n = g.H * g.W, M = g.P * n, no = g.Ho * g.Wo, Mo = g.P * no;
+  for (int64_t t = 0; t < g.T; ++t) {
+    const s_t* xt = x + t * M + q * n;
+    s_t* vt = vpre + t * M + q * n;
+    for (int64_t j = 0; j < n; ++j) {
+      s_t c;
+      if (HAS_I) {
+        c = di[j] * cur[j] + gi[j] * xt[j];
+        cur[j] = c;
+      } else {
+        c = xt[j];
+      }
+      const s_t vp = dv[j] * v[j] + lv[j] + gv[j] * c;
+      const s_t zz = (vp - vth[j]) > s_t(0) ? s_t(1) : s_t(0);
+      if (SAVE) vt[j] = vp;
+      zl[j] = zz;
+      v[j] = SUB ? vp - zz * vth[j] : vp - zz * (vp - vr[j]);
+    }
+    pool_plane(zl, p + t * Mo + q * no, g);
+  }
+}
+
+// One plane backward over T (bwd_block without coefficient gradients or analog spikes), the
+// spikes' gradient read from the pooled gradient gp.
+template <typename s_t, bool HAS_I, bool SUB, int KIND>
+__attribute__((noinline)) void pool_bwd_plane(
+    SurrogateArgs sa, const s_t* __restrict__ gp, const s_t* __restrict__ sg,
+    const s_t* __restrict__ vpre, s_t* __restrict__ gx, s_t* __restrict__ gv,
+    s_t* __restrict__ gi, const s_t* __restrict__ dv, const s_t* __restrict__ gvc,
+    const s_t* __restrict__ di, const s_t* __restrict__ gic, const s_t* __restrict__ vth,
+    const s_t* __restrict__ vr, s_t* __restrict__ gzl, const PoolGeom& g, int64_t q,
+    int64_t* active) {
+  const s_t p0 = (s_t)sa.p0, p1 = (s_t)sa.p1, p2 = (s_t)sa.p2, p3 = (s_t)sa.p3;
+  const int64_t n = g.H * g.W, M = g.P * n, no = g.Ho * g.Wo, Mo = g.P * no;
+  int32_t nonzero = 0;
+  for (int64_t t = g.T - 1; t >= 0; --t) {
+    unpool_plane(gp + t * Mo + q * no, gzl, g);
+    const int64_t o = t * M + q * n;
+    for (int64_t j = 0; j < n; ++j) {
+      const s_t vp = vpre[o + j];
+      const s_t u = vp - vth[j];
+      const s_t zz = u > s_t(0) ? s_t(1) : s_t(0);
+      const s_t s = KIND == K_TENSOR ? sg[o + j] : surrogate<s_t, KIND>(u, p0, p1, p2, p3);
+      nonzero += (int32_t)(s != s_t(0));
+      const s_t gvn = gv[j];
+      const s_t gzt = gzl[j] - gvn * (SUB ? vth[j] : (vp - vr[j]));
+      const s_t gvp = (SUB ? gvn : gvn * (s_t(1) - zz)) + gzt * s;
+      const s_t gcur = gvp * gvc[j] + (HAS_I ? gi[j] : s_t(0));
+      if (HAS_I) {
+        gx[o + j] = gcur * gic[j];
+        gi[j] = gcur * di[j];
+      } else {
+        gx[o + j] = gcur;
+      }
+      gv[j] = gvp * dv[j];
+    }
+  }
+  *active += nonzero;
+}
+
+inline PoolGeom pool_geom(const torch::Tensor& x, int64_t P, int64_t H, int64_t W, int64_t k) {
+  TORCH_CHECK(k >= 1 && H >= k && W >= k && x.dim() == 2 && x.size(1) == P * H * W &&
+              x.is_contiguous(), "pool_scan: x must be (T, P·H·W) contiguous with H, W ≥ k ≥ 1");
+  return {x.size(0), P, H, W, k, H / k, W / k};
+}
+inline int64_t plane_grain(int64_t n) { return std::max<int64_t>(1, 1024 / n); }
+}  // namespace
+
+// x (T, P·H·W); coefficients (1,) or (P·H·W,) (di, gi empty without a synaptic current); p_out (T, P·Ho·Wo)
+// and vpre_out (T, P·H·W): buffers or empty (allocate). Returns {p, vpre (empty unless save)}.
+std::vector<torch::Tensor> pool_scan_forward(torch::Tensor x, torch::Tensor dv, torch::Tensor lv, torch::Tensor gv, torch::Tensor di, torch::Tensor gi,
+    torch::Tensor vth, torch::Tensor vr, bool subtract, bool save, int64_t P, int64_t H,
+    int64_t W, int64_t k, torch::Tensor p_out, torch::Tensor vpre_out) {
+  const PoolGeom g = pool_geom(x, P, H, W, k);
+  const bool has_i = di.numel() > 0;
+  auto p = out_like(p_out, torch::empty({g.T, P * g.Ho * g.Wo}, x.options()));
+  auto vpre = save ? out_like(vpre_out, x) : torch::empty({0}, x.options());
+  const int64_t n = H * W;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "pool_scan_forward", [&] {
+    const Coef<scalar_t> cs[7] = {coef<scalar_t>(dv), coef<scalar_t>(lv), coef<scalar_t>(gv),
+                                  coef<scalar_t>(di), coef<scalar_t>(gi), coef<scalar_t>(vth),
+                                  coef<scalar_t>(vr)};
+    scalar_t* xp = x.data_ptr<scalar_t>();
+    scalar_t* pp = p.data_ptr<scalar_t>();
+    scalar_t* vpp = mp<scalar_t>(vpre);
+    at::parallel_for(0, P, plane_grain(n), [&](int64_t q0, int64_t q1) {
+      std::vector<scalar_t> buf(10 * n);
+      scalar_t* l[7];
+      for (int c = 0; c < 7; ++c) l[c] = buf.data() + c * n;
+      scalar_t* zl = buf.data() + 7 * n;
+      scalar_t* v = buf.data() + 8 * n;
+      scalar_t* cur = buf.data() + 9 * n;
+      for (int64_t q = q0; q < q1; ++q) {
+        for (int c = 0; c < 7; ++c) plane_coef(cs[c], l[c], q, n);
+        std::fill(v, v + 2 * n, scalar_t(0));
+        NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB, NDP_BOOL(save, SV,
+          pool_fwd_plane<scalar_t, HI, SB, SV>(xp, pp, vpp, v, cur, l[0], l[1], l[2], l[3],
+                                               l[4], l[5], l[6], zl, g, q);)))
+      }
+    });
+  });
+  return {p, vpre};
+}
+
+#define NDP_PK(K) case K: run(HT{}, ST{}, std::integral_constant<int, K>{}); break;
+// gp (T, P·Ho·Wo): ∂L/∂p. vpre (T, P·H·W) from the forward (the final state's gradient is
+// zero, the initial state's is not returned). sg: kind 0's derivative (T, P·H·W)
+// or empty. gx_out: buffer or empty. Returns {gx (T, P·H·W), non-zero surrogate values (0-dim)}.
+std::vector<torch::Tensor> pool_scan_backward(torch::Tensor gp, torch::Tensor sg,
+    torch::Tensor vpre, torch::Tensor dv, torch::Tensor gvc,
+    torch::Tensor di, torch::Tensor gic, torch::Tensor vth, torch::Tensor vr, bool subtract,
+    int64_t kind, double p0, double p1, double p2, double p3, int64_t P, int64_t H, int64_t W,
+    int64_t k, torch::Tensor gx_out) {
+  const PoolGeom g = pool_geom(vpre, P, H, W, k);
+  TORCH_CHECK(gp.is_contiguous() && gp.numel() == g.T * P * g.Ho * g.Wo,
+              "pool_scan_backward: gp must be (T, P·Ho·Wo) contiguous");
+  TORCH_CHECK(kind >= 0 && kind < K_COUNT, "pool_scan_backward: unknown surrogate kind ", kind);
+  TORCH_CHECK(kind != K_TENSOR || sg.numel() == vpre.numel(), "pool_scan_backward: kind 0 needs sg");
+  const bool has_i = di.numel() > 0;
+  auto gx = out_like(gx_out, vpre);
+  const int64_t n = H * W;
+  const int64_t nblk = (P + plane_grain(n) - 1) / plane_grain(n);
+  auto active = torch::zeros({nblk}, vpre.options().dtype(torch::kLong));
+  const SurrogateArgs sa{p0, p1, p2, p3};
+  AT_DISPATCH_FLOATING_TYPES(vpre.scalar_type(), "pool_scan_backward", [&] {
+    const Coef<scalar_t> cs[7] = {coef<scalar_t>(dv), coef<scalar_t>(gvc), coef<scalar_t>(di),
+                                  coef<scalar_t>(gic), coef<scalar_t>(vth), coef<scalar_t>(vr),
+                                  {nullptr, false}};
+    const scalar_t* gpp = gp.data_ptr<scalar_t>();
+    const scalar_t* sgp = cp<scalar_t>(sg);
+    const scalar_t* vpp = vpre.data_ptr<scalar_t>();
+    scalar_t* gxp = gx.data_ptr<scalar_t>();
+    int64_t* act = active.data_ptr<int64_t>();
+    const int64_t grain = plane_grain(n);
+    at::parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
+      std::vector<scalar_t> buf(9 * n);
+      scalar_t* l[6];
+      for (int c = 0; c < 6; ++c) l[c] = buf.data() + c * n;
+      scalar_t* gzl = buf.data() + 6 * n;
+      scalar_t* gvl = buf.data() + 7 * n;
+      scalar_t* gil = buf.data() + 8 * n;
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        for (int64_t q = blk * grain; q < std::min(P, (blk + 1) * grain); ++q) {
+          for (int c = 0; c < 6; ++c) plane_coef(cs[c], l[c], q, n);
+          std::fill(gvl, gvl + 2 * n, scalar_t(0));
+          auto run = [&](auto hi_, auto sb_, auto kind_) {
+            constexpr bool HI = decltype(hi_)::value;
+            pool_bwd_plane<scalar_t, HI, decltype(sb_)::value, decltype(kind_)::value>(
+                sa, gpp, sgp, vpp, gxp, gvl, gil, l[0], l[1],
+                l[2], l[3], l[4], l[5], gzl, g, q, act + blk);
+          };
+          NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB,
+            using HT = std::bool_constant<HI>; using ST = std::bool_constant<SB>;
+            switch (kind) {
+              NDP_PK(K_FAST_SIGMOID) NDP_PK(K_SIGMOID) NDP_PK(K_ARCTAN) NDP_PK(K_TRIANGLE)
+              NDP_PK(K_RECTANGLE) NDP_PK(K_GAUSSIAN) NDP_PK(K_STRAIGHT_THROUGH) NDP_PK(K_ADALI)
+              NDP_PK(K_ASY) NDP_PK(K_ASGL_CLIP) NDP_PK(K_ASGL_SIGMOID)
+              default: run(HT{}, ST{}, std::integral_constant<int, K_TENSOR>{});
+            }))
+        }
+      }
+    });
+  });
+  return {gx, active.sum()};
+}
+#undef NDP_PK
+
 // ASGL's mask as scan_forward draws it: (T, M) uint8, 1 with probability p (tests, reference).
 torch::Tensor asgl_mask(int64_t T, int64_t M, int64_t seed, double p) {
   auto m = torch::empty({T, M}, torch::TensorOptions().dtype(torch::kByte));

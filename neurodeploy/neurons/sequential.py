@@ -3,6 +3,13 @@
 Synaptic layers (``nn.Linear``, ``nn.Conv2d``, ``nn.Flatten``, ``SumPool2d``) are stateless, so
 they run on all T·B rows at once; neuron modules run their recurrence over T.
 
+A spiking neuron followed by a ``SumPool2d`` whose stride is its window (alone, or first in an
+``nn.Sequential``) runs as one fused scan that writes the pooled spike counts directly
+(:mod:`neurodeploy.neurons.pooled`: CPU float32/float64, C++ backend, no learnable coefficients,
+no hooks, not under ``record=True``); the rest of that ``nn.Sequential`` then runs on the pooled
+rows. Same spikes and gradients as the layers run separately (bitwise for 2×2 windows). Set
+``model.fuse_pool = False`` to run them separately.
+
 Spike input (exact CSR path): every ``nn.Linear`` whose input is a dense (T, B, F) floating tensor
 with every entry 0 or 1 — the network's event input, or the spikes of the neuron layer before it
 — and at most :func:`density_limit` of its entries set is computed from the CSR indices of the
@@ -52,6 +59,7 @@ from torch.nn import functional as F
 
 from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons.modules import SpikingNeuron
+from neurodeploy.neurons.pooled import fusable_neuron, pool_after, pooled_spikes
 
 
 class SpikingSequential(nn.Sequential):
@@ -60,12 +68,24 @@ class SpikingSequential(nn.Sequential):
     # None: the measured per-layer rule (density_limit); 0: always dense; a number in (0, 1]:
     # that fraction of non-zero inputs is the limit for every Linear
     sparse_max_density: float | None = None
+    fuse_pool: bool = True  # a neuron followed by a SumPool2d: one fused scan (neurons/pooled.py)
 
     def forward(self, x: torch.Tensor, record: bool = False):
         outputs = []
         if x.layout != torch.strided:
             x = x.to_dense()
-        for layer in self:
+        pooled_at, rest = -1, ()  # a neuron fused with the SumPool2d at index pooled_at (pooled.py)
+        for n, layer in enumerate(self):
+            if n == pooled_at:  # the pool already ran inside the neuron's scan
+                for m in rest:
+                    x = _rows(m, x)
+                continue
+            if self.fuse_pool and not record and fusable_neuron(layer) and n + 1 < len(self):
+                pool = pool_after(self[n + 1])
+                y = pooled_spikes(layer, x, pool[0]) if pool is not None else None
+                if y is not None:
+                    x, pooled_at, rest = y, n + 1, pool[1]
+                    continue
             if isinstance(layer, nn.Linear):
                 y = sparse_binary_linear(x, layer, self.sparse_max_density)
                 if y is not None:
@@ -82,6 +102,13 @@ class SpikingSequential(nn.Sequential):
             if record:
                 outputs.append(x)
         return (x, outputs) if record else x
+
+
+def _rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """A stateless layer applied to all T·B rows of ``x`` (T, B, …) at once."""
+    t, b = x.shape[:2]
+    y = layer(x.reshape(t * b, *x.shape[2:]))
+    return y.reshape(t, b, *y.shape[1:])
 
 
 # The measured crossover (CSR build + gather-sum forward + weight gradient vs the dense matmuls;
