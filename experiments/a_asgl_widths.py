@@ -19,6 +19,7 @@ p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
 p.add_argument("--widths", type=float, nargs="+", default=[0.5, 2.5])
 p.add_argument("--task", default="digits", choices=sorted(TASK_DESC))
 p.add_argument("--out", default="a_asgl_widths", help="results file name (without .md)")
+p.add_argument("--arms", nargs="+", default=None, help="run only these arms (labels as in the table; 'fixed, p=1' always)")
 a = p.parse_args()
 
 ARMS = [  # (label, learn_width, p, width_lr)
@@ -26,6 +27,8 @@ ARMS = [  # (label, learn_width, p, width_lr)
     ("learn (lr 3e-4), p=1", True, 1.0, 3e-4), ("learn (lr 3e-4), p=0.8", True, 0.8, 3e-4),
     ("learn (lr 1e-2), p=1", True, 1.0, 1e-2), ("learn (lr 1e-2), p=0.8", True, 0.8, 1e-2),
 ]
+if a.arms:
+    ARMS = [arm for arm in ARMS if arm[0] in a.arms or arm[0] == "fixed, p=1"]
 rows = []
 for alpha in a.widths:
     base = None

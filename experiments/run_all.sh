@@ -21,19 +21,20 @@ nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 10 --arms "fixed k=1"
     --out c_slope_long_more
 # #19, second round: k = 25 at 10 epochs (k = 10 rerun beside it, identical per seed), AdaLi at
 # 10 epochs with the fixed-boundary baselines (paper Fig. 6) and a coverage sweep, every method on
-# MNIST-1D (near-threshold init, LI readout), the ASGL grid of the paper's Table 2 at 2 epochs
+# MNIST-1D (near-threshold init, LI readout), more of the ASGL width grid (paper Table 2) at 2 epochs
 nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 10 --arms "fixed k=25" --out c_slope_k25
 nice -n 10 "$PY" experiments/b_adali_density.py --epochs 10 --coverage 0.5 0.65 0.8 --fixed --out b_adali_long \
     --arms "log · normalised" "linear · normalised" "log · normalised · auto (c = 0.5)" \
     "log · normalised · auto (c = 0.65)" "log · normalised · auto (c = 0.8)" \
     "fixed small L = R = 0.3 (no schedule)" "fixed large L = R = 1.5 (no schedule)"
 nice -n 10 "$PY" experiments/g_a2sg_training.py --task mnist1d --epochs 10 --out g_a2sg_training_mnist1d
-nice -n 10 "$PY" experiments/b_adali_density.py --task mnist1d --hidden 128 --epochs 10 --fixed --out b_adali_mnist1d \
-    --arms "log · normalised" "linear · normalised" "log · normalised · auto (c = 0.65)" \
-    "fixed small L = R = 0.3 (no schedule)" "fixed large L = R = 1.5 (no schedule)"
-nice -n 10 "$PY" experiments/a_asgl_widths.py --task mnist1d --epochs 10 --widths 1 --out a_asgl_widths_mnist1d
-nice -n 10 "$PY" experiments/c_slope_schedules.py --task mnist1d --epochs 10 --hidden 128 128 --target 0.3 \
-    --out c_slope_mnist1d
-nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 2 --widths 0.5 1 2.5 5 10 --out a_asgl_grid
+nice -n 10 "$PY" experiments/b_adali_density.py --task mnist1d --hidden 128 --epochs 5 --fixed --out b_adali_mnist1d \
+    --arms "log · normalised" "fixed large L = R = 1.5 (no schedule)"
+nice -n 10 "$PY" experiments/a_asgl_widths.py --task mnist1d --epochs 5 --widths 1 --out a_asgl_widths_mnist1d \
+    --arms "learn (lr 3e-4), p=0.8" "learn (lr 1e-2), p=0.8"
+nice -n 10 "$PY" experiments/c_slope_schedules.py --task mnist1d --epochs 5 --hidden 128 --target 0.3 \
+    --arms "fixed k=1" "fixed k=100" "interval 1→100 (4 steps)" --out c_slope_mnist1d
+nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 2 --widths 1 5 10 --out a_asgl_grid \
+    --arms "fixed, p=0.8" "learn (lr 3e-4), p=0.8" "learn (lr 1e-2), p=0.8"
 # the earlier 2-seed study (not rerun for #19): ASY vs triangle CV
 nice -n 10 "$PY" experiments/d_asy_vs_triangle.py
