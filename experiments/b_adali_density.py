@@ -82,7 +82,7 @@ for e in range(a.epochs):
     per_epoch.append(f"| {e + 1} | " + " | ".join(cells) + " |")
 autos = [k for k in names if "auto" in k]
 auto_init = "; ".join(f"c = {k.split('c = ')[1].rstrip(')')}: {[[round(v, 3) for v in lr] for lr in res[k][0][0][0]['adali_initial']]}"
-                      for k in autos)
+                      for k in autos) or "no automatic arm run"
 LOGN = "log · normalised"
 pairs = [("log · normalised", "log · constant height"), ("linear · normalised", "linear · constant height"),
          ("log · normalised", "linear · normalised"), *[(k, LOGN) for k in autos],
