@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rerun the seed-paper experiments (results in experiments/results/*.md; each file's hand-written
 # "## Claims" section is kept and flagged for re-checking). Budgets as in the results files:
-# ~70-90 min of wall time on 2 CPU cores shared with other jobs. Usage: experiments/run_all.sh [python]
+# ~2-2.5 h of wall time on 2 CPU cores shared with other jobs (first round ~70-90 min, second ~1 h). Usage: experiments/run_all.sh [python]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-.venv-core/bin/python}
@@ -36,5 +36,6 @@ nice -n 10 "$PY" experiments/c_slope_schedules.py --task mnist1d --epochs 5 --hi
     --arms "fixed k=1" "fixed k=100" "interval 1→100 (4 steps)" --out c_slope_mnist1d
 nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 2 --widths 1 5 10 --out a_asgl_grid \
     --arms "fixed, p=0.8" "learn (lr 3e-4), p=0.8" "learn (lr 1e-2), p=0.8"
+nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 2 --widths 0.5 2.5 --out a_asgl_grid_all_arms
 # the earlier 2-seed study (not rerun for #19): ASY vs triangle CV
 nice -n 10 "$PY" experiments/d_asy_vs_triangle.py
