@@ -21,7 +21,7 @@ nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 10 --arms "fixed k=1"
     --out c_slope_long_more
 # #19, second round: k = 25 at 10 epochs (k = 10 rerun beside it, identical per seed), AdaLi at
 # 10 epochs with the fixed-boundary baselines (paper Fig. 6) and a coverage sweep, every method on
-# MNIST-1D (near-threshold init, LI readout), more of the ASGL width grid (paper Table 2) at 2 epochs
+# MNIST-1D (near-threshold init, LI readout), the full ASGL grid (paper Tables 2/3) at 5 epochs
 nice -n 10 "$PY" experiments/c_slope_schedules.py --epochs 10 --arms "fixed k=25" --out c_slope_k25
 nice -n 10 "$PY" experiments/b_adali_density.py --epochs 10 --coverage 0.5 0.65 0.8 --fixed --out b_adali_long \
     --arms "log · normalised" "linear · normalised" "log · normalised · auto (c = 0.5)" \
@@ -34,8 +34,6 @@ nice -n 10 "$PY" experiments/a_asgl_widths.py --task mnist1d --epochs 5 --widths
     --arms "learn (lr 3e-4), p=0.8" "learn (lr 1e-2), p=0.8"
 nice -n 10 "$PY" experiments/c_slope_schedules.py --task mnist1d --epochs 5 --hidden 128 --target 0.3 \
     --arms "fixed k=1" "fixed k=100" "interval 1→100 (4 steps)" --out c_slope_mnist1d
-nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 2 --widths 1 5 10 --out a_asgl_grid \
-    --arms "fixed, p=0.8" "learn (lr 3e-4), p=0.8" "learn (lr 1e-2), p=0.8"
-nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 2 --widths 0.5 2.5 --out a_asgl_grid_all_arms
+nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 5 --widths 0.5 1 2 2.5 5 10 --out a_asgl_grid_5ep
 # the earlier 2-seed study (not rerun for #19): ASY vs triangle CV
 nice -n 10 "$PY" experiments/d_asy_vs_triangle.py
