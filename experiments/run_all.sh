@@ -29,11 +29,11 @@ nice -n 10 "$PY" experiments/b_adali_density.py --epochs 10 --coverage 0.5 0.65 
     "fixed small L = R = 0.3 (no schedule)" "fixed large L = R = 1.5 (no schedule)"
 nice -n 10 "$PY" experiments/g_a2sg_training.py --task mnist1d --epochs 10 --out g_a2sg_training_mnist1d
 nice -n 10 "$PY" experiments/b_adali_density.py --task mnist1d --hidden 128 --epochs 5 --fixed --out b_adali_mnist1d \
-    --arms "log · normalised" "fixed large L = R = 1.5 (no schedule)"
+    --arms "log · normalised" "linear · normalised" "log · normalised · auto (c = 0.65)" \
+    "fixed small L = R = 0.3 (no schedule)" "fixed large L = R = 1.5 (no schedule)"
 nice -n 10 "$PY" experiments/a_asgl_widths.py --task mnist1d --epochs 5 --widths 1 --out a_asgl_widths_mnist1d \
     --arms "learn (lr 3e-4), p=0.8" "learn (lr 1e-2), p=0.8"
-nice -n 10 "$PY" experiments/c_slope_schedules.py --task mnist1d --epochs 5 --hidden 128 --target 0.3 \
-    --arms "fixed k=1" "fixed k=100" "interval 1→100 (4 steps)" --out c_slope_mnist1d
+nice -n 10 "$PY" experiments/c_slope_schedules.py --task mnist1d --epochs 5 --hidden 128 --target 0.3 --out c_slope_mnist1d
 nice -n 10 "$PY" experiments/a_asgl_widths.py --epochs 5 --widths 0.5 1 2 2.5 5 10 --out a_asgl_grid_5ep
 # the earlier 2-seed study (not rerun for #19): ASY vs triangle CV
 nice -n 10 "$PY" experiments/d_asy_vs_triangle.py
