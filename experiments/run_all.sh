@@ -28,6 +28,7 @@ nice -n 10 "$PY" experiments/b_adali_density.py --epochs 10 --coverage 0.5 0.65 
     "log · normalised · auto (c = 0.65)" "log · normalised · auto (c = 0.8)" \
     "fixed small L = R = 0.3 (no schedule)" "fixed large L = R = 1.5 (no schedule)"
 nice -n 10 "$PY" experiments/g_a2sg_training.py --epochs 5 --out g_a2sg_training_5ep
+nice -n 10 "$PY" experiments/g_a2sg_training.py --task digits-conv --epochs 3 --out g_a2sg_training_digits-conv
 nice -n 10 "$PY" experiments/g_a2sg_training.py --task mnist1d --epochs 10 --out g_a2sg_training_mnist1d
 nice -n 10 "$PY" experiments/b_adali_density.py --task mnist1d --hidden 128 --epochs 5 --fixed --out b_adali_mnist1d \
     --arms "log · normalised" "linear · normalised" "log · normalised · auto (c = 0.65)" \
