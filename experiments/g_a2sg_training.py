@@ -47,7 +47,8 @@ for name, ov in runs.items():
 write(a.out, f"(g) A2SG in training: CV and accuracy, {a.task}, β = {a.beta} ({a.epochs} epochs)", a.seeds,
       ["arm", "test acc", "p vs triangle", "p vs ASY", "CV per spiking layer (last epoch)", "p CV vs triangle",
        "final β per spiking layer (mean)"], rows,
-      notes=f"{TASK_DESC[a.task]}, 128 hidden LIF, 10 outputs, Adam lr 5e-3 constant, batch 64"
+      notes=f"{TASK_DESC[a.task]}" + ("" if a.task == "digits-conv" else ", 128 hidden LIF, 10 outputs")
+            + ", Adam lr 5e-3 constant, batch 64"
             + (", default init, spike-count readout" if a.task == "digits" else "") +
             "; search every 20 steps over β·{1/1.5, 1, 1.5}, w = 1. p: two-sided paired t-test over seeds "
             "(accuracy against the triangle and against ASY with fixed β; CV against the triangle).")
