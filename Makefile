@@ -1,7 +1,7 @@
 # neurodeploy: two commands.
 #   make demo   set up the full environment (Python 3.10 + Lava) and run train → export → verify → energy
 #   make test   set up both environments and run the whole test suite in each (and ruff)
-#   make experiments  rerun the seed-paper experiments (#19) into experiments/results/ (~70-90 min)
+#   make experiments  rerun the seed-paper experiments (#19) into experiments/results/ (~2-2.5 h)
 SHELL := /bin/bash
 .ONESHELL:
 .SHELLFLAGS := -eu -o pipefail -c
@@ -60,7 +60,7 @@ bench: $(CORE)/.ok
 	$(CORE)/bin/python bench/train_step.py
 	$(FULL)/bin/python bench/loihi_emulator.py
 
-# the seed papers' claims (#19): experiments/results/*.md, ~70-90 min on 2 CPU cores
+# the seed papers' claims (#19): experiments/results/*.md, ~2-2.5 h on 2 shared CPU cores (the #19 second round adds ~1 h)
 experiments: $(CORE)/.ok
 	experiments/run_all.sh $(CORE)/bin/python
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 
-from _common import fmt_p, mean, mean_std, paired_p, train, write
+from _common import TASK_DESC, fmt_p, mean, mean_std, paired_p, train, write
 
 p = argparse.ArgumentParser()
 p.add_argument("--epochs", type=int, default=1)
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
 p.add_argument("--widths", type=float, nargs="+", default=[0.5, 2.5])
-p.add_argument("--task", default="digits")
+p.add_argument("--task", default="digits", choices=sorted(TASK_DESC))
+p.add_argument("--out", default="a_asgl_widths", help="results file name (without .md)")
+p.add_argument("--arms", nargs="+", default=None, help="run only these arms (labels as in the table; 'fixed, p=1' always)")
 a = p.parse_args()
 
 ARMS = [  # (label, learn_width, p, width_lr)
@@ -25,6 +27,8 @@ ARMS = [  # (label, learn_width, p, width_lr)
     ("learn (lr 3e-4), p=1", True, 1.0, 3e-4), ("learn (lr 3e-4), p=0.8", True, 0.8, 3e-4),
     ("learn (lr 1e-2), p=1", True, 1.0, 1e-2), ("learn (lr 1e-2), p=0.8", True, 0.8, 1e-2),
 ]
+if a.arms:
+    ARMS = [arm for arm in ARMS if arm[0] in a.arms or arm[0] == "fixed, p=1"]
 rows = []
 for alpha in a.widths:
     base = None
@@ -44,10 +48,10 @@ for alpha in a.widths:
                      mean(widths), mean(win)])
         print(rows[-1], flush=True)
 
-write("a_asgl_widths", f"(a) ASGL ablation: fixed/learnable width × p × α ({a.epochs} epochs, {a.task})", a.seeds,
+write(a.out, f"(a) ASGL ablation: fixed/learnable width × p × α ({a.epochs} epochs, {a.task})", a.seeds,
       ["α (full width, initial)", "arm", "test acc (mean ± std)", "Δ vs fixed p=1", "p (paired t)",
        "final α (mean of layers, seeds)", "in-window at init"], rows,
-      notes="digits-events (embedded, 1442 train / 355 test), 648-128-LI(10) MLP, T = 16, Adam lr 5e-3 "
+      notes=f"{TASK_DESC[a.task]}, 128 hidden LIF, LI(10) readout, Adam lr 5e-3 "
             "(constant), batch 64, readout membrane-mean, model.init = near-threshold (target 0.2). Equal "
             "budget in every arm. p (paired t): two-sided paired t-test over seeds against 'fixed, p=1' at the "
             "same α. Chance = 0.10.")

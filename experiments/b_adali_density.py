@@ -1,25 +1,37 @@
 """(b) AdaLi: both readings of the lost surrogate equation (normalised heights α/L, β/R = constant
 area; constant heights α, β), log and linear boundary schedules, the automatic initial boundaries
 from the membrane distribution (``auto_coverage``), next to a fixed triangle of half-width 1.5:
-final accuracy (mean ± std, paired t-test), compute density and wall-clock seconds per epoch."""
+final accuracy (mean ± std, paired t-test), compute density and wall-clock seconds per epoch.
+The fixed-boundary arms (the paper's Fig. 6 baselines: AdaLi's surrogate with a small or a large
+constant boundary, no schedule) run the ``adali_log`` callback with p = 1 (boundaries never move;
+the density is still counted)."""
 
 from __future__ import annotations
 
 import argparse
 
-from _common import fmt_p, mean, mean_std, paired_p, train, write
+from _common import TASK_DESC, alive, fmt_p, mean, mean_std, paired_p, train, write
 
 p = argparse.ArgumentParser()
 p.add_argument("--epochs", type=int, default=3)
 p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-p.add_argument("--coverage", type=float, default=0.65, help="auto_coverage of the automatic arm")
+p.add_argument("--coverage", type=float, nargs="+", default=[0.65], help="auto_coverage c of the automatic arms")
+p.add_argument("--fixed", action="store_true", help="add the fixed-boundary arms (L = R = 0.3 and 1.5, no schedule)")
+p.add_argument("--arms", nargs="+", default=None, help="run only these arms (names as in the table; triangle always)")
+p.add_argument("--task", default="digits", choices=sorted(TASK_DESC))
+p.add_argument("--hidden", type=int, default=256)
 p.add_argument("--out", default="b_adali_density", help="results file name (without .md)")
 a = p.parse_args()
 
 
-def adali(kind: str, normalise: bool, coverage: float = 0.0) -> list[str]:
-    return ['surrogate.name="adali"', f"surrogate.params={{normalise={str(normalise).lower()}}}",
-            f'surrogate.schedule="adali_{kind}"', f"surrogate.schedule_params={{auto_coverage={coverage}}}"]
+NET = [f"model.hidden=[{a.hidden}]", *alive(a.task)]
+
+
+def adali(kind: str, normalise: bool, coverage: float = 0.0, p: float = 0.2, bound: float = 1.5) -> list[str]:
+    return ['surrogate.name="adali"',
+            f"surrogate.params={{normalise={str(normalise).lower()}, left={bound}, right={bound}}}",
+            f'surrogate.schedule="adali_{kind}"', f"surrogate.schedule_params={{auto_coverage={coverage}, p={p}}}",
+            *NET]
 
 
 TRI = "triangle w=1.5 (fixed)"
@@ -28,10 +40,15 @@ runs = {
     "log · constant height": adali("log", False),
     "linear · normalised": adali("linear", True),
     "linear · constant height": adali("linear", False),
-    f"log · normalised · auto (c = {a.coverage})": adali("log", True, a.coverage),
+    **{f"log · normalised · auto (c = {c})": adali("log", True, c) for c in a.coverage},
     TRI: ['surrogate.name="triangle"', "surrogate.params={width=1.5}", "diagnostics.enabled=true",
-          "diagnostics.every_n_steps=5"],
+          "diagnostics.every_n_steps=5", *NET],
 }
+if a.fixed:
+    runs["fixed small L = R = 0.3 (no schedule)"] = adali("log", True, p=1.0, bound=0.3)
+    runs["fixed large L = R = 1.5 (no schedule)"] = adali("log", True, p=1.0, bound=1.5)
+if a.arms:
+    runs = {k: v for k, v in runs.items() if k in a.arms or k == TRI}
 
 
 def density(m: dict):
@@ -42,7 +59,7 @@ res = {}
 for name, ov in runs.items():
     res[name] = []
     for s in a.seeds:
-        m, sec = train(ov, s, a.epochs)
+        m, sec = train(ov, s, a.epochs, a.task)
         res[name].append((m, sec / a.epochs))
         print(name, s, m[-1]["test_accuracy"], round(sec, 1), flush=True)
 
@@ -63,23 +80,26 @@ for e in range(a.epochs):
     cells = [f"{mean([density(m[e]) for m, _ in res[k]]):.3f} / {mean([m[e]['test_accuracy'] for m, _ in res[k]]):.3f}"
              for k in names]
     per_epoch.append(f"| {e + 1} | " + " | ".join(cells) + " |")
-auto = names[4]
-auto_init = [m[0].get("adali_initial") for m, _ in res[auto]]
+autos = [k for k in names if "auto" in k]
+auto_init = "; ".join(f"c = {k.split('c = ')[1].rstrip(')')}: {[[round(v, 3) for v in lr] for lr in res[k][0][0][0]['adali_initial']]}"
+                      for k in autos) or "no automatic arm run"
+LOGN = "log · normalised"
 pairs = [("log · normalised", "log · constant height"), ("linear · normalised", "linear · constant height"),
-         ("log · normalised", "linear · normalised"), (auto, "log · normalised")]
+         ("log · normalised", "linear · normalised"), *[(k, LOGN) for k in autos],
+         *[(k, LOGN) for k in names if k.startswith("fixed")]]
 ptext = "; ".join(f"{x} vs {y}: Δ = {mean(acc[x]) - mean(acc[y]):+.3f}, p = {fmt_p(paired_p(acc[x], acc[y]))}"
-                  for x, y in pairs)
+                  for x, y in pairs if x in acc and y in acc)
 write(a.out, f"(b) AdaLi: readings, schedules, automatic boundaries ({a.epochs} epochs, "
       f"{len(a.seeds)} seeds)", a.seeds,
       ["surrogate", "final test acc", "p vs triangle (paired t)", "density epoch 1", "density last epoch",
        "density, mean over epochs", "s / epoch", "L/R first → last epoch (seed 0)"], rows,
-      notes=f"""Budget: digits-events (embedded, 355 test samples), 648-256-10 LIF MLP, T = 16, Adam lr 5e-3
+      notes=f"""Budget: {TASK_DESC[a.task]}, {a.hidden} hidden LIF neurons, Adam lr 5e-3
 constant, batch 64, {a.epochs} epochs per run, the same for every arm; compiled kernels (backend auto).
 Readings of the lost Eq. (17): "normalised" d = α/L left, β/R right (each side's area α resp. β,
 so the peak rises as the boundaries shrink: ×1/p = 5 by the end); "constant height" d = α, β.
 α = β = 0.5, L = R = 1.5 (V⁻ = −0.5, V⁺ = 2.5 for V_th = 1) except the automatic arm, p = 0.2.
 Automatic arm: per layer, L and R from the membranes u = v' − v_th of the first training batch at
-init so that a fraction c = {a.coverage} of them lies in [−L, R] (§4.2: "over half"; §4.5: "about 65 %"
+init so that a fraction c of them lies in [−L, R] (§4.2: "over half"; §4.5: "about 65 %"
 at the start). Density = fraction of surrogate-derivative entries (neurons × steps × samples, all
 spiking layers) inside the support during the epoch's training backward (triangle: from the
 diagnostics, every 5th step; its s/epoch includes that diagnostic). s / epoch = wall-clock of
@@ -87,7 +107,9 @@ diagnostics, every 5th step; its s/epoch includes that diagnostic). s / epoch = 
 (other jobs running: compare arms, not absolute numbers).
 
 Paired t-tests on final test accuracy (same seeds): {ptext}.
-Automatic initial (L, R) per layer, seed 0: {auto_init[0]}.
+Fixed-boundary arms (paper Fig. 6): the normalised AdaLi surrogate with constant L = R (0.3 = the
+scheduled arms' final boundary, 1.5 = their initial one), no schedule (callback p = 1).
+Automatic initial (L, R) per spiking layer, seed 0: {auto_init}.
 
 Per epoch, mean over seeds: compute density / test accuracy.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import fmt_p, mean, mean_std, paired_p, train, write
+from _common import TASK_DESC, alive, fmt_p, mean, mean_std, paired_p, train, write
 
 p = argparse.ArgumentParser()
 p.add_argument("--epochs", type=int, default=3)
@@ -19,10 +19,11 @@ p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
 p.add_argument("--target", type=float, default=0.80)
 p.add_argument("--hidden", type=int, nargs="+", default=[128, 128, 128, 128])
 p.add_argument("--arms", nargs="+", default=None, help="run only these arms (names as in the table)")
+p.add_argument("--task", default="digits", choices=sorted(TASK_DESC))
 p.add_argument("--out", default="c_slope_schedules", help="results file name (without .md)")
 a = p.parse_args()
 
-net = [f"model.hidden=[{', '.join(map(str, a.hidden))}]", "diagnostics.enabled=true",
+net = [*alive(a.task), f"model.hidden=[{', '.join(map(str, a.hidden))}]", "diagnostics.enabled=true",
        "diagnostics.every_n_steps=10", 'model.init="near-threshold"',
        "model.init_window_width=0.1"]
 cos = ["diagnostics.slope_cosine_every_n_steps=20"]
@@ -40,7 +41,7 @@ res = {}
 for name, ov in runs.items():
     res[name] = []
     for s in a.seeds:
-        m, sec = train(ov, s, a.epochs)
+        m, sec = train(ov, s, a.epochs, a.task)
         res[name].append(m)
         print(name, s, m[-1]["test_accuracy"], round(sec, 1), flush=True)
 
@@ -64,12 +65,12 @@ for name, ms in res.items():
     grad_rows.append(f"| {name} | " + ", ".join(f"{v:.3g}" for v in first) + " | "
                      + ", ".join(f"{v:.3g}" for v in last) + f" | {first[0] / first[-1]:.3g} | {last[0] / last[-1]:.3g} |")
     print(rows[-1], flush=True)
-layers = " → ".join(["648", *map(str, a.hidden), "10"])
-write(a.out, f"(c) slope schedules vs fixed slopes, {len(a.hidden)} hidden layers, epochs to "
+layers = " → ".join(["648" if a.task == "digits" else "16", *map(str, a.hidden), "10"])
+write(a.out, f"(c) slope schedules vs fixed slopes, {a.task}, {len(a.hidden)} hidden layers, epochs to "
       f"{a.target:.0%} test accuracy ({a.epochs} epochs, {len(a.seeds)} seeds)", a.seeds,
       ["slope", "seeds reaching target", "epochs to target (mean of those)", "final test acc",
        f"p vs {REF} (paired t)", "cos(∇W at k, ∇W at k=100), mean", "k per epoch (seed 0)"], rows,
-      notes=f"""Budget: digits-events (embedded, 355 test samples), {layers} LIF MLP, T = 16, Adam lr 5e-3
+      notes=f"""Budget: {TASK_DESC[a.task]}, {layers} LIF MLP, Adam lr 5e-3
 constant, batch 64, {a.epochs} epochs per run for every arm; compiled kernels (backend auto), nice 19
 on a shared 2-core machine. Init: near-threshold with `model.init_window_width = 0.1` (20 % of each
 layer's membranes within |u| ≤ 0.1 on the first batch), so every arm starts from the same weights per

@@ -65,9 +65,12 @@ class SynapseActivity:
 
 @dataclass(frozen=True)
 class NeuronActivity:
-    """One spiking layer: spike and membrane-update counts summed over samples.
+    """One neuron layer: spike and membrane-update counts summed over samples.
 
     ``raster``: for sample 0, per step, the indices of the neurons (< ``raster_neurons``) that fired.
+    ``spiking``: False for a non-spiking readout (NIR ``LI``/``CubaLI``): its output is the
+    membrane, so it has no spikes (all counts 0) and no firing rate, but its membrane updates
+    and state count like any neuron's.
     """
 
     name: str
@@ -81,6 +84,7 @@ class NeuronActivity:
     membrane_updates_per_step: list[float]
     raster: list[list[int]]
     raster_neurons: int
+    spiking: bool = True
 
     def rate(self, n_samples: int) -> float:
         """Mean firing rate in spikes per neuron per step."""
@@ -193,10 +197,13 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
                 else:
                     mem = membrane_updates(layer, xin, out)
                     counts[k] = out.reshape(steps, out.shape[1], -1).sum(1).double()  # exact: ≤ B
+                if not layer.spiking:  # a readout's output is its membrane: no spikes to count
+                    counts[k] = torch.zeros(steps, out[0, 0].numel(), dtype=torch.float64)
                 _add(acc, (name, "spikes"), counts[k])
                 _add(acc, (name, "mem"), mem)
                 if name not in raster:
-                    raster[name] = _raster(out[:, 0].reshape(steps, -1)[:, :RASTER_MAX_NEURONS])
+                    raster[name] = (_raster(out[:, 0].reshape(steps, -1)[:, :RASTER_MAX_NEURONS]) if layer.spiking
+                                    else [[] for _ in range(steps)])
                     meta[name] = (layer.kind, _shape(out))
                 if layer.w_rec is not None:
                     rname = rec_of.get(name, f"{name}_rec")
@@ -219,9 +226,9 @@ def count_activity(graph: nir.NIRGraph, x: torch.Tensor, dt_s: float | None = No
             nn_ = int(torch.tensor(shape).prod()) if shape else 1
             spikes = acc[(name, "spikes")]
             neurons.append(NeuronActivity(
-                name, kind, shape, nn_, 2 if kind == "cuba_lif" else 1, rname,
+                name, kind, shape, nn_, 2 if kind in ("cuba_lif", "cuba_li") else 1, rname,
                 spikes.sum(1).tolist(), spikes.sum(0).tolist(), acc[(name, "mem")].tolist(),
-                raster[name], min(nn_, RASTER_MAX_NEURONS)))
+                raster[name], min(nn_, RASTER_MAX_NEURONS), bool(layer.spiking)))
             if rname is not None:
                 synapses.append(_synapse(rname, meta[rname], fan[rname], acc[(rname, "ops")]))
     static_input = static_input and not input_binary

@@ -102,8 +102,9 @@ def neurobench_metrics(a: Activity) -> dict[str, float]:
     ac = sum(sum(s.eff_ac) for s in syn)
     mac = sum(sum(s.eff_mac) for s in syn)
     dense = sum(s.dense_per_step for s in syn) * t * n
-    spikes = sum(sum(nu.spikes_per_step) for nu in a.neurons)
-    total = sum(nu.neurons for nu in a.neurons) * t * n
+    spiking = [nu for nu in a.neurons if nu.spiking]  # a non-spiking readout has no activations to be zero
+    spikes = sum(sum(nu.spikes_per_step) for nu in spiking)
+    total = sum(nu.neurons for nu in spiking) * t * n
     mem = sum(sum(nu.membrane_updates_per_step) for nu in a.neurons)
     return {"Effective_MACs": mac / n, "Effective_ACs": ac / n, "Dense": dense / n,
             "ActivationSparsity": (total - spikes) / total if total else 0.0,

@@ -95,6 +95,8 @@ def _neuron_rows(a: Activity) -> tuple[dict, ...]:
     rows = []
     n, t = a.n_samples, a.time_steps
     for nu in a.neurons:
+        if not nu.spiking:  # a membrane readout: no firing rate, not "silent"; its updates are in the metrics
+            continue
         per_neuron = [s / (t * n) for s in nu.spikes_per_neuron]
         rate = nu.rate(n)
         rows.append({
