@@ -63,10 +63,15 @@ def _run(backend, x, c, sur, reset, state=None, w_rec=None):
     return z, s, grads
 
 
-def _assert_same(fast, ref):
+def _assert_same(fast, ref, exact_state=True):
+    """Equal spikes; the final state bitwise (``exact_state``) or to :func:`_close`; grads close."""
     (z1, s1, g1), (z2, s2, g2) = fast, ref
     assert torch.equal(z1, z2)
-    assert torch.equal(s1.v, s2.v) and torch.equal(s1.i, s2.i)
+    if exact_state:
+        assert torch.equal(s1.v, s2.v) and torch.equal(s1.i, s2.i)
+    else:
+        _close(s1.v, s2.v)
+        _close(s1.i, s2.i)
     for a, b in zip(g1, g2):
         if b is None:
             assert a is None or not a.any()
@@ -157,7 +162,8 @@ def test_recurrent_weights_are_exact():
     x = _input(15, 2, 5, "lif")
     fast = _run("auto", x, c, FastSigmoid(), "subtract", w_rec=w_rec)
     ref = _run("reference", x, c, FastSigmoid(), "subtract", w_rec=w_rec)
-    _assert_same(fast, ref)
+    # the C++ recurrent scan sums the recurrent input over active neurons: equal to rounding
+    _assert_same(fast, ref, exact_state=False)
     assert fast[2][-1].abs().sum() > 0  # w_rec receives a gradient
 
 
@@ -171,8 +177,12 @@ def test_recurrent_weights_are_exact():
 def test_property_fast_equals_reference(t, b, n, kind, reset, dt, tau_mem_inv, tau_syn_inv,
                                         v_th, recurrent, learn, backend, seed):
     # Coefficient grads are sums over T·B·N terms of both signs: fp32 summation order alone can
-    # move a small sum by more than 1e-5 of itself, so those cases run in float64.
-    dtype = torch.float64 if learn else torch.float32
+    # move a small sum by more than 1e-5 of itself, so those cases run in float64. The C++
+    # recurrent scan (recurrent, cpp, no learnable coefficient) sums the recurrent input over the
+    # active neurons, in another order than the reference's dense product: its state is equal to
+    # rounding, not bitwise, so it runs in float64 too (no spike can flip at the threshold).
+    cpp_recurrent = recurrent and backend == "cpp" and not learn
+    dtype = torch.float64 if learn or cpp_recurrent else torch.float32
     c = _coefs(kind, dt, tau_mem_inv, tau_syn_inv, v_th)
     c = type(c)(*[None if k is None else k.to(dtype) for k in c])
     if learn:
@@ -183,7 +193,7 @@ def test_property_fast_equals_reference(t, b, n, kind, reset, dt, tau_mem_inv, t
              ).requires_grad_() if recurrent else None
     sur = FastSigmoid(width=0.2)
     _assert_same(_run(backend, x, c, sur, reset, w_rec=w_rec),
-                 _run("reference", x, c, sur, reset, w_rec=w_rec))
+                 _run("reference", x, c, sur, reset, w_rec=w_rec), exact_state=not cpp_recurrent)
 
 
 # --- Norse ---------------------------------------------------------------------------------
