@@ -20,7 +20,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_kernels import _close, _coefs, _input, _run  # tests dir on sys.path
+from test_kernels import _assert_same as _assert_same_as_kernels  # tests dir on sys.path
+from test_kernels import _close, _coefs, _input, _run
 
 from neurodeploy.neurons import LIF, CubaLIF
 from neurodeploy.neurons.functional import (
@@ -60,20 +61,8 @@ def _path(x, c, sur, reset, w_rec, state=None, backend="auto"):
 
 
 def _assert_same(fast, ref, exact_state=False):
-    """Spikes equal; final state bitwise (``exact_state``) or to 1e-5 of its scale; gradients to
-    1e-5 of their scale (an unused one None or zero)."""
-    (z1, s1, g1), (z2, s2, g2) = fast, ref
-    assert torch.equal(z1, z2)
-    if exact_state:
-        assert torch.equal(s1.v, s2.v) and torch.equal(s1.i, s2.i)
-    else:
-        _close(s1.v, s2.v)
-        _close(s1.i, s2.i)
-    for a, b in zip(g1, g2):
-        if b is None:
-            assert a is None or not a.any()
-        else:
-            _close(a, b)
+    """test_kernels' comparison, with the final state to 1e-5 of its scale by default."""
+    _assert_same_as_kernels(fast, ref, exact_state)
 
 
 def _to(c, dtype):
