@@ -98,9 +98,10 @@ def test_binary_csr_matches_torch_and_refuses():
 
 
 def test_density_rule_and_override():
-    wide, mid, narrow = nn.Linear(10, 256), nn.Linear(10, 64), nn.Linear(10, 20)
+    wide, mid, narrow = nn.Linear(10, 256), nn.Linear(10, 64), nn.Linear(10, 10)
     assert density_limit(wide, None) == AUTO_DENSITY[0][1] > 0
     assert density_limit(mid, None) == AUTO_DENSITY[1][1] > 0
+    assert density_limit(nn.Linear(10, 20), None) == AUTO_DENSITY[2][1] > 0
     assert density_limit(narrow, None) == 0.0            # small outputs: dense is faster
     assert density_limit(narrow, 0.3) == 0.3 and density_limit(wide, 0.0) == 0.0
     x = _binary((5, 2, 10), 0.1, seed=6)
@@ -173,3 +174,34 @@ def test_analog_hidden_input_runs_dense():
     x = torch.rand(5, 2, 8)
     _, rec = model(x, record=True)
     assert not any(_via_csr(r) for r in rec)
+
+
+@needs_cpp
+@pytest.mark.parametrize("f", [50, 800])  # 800 inputs: the tiled gradient splits the inputs in ranges
+def test_tiled_and_row_layouts_give_the_same_bits(f):
+    """Layers of ≤ 64 outputs run the column-tiled kernels, wider ones the row gathers (scan.cpp);
+    both sum every output in the same order, so the first 64 outputs of a 65-wide layer equal a
+    64-wide layer with those weights bit for bit, at 1 and 2 threads."""
+    torch.manual_seed(5)
+    wide = nn.Linear(f, 65)
+    narrow = nn.Linear(f, 64)
+    with torch.no_grad():
+        narrow.weight.copy_(wide.weight[:64])
+        narrow.bias.copy_(wide.bias[:64])
+    x = _binary((30, 8, f), 0.08, seed=6)
+    gy = torch.randn(30, 8, 65, generator=torch.Generator().manual_seed(7))
+    threads = torch.get_num_threads()
+    got = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            for layer in (wide, narrow):
+                layer.zero_grad()
+                y = sparse_binary_linear(x, layer, 1.0)
+                y.backward(gy[..., :layer.out_features])
+                got.append((y.detach()[..., :64], layer.weight.grad[:64], layer.bias.grad[:64]))
+    finally:
+        torch.set_num_threads(threads)
+    for other in got[1:]:
+        for a, b in zip(got[0], other):
+            assert torch.equal(a, b)

@@ -13,6 +13,48 @@
 namespace {
 constexpr int64_t BLOCK = 512;   // elements per block: state and coefficients stay in L1 over T
 
+// at::parallel_for with work stealing: [0, n) is cut into chunks of at most ``grain`` items and
+// every intra-op thread gets a contiguous share, as at::parallel_for gives it, which it runs
+// front to back (f(b0, b1) per chunk); a thread done with its share takes chunks from the back
+// of the others'. So a worker that wakes late (an idle worker sleeps, and waking it costs
+// 0.1-0.6 ms on a VM) no longer leaves its share undone while the caller waits: the caller
+// runs it. Contiguous shares keep the hardware prefetcher's run-ahead on the same core
+// (chunks dealt out round-robin from one counter measured 1.6x slower on the scans). Each
+// item's result must not depend on the thread that runs it (true for every caller here).
+template <typename F>
+void dynamic_for(int64_t n, int64_t grain, const F& f) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t chunks = (n + grain - 1) / grain;
+  const int64_t P = std::min<int64_t>(chunks, std::max(1, at::get_num_threads()));
+  TORCH_CHECK(chunks < (int64_t(1) << 31), "dynamic_for: too many chunks");
+  // share p: chunks [front, back) packed as back << 32 | front
+  std::vector<std::atomic<uint64_t>> share(P);
+  for (int64_t p = 0; p < P; ++p)
+    share[p] = (uint64_t)(chunks * (p + 1) / P) << 32 | (uint64_t)(chunks * p / P);
+  auto take = [&](int64_t p, bool front, int64_t& c) {
+    uint64_t s = share[p].load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t f_ = s & 0xffffffffu, b_ = s >> 32;
+      if (f_ >= b_) return false;
+      const uint64_t next = front ? (b_ << 32 | (f_ + 1)) : ((b_ - 1) << 32 | f_);
+      if (share[p].compare_exchange_weak(s, next, std::memory_order_relaxed)) {
+        c = (int64_t)(front ? f_ : b_ - 1);
+        return true;
+      }
+    }
+  };
+  auto run = [&](int64_t c) { f(c * grain, std::min(n, (c + 1) * grain)); };
+  at::parallel_for(0, P, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      int64_t c;
+      while (take(p, true, c)) run(c);
+      for (int64_t q = 1; q < P; ++q)
+        while (take((p + q) % P, false, c)) run(c);
+    }
+  });
+}
+
 // ---- surrogate derivatives evaluated inside the backward scan ------------------------------
 // The Kind enum (K_TENSOR for 0, one K_<FORM> per formula, K_COUNT) is generated from the table
 // neurodeploy/neurons/surrogate_kinds.py and compiled before this file. Each formula follows
@@ -159,7 +201,7 @@ template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS>
 void fwd(const s_t* x, s_t* z, s_t* vpre, s_t* iseq, s_t* v, s_t* cur, const s_t* dv,
          const s_t* lv, const s_t* gv, const s_t* di, const s_t* gi, const s_t* vth,
          const s_t* vr, AsglFwd as, int64_t T, int64_t M) {
-  at::parallel_for(0, (M + BLOCK - 1) / BLOCK, 1, [&](int64_t b0, int64_t b1) {
+  dynamic_for((M + BLOCK - 1) / BLOCK, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t lo = blk * BLOCK, hi = std::min(M, lo + BLOCK);
       fwd_block<s_t, HAS_I, SUB, SAVE, SAVE_I, AS>(x, z, vpre, iseq, v, cur, dv, lv, gv, di, gi,
@@ -242,7 +284,7 @@ void bwd(SurrogateArgs sa, const s_t* gz, const s_t* sg, const s_t* vpre, const 
          const s_t* di, const s_t* gic, const s_t* vth, const s_t* vr, s_t* g_dv, s_t* g_lv,
          s_t* g_gv, s_t* g_di, s_t* g_gi, s_t* g_vth, s_t* g_vr, int64_t T, int64_t M,
          int64_t* active) {
-  at::parallel_for(0, (M + BLOCK - 1) / BLOCK, 1, [&](int64_t b0, int64_t b1) {
+  dynamic_for((M + BLOCK - 1) / BLOCK, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t lo = blk * BLOCK, hi = std::min(M, lo + BLOCK);
       bwd_block<s_t, HAS_I, SUB, CG, KIND, ZS>(sa, gz, sg, vpre, zs, g_alpha, iseq, x, v0, i0,
@@ -295,7 +337,7 @@ std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
   std::vector<std::vector<int32_t>> bufs(nblk);
   std::atomic<int64_t> total{0};
   std::atomic<bool> stop{false};   // not binary, or over the limit
-  at::parallel_for(0, nblk, 1, [&](int64_t b0, int64_t b1) {
+  dynamic_for(nblk, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1 && !stop.load(std::memory_order_relaxed); ++b) {
       const int64_t r0 = b * ROWS, r1 = std::min(R, r0 + ROWS);
       std::vector<int32_t>& buf = bufs[b];
@@ -372,32 +414,25 @@ static inline void gather_sum(float* y, const float* __restrict__ w, int64_t N,
   for (int v = 0; v < NV; ++v) v16_store(y + 16 * v, acc[v]);
 }
 
-// y[r] = bias + Σ_{k ∈ cols of row r} wt[k]   (wt = Wᵀ, (F, N) contiguous; ascending k)
-torch::Tensor csr_linear(torch::Tensor crow, torch::Tensor cols, torch::Tensor wt,
-                         torch::Tensor bias) {
-  const int64_t R = crow.size(0) - 1, N = wt.size(1);
-  auto y = torch::empty({R, N}, wt.options());
-  const int64_t* cr = crow.data_ptr<int64_t>();
-  const int32_t* cc = cols.data_ptr<int32_t>();
-  const float* w = wt.data_ptr<float>();
-  const float* b = bias.numel() ? bias.data_ptr<float>() : nullptr;
-  float* yp = y.data_ptr<float>();
-  at::parallel_for(0, R, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* yr = yp + r * N;
-      const int32_t* idx = cc + cr[r];
-      const int64_t n = cr[r + 1] - cr[r];
-      int64_t j = 0;
-      for (; j + 128 <= N; j += 128) gather_sum<8>(yr + j, w + j, N, idx, n, b ? b + j : nullptr);
-      for (; j + 16 <= N; j += 16) gather_sum<1>(yr + j, w + j, N, idx, n, b ? b + j : nullptr);
-      for (; j < N; ++j) {
-        float s = b ? b[j] : 0.0f;
-        for (int64_t e = 0; e < n; ++e) s += w[(int64_t)idx[e] * N + j];
-        yr[j] = s;
-      }
-    }
+// yr (N) = bias + Σ_e wt[idx[e]]   (wt = Wᵀ, (F, N) contiguous; ascending e)
+static inline void csr_row(float* yr, const float* w, const float* b, int64_t N,
+                           const int32_t* idx, int64_t n) {
+  int64_t j = 0;
+  for (; j + 128 <= N; j += 128) gather_sum<8>(yr + j, w + j, N, idx, n, b ? b + j : nullptr);
+  for (; j + 16 <= N; j += 16) gather_sum<1>(yr + j, w + j, N, idx, n, b ? b + j : nullptr);
+  for (; j < N; ++j) {
+    float s = b ? b[j] : 0.0f;
+    for (int64_t e = 0; e < n; ++e) s += w[(int64_t)idx[e] * N + j];
+    yr[j] = s;
+  }
+}
+
+// y[r] = bias + Σ_{k ∈ cols of row r} wt[k]   (ascending k)
+static void rows_linear(const int64_t* cr, const int32_t* cc, const float* w, const float* b,
+                        float* yp, int64_t R, int64_t N) {
+  dynamic_for(R, 32, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) csr_row(yp + r * N, w, b, N, cc + cr[r], cr[r + 1] - cr[r]);
   });
-  return y;
 }
 
 // gwt[k] = Σ_{rows r with a one at k} gy[r]   ((F, N)), summed in ascending r for every k
@@ -406,21 +441,17 @@ torch::Tensor csr_linear(torch::Tensor crow, torch::Tensor cols, torch::Tensor w
 // in cache). First every chunk's indices are transposed (the rows of each input k, ascending;
 // chunks in parallel), then chunk by chunk each gwt[k] adds the sum of its rows of gy,
 // accumulated in registers as in csr_linear (each thread a range of inputs k).
-torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Tensor gy,
-                               int64_t F, bool bias_grad) {
-  const int64_t R = crow.size(0) - 1, N = gy.size(1), K = F + (bias_grad ? 1 : 0);
-  const int64_t* cr = crow.data_ptr<int64_t>();
-  const int32_t* cc = cols.data_ptr<int32_t>();
+static void rows_wgrad(const int64_t* cr, const int32_t* cc, const float* g, float* o, int64_t R,
+                       int64_t N, int64_t F, bool bias_grad) {
+  const int64_t K = F + (bias_grad ? 1 : 0);
   const int64_t RC = std::max<int64_t>(64, (int64_t(1) << 18) / std::max<int64_t>(N, 1));
   const int64_t nc = (R + RC - 1) / RC;
-  auto gwt = torch::zeros({K, N}, gy.options());
-  const float* g = gy.data_ptr<float>();
-  float* o = gwt.data_ptr<float>();
+  std::fill(o, o + K * N, 0.0f);
   // chunk c's entries start at off(c) = cr[c·RC] (+ c·RC with the bias rows)
   auto off = [&](int64_t c) { return cr[c * RC] + (bias_grad ? c * RC : 0); };
   std::vector<int64_t> kp(nc * (K + 1), 0);         // per chunk: offsets of each k in rows
   std::vector<int32_t> rows(cr[R] + (bias_grad ? R : 0));
-  at::parallel_for(0, nc, 1, [&](int64_t q0, int64_t q1) {
+  dynamic_for(nc, 1, [&](int64_t q0, int64_t q1) {
     std::vector<int64_t> fill(K);
     for (int64_t c = q0; c < q1; ++c) {
       const int64_t c0 = c * RC, c1 = std::min(R, c0 + RC);
@@ -436,7 +467,8 @@ torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Te
         for (int64_t r = c0; r < c1; ++r) rc[fill[F]++] = (int32_t)r;
     }
   });
-  // each thread owns a range of k and walks the chunks in order (no barrier between chunks)
+  // each thread owns a range of k and walks the chunks in order (no barrier between chunks;
+  // static shares: a chunk of gy stays in cache for the whole range)
   at::parallel_for(0, K, 16, [&](int64_t k0, int64_t k1) {
     for (int64_t c = 0; c < nc; ++c) {
       const int64_t* p = kp.data() + c * (K + 1);
@@ -457,7 +489,175 @@ torch::Tensor csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols, torch::Te
       }
     }
   });
-  return gwt;
+}
+
+// Two layouts of the same sums (each output element summed in the same order, so both give
+// the same bits): wide layers gather whole rows of Wᵀ / ∂L/∂y (rows_linear, rows_wgrad: 16·NV
+// outputs in registers per input, L2-bound); narrow ones (N ≤ TILE_MAX_N) work on 16-column
+// tiles whose inputs stay in L1 (tiled_linear, tiled_wgrad: 1.5-3x faster there, measured on
+// 256→20..64 and 700→64 at 1-2 threads; slower from ~128 columns up).
+constexpr int64_t TILE = 16;          // columns per tile: one 64-byte vector
+constexpr int64_t TILE_MAX_N = 64;
+
+// dst (C, R) = src (R, C)ᵀ, both contiguous, in 16×16 blocks.
+static void transpose_into(const float* src, float* dst, int64_t R, int64_t C) {
+  dynamic_for((R + 15) / 16, 4, [&](int64_t i0, int64_t i1) {
+    for (int64_t r0 = i0 * 16; r0 < std::min(R, i1 * 16); r0 += 16)
+      for (int64_t c0 = 0; c0 < C; c0 += 16)
+        for (int64_t r = r0; r < std::min(R, r0 + 16); ++r)
+          for (int64_t c = c0; c < std::min(C, c0 + 16); ++c) dst[c * R + r] = src[r * C + c];
+  });
+}
+
+// Scratch reused between calls (a fresh multi-100-KiB buffer page-faults on first touch).
+static float* scratch(std::vector<float>& v, int64_t n) {
+  if ((int64_t)v.size() < n) v.resize(n);
+  return v.data();
+}
+
+static inline ndp_v16 v16_load_n(const float* p, int64_t n) {   // n ≤ 16 floats, rest 0
+  if (n == TILE) return v16_load(p);
+  float t[TILE] = {};
+  std::memcpy(t, p, n * sizeof(float));
+  return v16_load(t);
+}
+static inline void v16_store_n(float* p, ndp_v16 v, int64_t n) {
+  if (n == TILE) { v16_store(p, v); return; }
+  float t[TILE];
+  v16_store(t, v);
+  std::memcpy(p, t, n * sizeof(float));
+}
+
+// y (R, N) from W (N, F), tile by tile: the tile's columns of Wᵀ ((F, 16), zero-padded) in a
+// local buffer, then per row the sum of its inputs' entries, four rows at a time (four
+// independent chains of adds; each row still sums in ascending k from the bias).
+static void tiled_linear(const int64_t* cr, const int32_t* cc, const float* w, const float* b,
+                         float* yp, int64_t R, int64_t N, int64_t F) {
+  const int64_t nt = (N + TILE - 1) / TILE;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(R / 256,
+      (4 * at::get_num_threads() + nt - 1) / nt));          // row parts per tile: ≥ 4 tasks/thread
+  dynamic_for(nt * parts, 1, [&](int64_t q0, int64_t q1) {
+    std::vector<float> tile_buf(F * TILE);
+    float* bp = tile_buf.data();
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t j0 = q / parts * TILE, wd = std::min(TILE, N - j0), part = q % parts;
+      for (int64_t k = 0; k < F; ++k)
+        for (int64_t jj = 0; jj < TILE; ++jj) bp[k * TILE + jj] = jj < wd ? w[(j0 + jj) * F + k] : 0.0f;
+      const ndp_v16 b0 = b ? v16_load_n(b + j0, wd) : ndp_v16{};
+      const int64_t r1 = R * (part + 1) / parts;
+      int64_t r = R * part / parts;
+      for (; r + 4 <= r1; r += 4) {
+        ndp_v16 a[4] = {b0, b0, b0, b0};
+        const int32_t* c[4];
+        int64_t n[4];
+        for (int i = 0; i < 4; ++i) { c[i] = cc + cr[r + i]; n[i] = cr[r + i + 1] - cr[r + i]; }
+        const int64_t common = std::min(std::min(n[0], n[1]), std::min(n[2], n[3]));
+        for (int64_t e = 0; e < common; ++e)
+          for (int i = 0; i < 4; ++i) a[i] += v16_load(bp + (int64_t)c[i][e] * TILE);
+        for (int i = 0; i < 4; ++i) {
+          for (int64_t e = common; e < n[i]; ++e) a[i] += v16_load(bp + (int64_t)c[i][e] * TILE);
+          v16_store_n(yp + (r + i) * N + j0, a[i], wd);
+        }
+      }
+      for (; r < r1; ++r) {
+        ndp_v16 acc = b0;
+        for (int64_t e = cr[r]; e < cr[r + 1]; ++e) acc += v16_load(bp + (int64_t)cc[e] * TILE);
+        v16_store_n(yp + r * N + j0, acc, wd);
+      }
+    }
+  });
+}
+
+// gw (N, F) and gb (N, or nullptr) tile by tile: task (tile, input range) keeps the range's
+// accumulators ((≤ 384 inputs, 16) floats, ≤ 24 KiB: L1) over all rows in ascending order and
+// adds the tile of ∂L/∂y's row r to the accumulator of each of its inputs.
+static void tiled_wgrad(const int64_t* cr, const int32_t* cc, const float* g, float* gwp,
+                        float* gbp, int64_t R, int64_t N, int64_t F) {
+  const int64_t nt = (N + TILE - 1) / TILE;
+  const int64_t ns = std::max<int64_t>(1, (F + 383) / 384);
+  std::vector<int64_t> pos;   // pos[r·(ns+1) + s]: row r's first entry with k ≥ F·s/ns
+  if (ns > 1) {
+    pos.resize(R * (ns + 1));
+    dynamic_for(R, 256, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        int64_t e = cr[r];
+        for (int64_t s = 0; s < ns; ++s) {
+          while (e < cr[r + 1] && cc[e] < F * s / ns) ++e;
+          pos[r * (ns + 1) + s] = e;
+        }
+        pos[r * (ns + 1) + ns] = cr[r + 1];
+      }
+    });
+  }
+  dynamic_for(nt * ns, 1, [&](int64_t q0, int64_t q1) {
+    std::vector<ndp_v16> acc;
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t j0 = q / ns * TILE, wd = std::min(TILE, N - j0), s = q % ns;
+      const int64_t k0 = F * s / ns, k1 = F * (s + 1) / ns;
+      const bool with_b = gbp != nullptr && s == 0;
+      acc.assign(k1 - k0, ndp_v16{});
+      ndp_v16* a = acc.data() - k0;
+      ndp_v16 bacc{};
+      for (int64_t r = 0; r < R; ++r) {
+        const ndp_v16 gr = v16_load_n(g + r * N + j0, wd);
+        const int64_t e0 = ns > 1 ? pos[r * (ns + 1) + s] : cr[r];
+        const int64_t e1 = ns > 1 ? pos[r * (ns + 1) + s + 1] : cr[r + 1];
+        for (int64_t e = e0; e < e1; ++e) a[cc[e]] += gr;
+        if (with_b) bacc += gr;
+      }
+      for (int64_t k = k0; k < k1; ++k) {
+        float t[TILE];
+        v16_store(t, a[k]);
+        for (int64_t jj = 0; jj < wd; ++jj) gwp[(j0 + jj) * F + k] = t[jj];
+      }
+      if (with_b) v16_store_n(gbp + j0, bacc, wd);
+    }
+  });
+}
+
+// y (R, N) = bias + Σ_{k ∈ cols of row r} W[:, k] for W (N, F) contiguous; each y[r, j] summed
+// from the bias in ascending k.
+torch::Tensor csr_linear(torch::Tensor crow, torch::Tensor cols, torch::Tensor weight,
+                         torch::Tensor bias) {
+  TORCH_CHECK(weight.dim() == 2 && weight.is_contiguous() && weight.scalar_type() == torch::kFloat,
+              "csr_linear: weight must be (N, F) contiguous float32");
+  const int64_t R = crow.size(0) - 1, N = weight.size(0), F = weight.size(1);
+  auto y = torch::empty({R, N}, weight.options());
+  const int64_t* cr = crow.data_ptr<int64_t>();
+  const int32_t* cc = cols.data_ptr<int32_t>();
+  const float* b = bias.numel() ? bias.data_ptr<float>() : nullptr;
+  if (N <= TILE_MAX_N) {
+    tiled_linear(cr, cc, weight.data_ptr<float>(), b, y.data_ptr<float>(), R, N, F);
+  } else {
+    static thread_local std::vector<float> wt_buf;
+    float* wt = scratch(wt_buf, F * N);
+    transpose_into(weight.data_ptr<float>(), wt, N, F);
+    rows_linear(cr, cc, wt, b, y.data_ptr<float>(), R, N);
+  }
+  return y;
+}
+
+// {gw (N, F), gb (N) or empty}: gw[j, k] = Σ_{rows r with a one at k} ∂L/∂y[r, j] and
+// gb = Σ_r ∂L/∂y[r] (with bias_grad), each summed in ascending r (the same bits at any thread
+// count).
+std::vector<torch::Tensor> csr_linear_wgrad(torch::Tensor crow, torch::Tensor cols,
+                                            torch::Tensor gy, int64_t F, bool bias_grad) {
+  const int64_t R = crow.size(0) - 1, N = gy.size(1);
+  auto gw = torch::empty({N, F}, gy.options());
+  auto gb = torch::empty({bias_grad ? N : 0}, gy.options());
+  const int64_t* cr = crow.data_ptr<int64_t>();
+  const int32_t* cc = cols.data_ptr<int32_t>();
+  float* gbp = bias_grad ? gb.data_ptr<float>() : nullptr;
+  if (N <= TILE_MAX_N) {
+    tiled_wgrad(cr, cc, gy.data_ptr<float>(), gw.data_ptr<float>(), gbp, R, N, F);
+  } else {
+    static thread_local std::vector<float> gwt_buf;
+    float* gwt = scratch(gwt_buf, (F + 1) * N);
+    rows_wgrad(cr, cc, gy.data_ptr<float>(), gwt, R, N, F, bias_grad);
+    transpose_into(gwt, gw.data_ptr<float>(), F, N);
+    if (bias_grad) std::memcpy(gbp, gwt + F * N, N * sizeof(float));
+  }
+  return {gw, gb};
 }
 
 // A caller-provided output buffer (the Python side reuses buffers between calls: fresh

@@ -25,7 +25,10 @@ active inputs (rows = the T·B steps, ascending input index):
 
 On CPU float32 this runs in the C++ extension of :mod:`neurodeploy.neurons._scan_cpp`: detection
 and CSR build in one pass over ``x`` (refused as soon as a value is not 0/1 or the count passes
-the limit), forward and weight gradient summed in vector registers. Elsewhere (CUDA, other
+the limit), then forward and weight gradient in one of two layouts of the same sums (the same
+bits either way): layers with more than 64 outputs gather whole weight / gradient rows summed in
+vector registers; narrower ones work on 16-output tiles whose data stays in L1 (1.5–3× faster
+there). Elsewhere (CUDA, other
 dtypes, or the extension cannot be built) an input that does not require grad goes through
 ``to_sparse_csr`` and ``F.embedding_bag``, and a spike-fed layer that needs its input gradient
 runs dense. This is exact fp32 arithmetic (no input dropped, no lower precision); only the
@@ -35,14 +38,17 @@ rounding of the threshold.
 
 Which path runs: ``model.sparse_max_density`` (default ``None``) is the user's override. ``None``:
 the measured crossover per layer, :data:`AUTO_DENSITY` — up to 25 % ones for layers with ≥ 128
-outputs, 10 % for 32–127 outputs, never for narrower layers (there the dense matmul is as fast
-at any density: 256→20 costs 0.9–1.5× dense at 2–10 %). It was chosen from the time of CSR
-build + forward + weight gradient against the dense forward + weight-gradient matmuls (the dense
-input gradient is the same on both sides), 6400 rows (the bench: 700→256, 256→256, 256→20,
-256→64) and 1024 rows (the demo: 648→256, 256→10, 256→128), densities 2–40 %, 1 thread
-(min of 15, interleaved, on a loaded 2-core machine): sparse/dense reached 1 at 30–35 % for
-256 outputs, ~27 % for 128, 12–15 % for 64; at 5 % it is 0.2–0.3 for 256 outputs. The 2-thread
-sweep could not be measured cleanly (other jobs held both cores); re-check there when idle.
+outputs, 10 % for 32–127 outputs, 6 % for 16–31 outputs, never for narrower layers. It was chosen
+from the time of CSR build + forward + weight gradient against the dense forward +
+weight-gradient matmuls (the dense input gradient is the same on both sides), 6400 rows (the
+bench: 700→256, 256→256, 256→20, 256→64) and 1024 rows (the demo: 648→256, 256→10, 256→128),
+densities 2–40 %, 1 thread (min of 15, interleaved, on a loaded 2-core machine): sparse/dense
+reached 1 at 30–35 % for 256 outputs, ~27 % for 128, 12–15 % for 64; at 5 % it is 0.2–0.3 for
+256 outputs. The 16–31 band was measured after the tiled kernels (2026-12-03, 6400 rows, 1 and 2
+threads): 256→20 costs 0.78–0.92× dense at 5 % and 0.88–1.02× at 10 %, 128→20 0.89–1.07× at 5 %,
+700→20 0.71–0.77× at 5 %; 256→10 is 1.0–1.1× even at 5 % (the CSR build, a full pass over the
+input, dominates such narrow layers). The 2-thread sweep of the wider bands could not be
+measured cleanly (other jobs held both cores); re-check there when idle.
 A number sets that limit for every Linear; ``0`` always runs dense (ONNX verify uses this to
 follow the reference arithmetic). Sparse torch tensors (COO/CSR, binary values) are accepted as
 input and densified first.
@@ -114,7 +120,7 @@ def _rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 # The measured crossover (CSR build + gather-sum forward + weight gradient vs the dense matmuls;
 # bench/train_step.py shapes and the demo's, 1 thread, see the module docstring): (minimum
 # out_features, density limit), first match from the top; narrower layers always run dense.
-AUTO_DENSITY = ((128, 0.25), (32, 0.1))
+AUTO_DENSITY = ((128, 0.25), (32, 0.1), (16, 0.06))
 
 
 def density_limit(layer: nn.Linear, max_density: float | None) -> float:
@@ -142,7 +148,7 @@ def linear_from_csr(crow: torch.Tensor, cols: torch.Tensor, layer: nn.Linear) ->
     """``layer`` applied to the binary rows given by ``binary_csr`` (no autograd): (rows, out)."""
     module = _scan_cpp.load()
     bias = layer.bias.detach() if layer.bias is not None else layer.weight.new_empty(0)
-    return module.csr_linear(crow, cols, layer.weight.detach().t().contiguous(), bias)
+    return module.csr_linear(crow, cols, layer.weight.detach().contiguous(), bias)
 
 
 def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float | None):
@@ -194,7 +200,7 @@ class _CsrLinear(torch.autograd.Function):
     def forward(ctx, x2, weight, bias, crow, cols, module):
         ctx.save_for_backward(crow, cols, weight if x2.requires_grad else None)
         ctx.module, ctx.in_features, ctx.has_bias = module, weight.shape[1], bias.numel() > 0
-        return module.csr_linear(crow, cols, weight.detach().t().contiguous(), bias.detach())
+        return module.csr_linear(crow, cols, weight.detach().contiguous(), bias.detach())
 
     @staticmethod
     @once_differentiable
@@ -205,10 +211,9 @@ class _CsrLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gx = gy @ weight
         want_b = ctx.has_bias and ctx.needs_input_grad[2]
-        if ctx.needs_input_grad[1]:  # bias grad in the same pass (one more, always active, input)
-            gwt = ctx.module.csr_linear_wgrad(crow, cols, gy, ctx.in_features, want_b)
-            gw = gwt[:ctx.in_features].t().contiguous()
-            gb = gwt[ctx.in_features] if want_b else None
+        if ctx.needs_input_grad[1]:  # bias grad in the same pass
+            gw, gb = ctx.module.csr_linear_wgrad(crow, cols, gy, ctx.in_features, want_b)
+            gb = gb if want_b else None
         elif want_b:
             gb = gy.sum(0)
         return gx, gw, gb, None, None, None
