@@ -3,7 +3,7 @@ binary first layer (CSR build, forward, weight gradient), built on first use.
 
 The source, ``scan.cpp`` next to this module, is compiled with
 ``torch.utils.cpp_extension.load_inline`` the first time a fast CPU scan runs in a fresh
-environment (needs a C++ compiler and ninja; about 40-60 s on 2 cores), then loaded from torch's extension cache (``$TORCH_EXTENSIONS_DIR`` or
+environment (needs a C++ compiler and ninja; 1-3 min on 2 cores), then loaded from torch's extension cache (``$TORCH_EXTENSIONS_DIR`` or
 ``~/.cache/torch_extensions``) in well under a second. The build targets this CPU
 (``-march=native``, cached per CPU model and features); if that fails it retries a portable
 build, and if that fails too, :func:`load` warns once and returns ``None``; the caller then uses

@@ -24,7 +24,7 @@
     computed by the C++ forward too, with the gradient to its width α; on other backends and
     with learnable coefficients ASGL runs the reference loop.
     The scans are C++ loops (CPU, float32/float64), built on first use by
-    :mod:`neurodeploy.neurons._scan_cpp` (first-use cost: about 40-60 s of compilation on 2 cores,
+    :mod:`neurodeploy.neurons._scan_cpp` (first-use cost: 1-3 min of compilation on 2 cores,
     once per environment and CPU; later processes load the cached build in < 1 s). Their large
     outputs (spikes, saved membrane, input gradient) come from a small pool of buffers reused
     once nothing holds them (:class:`_BufferPool`, :func:`release_buffers`): fresh
