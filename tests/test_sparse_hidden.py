@@ -38,7 +38,8 @@ def _dense_f64(x, layer):
 
 @needs_cpp
 @pytest.mark.parametrize("density", [0.0, 0.03, 0.2, 0.6])
-@pytest.mark.parametrize("shape", [(7, 3, 40, 130), (1, 1, 17, 16), (25, 2, 256, 20), (4, 5, 33, 131)])
+@pytest.mark.parametrize("shape", [(7, 3, 40, 130), (1, 1, 17, 16), (25, 2, 256, 20), (4, 5, 33, 131),
+                                   (2, 3, 2100, 2000)])  # > 16 MiB of weights: scratch not kept
 def test_csr_linear_with_input_grad_equals_dense(shape, density):
     t, b, f, n = shape
     torch.manual_seed(0)

@@ -511,8 +511,11 @@ static void transpose_into(const float* src, float* dst, int64_t R, int64_t C) {
   });
 }
 
-// Scratch reused between calls (a fresh multi-100-KiB buffer page-faults on first touch).
-static float* scratch(std::vector<float>& v, int64_t n) {
+// Room for n floats: ``kept`` (a per-thread buffer reused between calls, since a fresh
+// multi-100-KiB buffer page-faults on first touch) up to 16 MiB, else ``tmp`` (freed by the
+// caller's return, so a huge layer does not pin its size for the life of the process).
+static float* scratch(std::vector<float>& kept, std::vector<float>& tmp, int64_t n) {
+  std::vector<float>& v = n <= (int64_t(1) << 22) ? kept : tmp;
   if ((int64_t)v.size() < n) v.resize(n);
   return v.data();
 }
@@ -632,7 +635,8 @@ torch::Tensor csr_linear(torch::Tensor crow, torch::Tensor cols, torch::Tensor w
     tiled_linear(cr, cc, weight.data_ptr<float>(), b, y.data_ptr<float>(), R, N, F);
   } else {
     static thread_local std::vector<float> wt_buf;
-    float* wt = scratch(wt_buf, F * N);
+    std::vector<float> tmp;
+    float* wt = scratch(wt_buf, tmp, F * N);
     transpose_into(weight.data_ptr<float>(), wt, N, F);
     rows_linear(cr, cc, wt, b, y.data_ptr<float>(), R, N);
   }
@@ -654,7 +658,8 @@ std::vector<torch::Tensor> csr_linear_wgrad(torch::Tensor crow, torch::Tensor co
     tiled_wgrad(cr, cc, gy.data_ptr<float>(), gw.data_ptr<float>(), gbp, R, N, F);
   } else {
     static thread_local std::vector<float> gwt_buf;
-    float* gwt = scratch(gwt_buf, (F + 1) * N);
+    std::vector<float> tmp;
+    float* gwt = scratch(gwt_buf, tmp, (F + 1) * N);
     rows_wgrad(cr, cc, gy.data_ptr<float>(), gwt, R, N, F, bias_grad);
     transpose_into(gwt, gw.data_ptr<float>(), F, N);
     if (bias_grad) std::memcpy(gbp, gwt + F * N, N * sizeof(float));
