@@ -28,6 +28,19 @@ def _binary(shape, density, seed):
     return (torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < density).float()
 
 
+def _at_1_and_2_threads(fn):
+    """[fn() at 1 thread, fn() at 2 threads]; the thread count is restored afterwards."""
+    threads = torch.get_num_threads()
+    try:
+        out = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out.append(fn())
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _dense_f64(x, layer):
     """The dense reference in float64: y and grads are what fp32 approximates."""
     w = layer.weight.detach().double().requires_grad_()
@@ -65,17 +78,13 @@ def test_weight_gradient_independent_of_threads():
     layer = nn.Linear(300, 256)
     x = _binary((50, 64, 300), 0.07, seed=3)
     gy = torch.randn(50, 64, 256, generator=torch.Generator().manual_seed(4))
-    threads = torch.get_num_threads()
-    got = []
-    try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            layer.zero_grad()
-            y = sparse_binary_linear(x, layer, 1.0)
-            y.backward(gy)
-            got.append((y.detach(), layer.weight.grad.clone()))
-    finally:
-        torch.set_num_threads(threads)
+
+    def run():
+        layer.zero_grad()
+        y = sparse_binary_linear(x, layer, 1.0)
+        y.backward(gy)
+        return y.detach(), layer.weight.grad.clone()
+    got = _at_1_and_2_threads(run)
     assert torch.equal(got[0][0], got[1][0]) and torch.equal(got[0][1], got[1][1])
 
 
@@ -191,18 +200,13 @@ def test_tiled_and_row_layouts_give_the_same_bits(f):
         narrow.bias.copy_(wide.bias[:64])
     x = _binary((30, 8, f), 0.08, seed=6)
     gy = torch.randn(30, 8, 65, generator=torch.Generator().manual_seed(7))
-    threads = torch.get_num_threads()
-    got = []
-    try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            for layer in (wide, narrow):
-                layer.zero_grad()
-                y = sparse_binary_linear(x, layer, 1.0)
-                y.backward(gy[..., :layer.out_features])
-                got.append((y.detach()[..., :64], layer.weight.grad[:64], layer.bias.grad[:64]))
-    finally:
-        torch.set_num_threads(threads)
+
+    def run(layer):
+        layer.zero_grad()
+        y = sparse_binary_linear(x, layer, 1.0)
+        y.backward(gy[..., :layer.out_features])
+        return y.detach()[..., :64], layer.weight.grad[:64].clone(), layer.bias.grad[:64].clone()
+    got = [r for pair in _at_1_and_2_threads(lambda: (run(wide), run(narrow))) for r in pair]
     for other in got[1:]:
         for a, b in zip(got[0], other):
             assert torch.equal(a, b)
