@@ -99,6 +99,15 @@ def test_binary_csr_matches_torch_and_refuses():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
             ref = x.to_sparse_csr()
         assert torch.equal(crow, ref.crow_indices()) and torch.equal(cols.long(), ref.col_indices())
+    # ones packed into one 64-row block, under the overall limit: that block's index buffer,
+    # sized for the limit, grows (twice here) and keeps what it held
+    x = torch.zeros(1000, 300)
+    x[64:128] = 1.0
+    x[130, 299] = 1.0
+    crow, cols = module.binary_csr(x, 0.1)
+    nz = x.nonzero()
+    assert torch.equal(cols.long(), nz[:, 1]) and crow[-1] == len(nz)
+    assert torch.equal(crow.diff(), x.sum(1).long())
     x = _binary((200, 50), 0.1, seed=5)
     assert len(module.binary_csr(x, 0.05)) == 1           # over the density limit
     for bad in (0.5, 2.0, -1.0, float("nan"), float("inf")):
