@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurodeploy.neurons import LIF, SpikingSequential, _scan_cpp, kernels, sequential
+from neurodeploy.neurons import LIF, SpikingSequential, _scan_cpp, sequential
 from neurodeploy.neurons.sequential import AUTO_DENSITY, density_limit, sparse_binary_linear
 
 needs_cpp = pytest.mark.skipif(_scan_cpp.load() is None, reason="the C++ extension cannot be built here")
@@ -219,66 +219,3 @@ def test_tiled_and_row_layouts_give_the_same_bits(f):
     for other in got[1:]:
         for a, b in zip(got[0], other):
             assert torch.equal(a, b)
-
-
-@needs_cpp
-@pytest.mark.parametrize("shape", [(20, 4, 256), (7, 3, 300), (5, 2, 1024), (4, 5, 100), (3, 1, 700),
-                                   (2, 3, 5), (6, 2, 48)])
-def test_scan_gathers_the_csr_binary_csr_builds(shape):
-    """The CSR the forward scan gathers (rows of W neurons: whole 16-element words per row, a
-    row across blocks, rows narrower than a word) is binary_csr's of the same spikes; over the
-    limit it answers False; the spikes are the same either way."""
-    t, b, n = shape
-    x = torch.randn(t, b, n, generator=torch.Generator().manual_seed(n)) * 40
-    lif, module = LIF(dt_s=1e-3), _scan_cpp.load()
-    with kernels.spike_csr_request(n, 1.0):
-        z = lif(x)
-    got = kernels.take_spike_csr(z)
-    ref = module.binary_csr(z.reshape(-1, n).contiguous(), 1.0)
-    assert 0 < z.mean() < 1
-    assert torch.equal(got[0], ref[0]) and torch.equal(got[1], ref[1])
-    with kernels.spike_csr_request(n, float(z.mean()) / 2):
-        z2 = lif(x)
-    assert kernels.take_spike_csr(z2) is False and torch.equal(z2, z)
-    assert kernels.take_spike_csr(z2) is None   # taken once
-
-
-@needs_cpp
-def test_gathered_csr_is_dropped_once_the_spikes_change():
-    lif = LIF(dt_s=1e-3)
-    with kernels.spike_csr_request(64, 1.0):
-        z = lif(torch.randn(10, 2, 64) * 40)
-    z[0, 0, 0] = 1.0 - z[0, 0, 0]   # an in-place edit after the scan: the CSR no longer holds
-    assert kernels.take_spike_csr(z) is None
-
-
-@needs_cpp
-def test_training_with_the_scans_csr_equals_building_it(monkeypatch):
-    """An MLP whose hidden Linears read the CSR their neuron scans gathered gives the same
-    outputs and gradients, bit for bit, as building the CSR from the spikes (the same kernels
-    on the same indices); the 256→20 layer's limit (6 %) is exceeded here, so that layer runs
-    dense in both."""
-    def run(gathered):
-        torch.manual_seed(0)
-        net = SpikingSequential(nn.Linear(70, 256), LIF(dt_s=1e-3), nn.Linear(256, 256),
-                                LIF(dt_s=1e-3), nn.Linear(256, 20), LIF(dt_s=1e-3))
-        with torch.no_grad():
-            for m in net:
-                if isinstance(m, nn.Linear):
-                    m.weight.mul_(40)
-        x = _binary((30, 8, 70), 0.1, seed=3)
-        if not gathered:
-            monkeypatch.setattr(SpikingSequential, "_spike_csr_request", lambda self, n, x: None)
-        calls = []
-        real = kernels.take_spike_csr
-        monkeypatch.setattr(sequential, "take_spike_csr", lambda z: calls.append(real(z)) or calls[-1])
-        out = net(x)
-        out.sum().backward()
-        monkeypatch.undo()
-        return out, [p.grad for p in net.parameters()], calls
-    out_g, grads_g, calls = run(True)
-    out_b, grads_b, none = run(False)
-    assert none == [] and len(calls) == 2
-    assert isinstance(calls[0], tuple) and calls[1] is False   # 256→256 CSR; 256→20 over 6 %
-    assert torch.equal(out_g, out_b)
-    assert all(torch.equal(a, b) for a, b in zip(grads_g, grads_b))

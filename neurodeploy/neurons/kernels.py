@@ -392,40 +392,6 @@ class _BufferPool:
 
 _POOL = _BufferPool()
 
-# A request (from SpikingSequential) that the next C++ forward scan also returns its spikes'
-# CSR, and the answer: see spike_csr_request / take_spike_csr.
-_SPIKE_CSR = threading.local()
-
-
-@contextlib.contextmanager
-def spike_csr_request(width: int, limit: float):
-    """Within the block, the C++ forward scan of float32 Heaviside spikes (T, M) also gathers
-    the CSR of its spike rows, each ``width`` elements wide (rows = T·M/width), as
-    ``binary_csr`` would build it from the spikes, provided at most ``limit`` of them are ones;
-    :func:`take_spike_csr` hands it (or the news that there are more) to the layer that reads
-    the spikes. The indices are taken
-    while each block of spikes is still in cache, which spares that layer a pass over the
-    spikes in memory. Other scans (reference or PyTorch backend, ASGL's analog spikes,
-    recurrent layers) ignore the request."""
-    _SPIKE_CSR.request, _SPIKE_CSR.result = (int(width), float(limit)), None
-    try:
-        yield
-    finally:
-        _SPIKE_CSR.request = None
-
-
-def take_spike_csr(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | bool | None:
-    """What the last requested scan found about ``z``, if ``z`` is still its output as written
-    (same storage, same version): (crow, cols), or False (more ones than the limit); None when
-    no scan answered for this ``z``."""
-    found, _SPIKE_CSR.result = getattr(_SPIKE_CSR, "result", None), None
-    if found is None:
-        return None
-    ptr, version, numel, csr = found
-    if z.data_ptr() != ptr or z._version != version or z.numel() != numel:
-        return None
-    return csr
-
 
 def release_buffers() -> None:
     """Drop the scans' reusable output buffers (memory returns to the allocator)."""
@@ -456,17 +422,11 @@ class _CppImpl:
             mode, alpha, p = noisy[0], float(noisy[1]), noisy[2]
             seed = int(torch.randint(-2**62, 2**62, (), dtype=torch.int64))
         z_out, vpre_out = _POOL.take(x), (_POOL.take(x) if save else None)
-        request = getattr(_SPIKE_CSR, "request", None)
-        width, limit = request if request is not None and noisy is None else (0, 0.0)
-        out = self.m.scan_forward(x, v, e if cur is None else cur, dv, lv, gv,
-                                  e if di is None else di, e if gi is None else gi,
-                                  vth, vr, subtract, save, save_i, mode, alpha, seed, p,
-                                  e if z_out is None else z_out,
-                                  e if vpre_out is None else vpre_out, width, limit)
-        z, vpre, iseq = out[:3]
-        if len(out) > 3:  # the spikes' CSR (or False: denser than the limit), for take_spike_csr
-            _SPIKE_CSR.result = (z.data_ptr(), z._version, z.numel(),
-                                 (out[3], out[4]) if len(out) == 5 else False)
+        z, vpre, iseq = self.m.scan_forward(x, v, e if cur is None else cur, dv, lv, gv,
+                                            e if di is None else di, e if gi is None else gi,
+                                            vth, vr, subtract, save, save_i, mode, alpha, seed, p,
+                                            e if z_out is None else z_out,
+                                            e if vpre_out is None else vpre_out)
         return z, (vpre if save else None), (iseq if iseq.numel() else None)
 
     def backward(self, gz, sg, vpre, zs, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,

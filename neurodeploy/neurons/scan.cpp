@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <type_traits>
 #include <vector>
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -150,95 +149,6 @@ inline AsglFwd asgl_args(double alpha, int64_t seed, double p) {
           (uint32_t)std::llround(scaled)};
 }
 
-// A growable buffer of int32 indices, left uninitialised (a zero-filled std::vector would
-// write its whole capacity on every call).
-struct Indices {
-  std::unique_ptr<int32_t[]> p;
-  int64_t cap = 0, n = 0;
-  void reserve(int64_t c) {
-    if (c <= cap) return;
-    std::unique_ptr<int32_t[]> q(new int32_t[c]);
-    if (n) std::memcpy(q.get(), p.get(), n * sizeof(int32_t));
-    p = std::move(q);
-    cap = c;
-  }
-  int32_t* room(int64_t extra) {   // where the next ≤ extra indices go
-    if (cap < n + extra) reserve(std::max(n + extra, 2 * cap));
-    return p.get() + n;
-  }
-};
-
-// Writes base + i for every i < n with row[i] != 0 to out (ascending) and returns how many;
-// sets bad when one of them is not 1 (NaN is non-zero and bad, -0.0 a zero). out needs room
-// for n indices.
-static inline int64_t append_ones(const float* row, int64_t n, int32_t base, int32_t* out,
-                                  bool& bad) {
-  int64_t o = 0, k = 0;
-#if defined(__AVX512F__)
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  __m512i ks = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
-                                                  14, 15), _mm512_set1_epi32(base));
-  for (; k + 16 <= n; k += 16) {
-    const __m512 v = _mm512_loadu_ps(row + k);
-    const __mmask16 nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
-    bad |= _mm512_mask_cmp_ps_mask(nz, v, one, _CMP_NEQ_UQ) != 0;
-    _mm512_mask_compressstoreu_epi32(out + o, nz, ks);
-    o += __builtin_popcount((unsigned)nz);
-    ks = _mm512_add_epi32(ks, _mm512_set1_epi32(16));
-  }
-#endif
-  for (; k + 8 <= n; k += 8) {
-    uint32_t mask = 0;   // bit i: row[k + i] != 0 (NaN included)
-#if defined(__AVX__)
-    mask = (uint32_t)_mm256_movemask_ps(
-        _mm256_cmp_ps(_mm256_loadu_ps(row + k), _mm256_setzero_ps(), _CMP_NEQ_UQ));
-#else
-    for (int i = 0; i < 8; ++i) mask |= (uint32_t)(row[k + i] != 0.0f) << i;
-#endif
-    while (mask) {
-      const int i = __builtin_ctz(mask);
-      mask &= mask - 1;
-      bad |= row[k + i] != 1.0f;
-      out[o++] = base + (int32_t)(k + i);
-    }
-  }
-  for (; k < n; ++k) {
-    const float v = row[k];
-    out[o] = base + (int32_t)k;
-    o += v != 0.0f;
-    bad |= (v != 0.0f) & (v != 1.0f);
-  }
-  return o;
-}
-
-// Where the spikes are, recorded by the forward scan right after each step of a block (the
-// previous step's spikes, still in L1; a pass over a finished block came too late: its steps
-// lie 4·M bytes apart and evict each other from L2): one bit per element, 16 per word
-// (bits[t·words + j/16], bit j%16; blocks start at multiples of 16 elements, so each block
-// writes its own words). spike_csr turns them into the CSR of the (T·B, W) spike rows.
-// A 16-element compare and a 2-byte store per word: gathering the indices themselves here
-// (compress-stores) made the scan ~50 % slower, no faster than a separate pass.
-struct SpikeBits {
-  std::vector<uint16_t> bits;
-  int64_t words = 0;
-  __attribute__((noinline)) void step(const float* zt, int64_t t, int64_t lo, int64_t hi) {
-    uint16_t* out = bits.data() + t * words;
-    for (int64_t j = lo; j < hi; j += 16) {
-      const int64_t n = std::min<int64_t>(16, hi - j);
-      uint32_t m = 0;
-#if defined(__AVX512F__)
-      if (n == 16) {
-        m = _mm512_cmp_ps_mask(_mm512_loadu_ps(zt + j), _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        out[j / 16] = (uint16_t)m;
-        continue;
-      }
-#endif
-      for (int64_t i = 0; i < n; ++i) m |= (uint32_t)(zt[j + i] != 0.0f) << i;
-      out[j / 16] = (uint16_t)m;
-    }
-  }
-};
-
 // Block functions take __restrict__ pointers (a lambda capture would lose them, and with them
 // the vectorisation of the inner loop over elements).
 // AS: N_HEAVISIDE spikes, or ASGL's noisy analog spikes with H_α = clip (N_CLIP) / sigmoid
@@ -249,8 +159,7 @@ __attribute__((noinline)) void fwd_block(
          s_t* __restrict__ iseq, s_t* __restrict__ v, s_t* __restrict__ cur,
          const s_t* __restrict__ dv, const s_t* __restrict__ lv, const s_t* __restrict__ gv,
          const s_t* __restrict__ di, const s_t* __restrict__ gi, const s_t* __restrict__ vth,
-         const s_t* __restrict__ vr, AsglFwd as, int64_t T, int64_t M, int64_t lo, int64_t hi,
-         SpikeBits* si) {
+         const s_t* __restrict__ vr, AsglFwd as, int64_t T, int64_t M, int64_t lo, int64_t hi) {
       const s_t alpha = (s_t)as.alpha;
       const uint32_t seed_lo = as.seed_lo, thresh = as.thresh;
       for (int64_t t = 0; t < T; ++t) {
@@ -288,24 +197,18 @@ __attribute__((noinline)) void fwd_block(
           zt[j] = zz;
           v[j] = SUB ? vp - zz * vth[j] : vp - zz * (vp - vr[j]);
         }
-        // the previous step's spikes (still in L1; this step's would be read back while its
-        // stores are in flight)
-        if constexpr (std::is_same<s_t, float>::value && AS == N_HEAVISIDE)
-          if (si && t > 0) si->step(zt - M, t - 1, lo, hi);
       }
-      if constexpr (std::is_same<s_t, float>::value && AS == N_HEAVISIDE)
-        if (si && T > 0) si->step(z + (T - 1) * M, T - 1, lo, hi);
 }
 
 template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS>
 void fwd(const s_t* x, s_t* z, s_t* vpre, s_t* iseq, s_t* v, s_t* cur, const s_t* dv,
          const s_t* lv, const s_t* gv, const s_t* di, const s_t* gi, const s_t* vth,
-         const s_t* vr, AsglFwd as, int64_t T, int64_t M, SpikeBits* si) {
+         const s_t* vr, AsglFwd as, int64_t T, int64_t M) {
   dynamic_for((M + BLOCK - 1) / BLOCK, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t lo = blk * BLOCK, hi = std::min(M, lo + BLOCK);
       fwd_block<s_t, HAS_I, SUB, SAVE, SAVE_I, AS>(x, z, vpre, iseq, v, cur, dv, lv, gv, di, gi,
-                                                   vth, vr, as, T, M, lo, hi, si);
+                                                   vth, vr, as, T, M, lo, hi);
     }
   });
 }
@@ -434,7 +337,20 @@ std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
   const double limit = max_density * (double)R * (double)F;
   constexpr int64_t ROWS = 64;
   const int64_t nblk = (R + ROWS - 1) / ROWS;
-  std::vector<Indices> bufs(nblk);   // per block of rows: its indices
+  // per block: its indices in an uninitialised buffer (a zero-filled std::vector cost a write
+  // of max_density·R·F ints per call)
+  struct Indices {
+    std::unique_ptr<int32_t[]> p;
+    int64_t cap = 0, n = 0;
+    void reserve(int64_t c) {
+      if (c <= cap) return;
+      std::unique_ptr<int32_t[]> q(new int32_t[c]);
+      if (n) std::memcpy(q.get(), p.get(), n * sizeof(int32_t));
+      p = std::move(q);
+      cap = c;
+    }
+  };
+  std::vector<Indices> bufs(nblk);
   std::atomic<int64_t> total{0};
   std::atomic<bool> stop{false};   // not binary, or over the limit
   dynamic_for(nblk, 1, [&](int64_t b0, int64_t b1) {
@@ -442,13 +358,54 @@ std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
       const int64_t r0 = b * ROWS, r1 = std::min(R, r0 + ROWS);
       Indices& buf = bufs[b];
       buf.reserve((int64_t)(std::min(1.0, max_density) * (double)((r1 - r0) * F)) + 2 * F);
+      int64_t o = 0;
       bool bad = false;
       for (int64_t r = r0; r < r1; ++r) {
-        const int64_t c = append_ones(xp + r * F, F, 0, buf.room(F), bad);
-        buf.n += c;
-        cnt[r + 1] = c;
+        if (buf.cap < o + F) {   // room for a full row
+          buf.n = o;
+          buf.reserve(std::max(o + F, 2 * buf.cap));
+        }
+        int32_t* out = buf.p.get();
+        const float* row = xp + r * F;
+        const int64_t o_row = o;
+        int64_t k = 0;
+#if defined(__AVX512F__)
+        const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+        __m512i ks = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (; k + 16 <= F; k += 16) {
+          const __m512 v = _mm512_loadu_ps(row + k);
+          const __mmask16 nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+          bad |= _mm512_mask_cmp_ps_mask(nz, v, one, _CMP_NEQ_UQ) != 0;
+          _mm512_mask_compressstoreu_epi32(out + o, nz, ks);
+          o += __builtin_popcount((unsigned)nz);
+          ks = _mm512_add_epi32(ks, _mm512_set1_epi32(16));
+        }
+#endif
+        for (; k + 8 <= F; k += 8) {
+          uint32_t mask = 0;   // bit i: row[k + i] != 0 (NaN included)
+#if defined(__AVX__)
+          mask = (uint32_t)_mm256_movemask_ps(
+              _mm256_cmp_ps(_mm256_loadu_ps(row + k), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+#else
+          for (int i = 0; i < 8; ++i) mask |= (uint32_t)(row[k + i] != 0.0f) << i;
+#endif
+          while (mask) {
+            const int i = __builtin_ctz(mask);
+            mask &= mask - 1;
+            bad |= row[k + i] != 1.0f;
+            out[o++] = (int32_t)(k + i);
+          }
+        }
+        for (; k < F; ++k) {
+          const float v = row[k];
+          out[o] = (int32_t)k;
+          o += v != 0.0f;
+          bad |= (v != 0.0f) & (v != 1.0f);
+        }
+        cnt[r + 1] = o - o_row;
       }
-      if (bad || (double)(total.fetch_add(buf.n) + buf.n) > limit) stop = true;
+      buf.n = o;
+      if (bad || (double)(total.fetch_add(o) + o) > limit) stop = true;
     }
   });
   if (stop) return {torch::empty({0}, counts.options())};
@@ -773,93 +730,16 @@ static torch::Tensor out_like(const torch::Tensor& given, const torch::Tensor& l
 
 // x (T, M); v, cur (M,) running state, updated in place to the final state;
 // z_out, vpre_out: output buffers (T, M) or empty (allocate).
-// CSR of the spike rows (row t·B + b holds the ones of z[t, b·W : (b+1)·W], B = M / W) from
-// the bits the scan recorded: {crow (T·B + 1) int64, cols (nnz) int32}, or {} when there are
-// more than max_ones. A step's first entry goes at the count of all earlier steps (popcounts),
-// so the steps fill their rows in parallel; row boundaries are found by walking (no division
-// per entry).
-static std::vector<torch::Tensor> spike_csr(const SpikeBits& si, int64_t T, int64_t M,
-                                            int64_t W, double max_ones) {
-  const int64_t B = M / W, R = T * B, nw = si.words;
-  std::vector<int64_t> start(T + 1, 0);   // where each step's entries begin
-  dynamic_for(T, 8, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const uint16_t* w = si.bits.data() + t * nw;
-      int64_t c = 0;
-      for (int64_t i = 0; i < nw; ++i) c += __builtin_popcount((unsigned)w[i]);
-      start[t + 1] = c;
-    }
-  });
-  for (int64_t t = 0; t < T; ++t) start[t + 1] += start[t];
-  if ((double)start[T] > max_ones) return {};
-  auto crow_t = torch::empty({R + 1}, torch::kLong);
-  auto cols_t = torch::empty({start[T]}, torch::kInt);
-  int64_t* crow = crow_t.data_ptr<int64_t>();
-  int32_t* cols = cols_t.data_ptr<int32_t>();
-  crow[0] = 0;
-  dynamic_for(T, 4, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const uint16_t* w = si.bits.data() + t * nw;
-      int64_t o = start[t], b = 0, end = W;   // row b of this step: elements [end - W, end)
-      int64_t* rows_end = crow + t * B + 1;   // rows_end[b]: where row b ends
-#if defined(__AVX512F__)
-      if (W % 16 == 0) {   // whole words per row: a compress per word, no branch per one
-        const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-        const int64_t stop = start[t + 1];
-        for (int64_t i = 0; b < B; ++b) {
-          for (int64_t q = 0; q < W / 16; ++q, ++i) {
-            const __mmask16 m = (__mmask16)w[i];
-            const int n = __builtin_popcount((unsigned)w[i]);
-            const __m512i idx = _mm512_maskz_compress_epi32(
-                m, _mm512_add_epi32(iota, _mm512_set1_epi32((int32_t)(16 * q))));
-            if (o + 16 <= stop)   // the whole vector: the tail is overwritten next
-              _mm512_storeu_si512(cols + o, idx);
-            else                  // the step's last entries: not into the next step's
-              _mm512_mask_storeu_epi32(cols + o, (__mmask16)((1u << n) - 1), idx);
-            o += n;
-          }
-          rows_end[b] = o;
-        }
-        continue;
-      }
-#endif
-      for (int64_t i = 0; i < nw; ++i) {
-        for (uint32_t m = w[i]; m; m &= m - 1) {
-          const int64_t j = 16 * i + __builtin_ctz(m);
-          for (; j >= end; end += W) rows_end[b++] = o;
-          cols[o++] = (int32_t)(j - (end - W));
-        }
-      }
-      for (; b < B; ++b) rows_end[b] = o;
-    }
-  });
-  return {crow_t, cols_t};
-}
-
 // coefficients (M,) each (di, gi empty without a synaptic current).
 // asgl: N_HEAVISIDE spikes, N_CLIP / N_SIGMOID ASGL noisy spikes (H_α; width alpha, mask from
 // seed and probability p); needs save and not save_i.
-// Returns z (T, M), vpre (T, M) (empty unless save), iseq (T, M) (empty unless save_i), and
-// with csr_width W > 0 (float32 Heaviside spikes, W dividing M) the CSR of the spike rows as
-// binary_csr would build it from z viewed as (T·M/W, W): crow, cols, or one empty tensor when
-// there are more than csr_limit·T·M ones (gathered right after each step, its spikes still in
-// L1, instead of a second pass over z from memory).
+// Returns z (T, M), vpre (T, M) (empty unless save), iseq (T, M) (empty unless save_i).
 std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch::Tensor cur,
     torch::Tensor dv, torch::Tensor lv, torch::Tensor gv, torch::Tensor di, torch::Tensor gi,
     torch::Tensor vth, torch::Tensor vr, bool subtract, bool save, bool save_i, int64_t asgl,
-    double alpha, int64_t seed, double p, torch::Tensor z_out, torch::Tensor vpre_out,
-    int64_t csr_width, double csr_limit) {
+    double alpha, int64_t seed, double p, torch::Tensor z_out, torch::Tensor vpre_out) {
   const int64_t T = x.size(0), M = x.size(1);
   const bool has_i = di.numel() > 0;
-  // the spikes' CSR as well: binary (Heaviside) float32 spikes, rows of csr_width elements
-  const bool want_csr = csr_width > 0 && M % csr_width == 0 && asgl == N_HEAVISIDE &&
-                        x.scalar_type() == torch::kFloat && csr_limit > 0;
-  static_assert(BLOCK % 16 == 0, "SpikeBits: blocks start at multiples of 16 elements");
-  SpikeBits si;
-  if (want_csr) {
-    si.words = (M + 15) / 16;
-    si.bits.resize(T * si.words);
-  }
   TORCH_CHECK(asgl >= N_HEAVISIDE && asgl < N_COUNT && (asgl == N_HEAVISIDE || (save && !save_i)),
               "scan_forward: ASGL spikes need save=True, save_i=False");
   auto z = out_like(z_out, x);
@@ -873,8 +753,7 @@ std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch:
           x.data_ptr<scalar_t>(), z.data_ptr<scalar_t>(),
           mp<scalar_t>(vpre), mp<scalar_t>(iseq), v.data_ptr<scalar_t>(), mp<scalar_t>(cur),
           cp<scalar_t>(dv), cp<scalar_t>(lv), cp<scalar_t>(gv), cp<scalar_t>(di),
-          cp<scalar_t>(gi), cp<scalar_t>(vth), cp<scalar_t>(vr), as, T, M,
-          want_csr ? &si : nullptr);
+          cp<scalar_t>(gi), cp<scalar_t>(vth), cp<scalar_t>(vr), as, T, M);
     };
     using I0 = std::integral_constant<int, N_HEAVISIDE>;
     NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB,
@@ -884,14 +763,7 @@ std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch:
       else NDP_BOOL(save, SV, NDP_BOOL(save_i && has_i, SI,
         run(HT{}, ST{}, std::bool_constant<SV>{}, std::bool_constant<SI>{}, I0{});))))
   });
-  // {z, vpre, iseq}, then when asked for: the spikes' {crow, cols}, or {empty} (over the limit)
-  std::vector<torch::Tensor> out{z, vpre, iseq};
-  if (want_csr) {
-    auto csr = spike_csr(si, T, M, csr_width, csr_limit * (double)T * (double)M);
-    if (csr.empty()) csr.push_back(torch::empty({0}, torch::kLong));
-    out.insert(out.end(), csr.begin(), csr.end());
-  }
-  return out;
+  return {z, vpre, iseq};
 }
 
 // Calls run(has_i, subtract, coef_grad, kind, zsaved) with compile-time values, instantiating

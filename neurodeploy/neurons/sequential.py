@@ -25,13 +25,10 @@ active inputs (rows = the T·B steps, ascending input index):
 
 On CPU float32 this runs in the C++ extension of :mod:`neurodeploy.neurons._scan_cpp`: detection
 and CSR build in one pass over ``x`` (refused as soon as a value is not 0/1 or the count passes
-the limit) — or, for the spikes of a neuron layer right before the ``Linear``, the CSR that
-layer's forward scan gathered as it wrote them (one bit per spike recorded after each step,
-turned into the CSR after the scan; :func:`neurodeploy.neurons.kernels.spike_csr_request`;
-the same indices, without a second pass over the spikes in memory) — then forward and weight
-gradient in one of two layouts of the same sums (the same bits either way): layers with more
-than 64 outputs gather whole weight / gradient rows summed in vector registers; narrower ones
-work on 16-output tiles whose data stays in L1 (1.5–3× faster there). Elsewhere (CUDA, other
+the limit), then forward and weight gradient in one of two layouts of the same sums (the same
+bits either way): layers with more than 64 outputs gather whole weight / gradient rows summed in
+vector registers; narrower ones work on 16-output tiles whose data stays in L1 (1.5–3× faster
+there). Elsewhere (CUDA, other
 dtypes, or the extension cannot be built) an input that does not require grad goes through
 ``to_sparse_csr`` and ``F.embedding_bag``, and a spike-fed layer that needs its input gradient
 runs dense. This is exact fp32 arithmetic (no input dropped, no lower precision); only the
@@ -67,7 +64,6 @@ from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from neurodeploy.neurons import _scan_cpp
-from neurodeploy.neurons.kernels import spike_csr_request, take_spike_csr
 from neurodeploy.neurons.modules import SpikingNeuron
 from neurodeploy.neurons.pooled import fusable_neuron, pool_after, pooled_spikes
 
@@ -85,7 +81,6 @@ class SpikingSequential(nn.Sequential):
         if x.layout != torch.strided:
             x = x.to_dense()
         pooled_at, rest = -1, ()  # a neuron fused with the SumPool2d at index pooled_at (pooled.py)
-        spikes_csr = None  # the CSR of x gathered by the neuron scan that produced it, if any
         for n, layer in enumerate(self):
             if n == pooled_at:  # the pool already ran inside the neuron's scan
                 for m in rest:
@@ -98,21 +93,14 @@ class SpikingSequential(nn.Sequential):
                     x, pooled_at, rest = y, n + 1, pool[1]
                     continue
             if isinstance(layer, nn.Linear):
-                y = sparse_binary_linear(x, layer, self.sparse_max_density, spikes_csr)
-                spikes_csr = None
+                y = sparse_binary_linear(x, layer, self.sparse_max_density)
                 if y is not None:
                     x = y
                     if record:
                         outputs.append(x)
                     continue
             if isinstance(layer, SpikingNeuron) or getattr(layer, "over_time", False):
-                request = self._spike_csr_request(n, x)
-                if request is None:
-                    x = layer(x)
-                else:  # its spikes feed a Linear on the CSR path: the scan gathers their CSR
-                    with spike_csr_request(*request):
-                        x = layer(x)
-                    spikes_csr = take_spike_csr(x)
+                x = layer(x)
             else:
                 t, b = x.shape[:2]
                 y = layer(x.reshape(t * b, *x.shape[2:]))
@@ -120,17 +108,6 @@ class SpikingSequential(nn.Sequential):
             if record:
                 outputs.append(x)
         return (x, outputs) if record else x
-
-    def _spike_csr_request(self, n: int, x: torch.Tensor) -> tuple[int, float] | None:
-        """(row width, density limit) for the neuron at index ``n`` when its spikes go straight
-        into an ``nn.Linear`` that may take the CSR path (float32 CPU (T, B, F) rows), else None."""
-        nxt = self[n + 1] if n + 1 < len(self) else None
-        if not isinstance(nxt, nn.Linear) or x.dim() != 3 or x.shape[-1] != nxt.in_features:
-            return None
-        if x.device.type != "cpu" or x.dtype != torch.float32 or nxt.weight.dtype != x.dtype:
-            return None
-        limit = density_limit(nxt, self.sparse_max_density)
-        return (nxt.in_features, limit) if limit > 0 else None
 
 
 def _rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -174,18 +151,15 @@ def linear_from_csr(crow: torch.Tensor, cols: torch.Tensor, layer: nn.Linear) ->
     return module.csr_linear(crow, cols, layer.weight.detach().contiguous(), bias)
 
 
-def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float | None,
-                         csr: tuple[torch.Tensor, torch.Tensor] | bool | None = None):
+def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float | None):
     """``layer`` applied to binary (T, B, F) ``x`` through its CSR indices, or ``None`` when ``x``
     is not binary, denser than the limit (:func:`density_limit`), not a 3-D floating tensor, or
     requires grad where the compiled extension is unavailable (the fallback has no input
-    gradient). ``csr``: what the neuron scan that wrote ``x`` found
-    (:func:`neurodeploy.neurons.kernels.take_spike_csr`): x's (crow, cols) (binary and within
-    the limit by construction), or False (denser than the limit: dense path); None: look here."""
+    gradient)."""
     if x.dim() != 3 or not x.is_floating_point():
         return None
     limit = density_limit(layer, max_density)
-    if limit <= 0 or csr is False:
+    if limit <= 0:
         return None
     t, b, f = x.shape
     if f != layer.in_features or x.dtype != layer.weight.dtype or x.device != layer.weight.device:
@@ -193,10 +167,9 @@ def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float |
     x2 = x.reshape(t * b, f)
     module = _scan_cpp.load() if (x.device.type == "cpu" and x.dtype == torch.float32) else None
     if module is not None:  # compiled: detection + CSR build in one pass, forward and grads in C++
-        if csr is None or csr[0].numel() != x2.shape[0] + 1:
-            csr = module.binary_csr(x2.detach().contiguous(), float(limit))
-            if len(csr) == 1:
-                return None
+        csr = module.binary_csr(x2.detach().contiguous(), float(limit))
+        if len(csr) == 1:
+            return None
         bias = layer.bias if layer.bias is not None else x.new_empty(0)
         y = _CsrLinear.apply(x2, layer.weight, bias, csr[0], csr[1], module)
         return y.reshape(t, b, layer.out_features)
