@@ -434,7 +434,8 @@ def main():
     for workload in workloads:
         names = candidates(a.quick, workload)
         med = time_interleaved(names, workload, a.warmup, steps)
-        mem = {n: (float("nan") if a.quick or a.no_memory else peak_memory(n, workload)) for n in names}
+        mem = {n: ("–" if a.quick or a.no_memory else f"{peak_memory(n, workload):.0f}")
+               for n in names}
         w = WORKLOADS[workload]
         rates = ", ".join(f"{100 * r:.1f} %" for r in firing_rates(workload)) or "not measured"
         print(f"\n{workload}: T={w['t']}, batch {w['b']}, input {w['shape']}, 5% input spikes, "
@@ -442,7 +443,7 @@ def main():
         print("| candidate | ms/step (median) | × floor | peak memory (MiB) |")
         print("|---|---:|---:|---:|")
         for n in names:
-            print(f"| {n} | {med[n]:.1f} | {med[n] / med['floor']:.2f} | {mem[n]:.0f} |")
+            print(f"| {n} | {med[n]:.1f} | {med[n] / med['floor']:.2f} | {mem[n]} |")
 
 
 if __name__ == "__main__":
