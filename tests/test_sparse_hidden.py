@@ -100,7 +100,7 @@ def test_binary_csr_matches_torch_and_refuses():
             ref = x.to_sparse_csr()
         assert torch.equal(crow, ref.crow_indices()) and torch.equal(cols.long(), ref.col_indices())
     # ones packed into one 64-row block, under the overall limit: that block's index buffer,
-    # sized for the limit, grows (twice here) and keeps what it held
+    # sized for the limit, grows (three times here) and keeps what it held
     x = torch.zeros(1000, 300)
     x[64:128] = 1.0
     x[130, 299] = 1.0
