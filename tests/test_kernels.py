@@ -109,6 +109,22 @@ def test_per_neuron_learnable_coefficients_and_float64(backend):
     _assert_same(_run(backend, x, c, sur, "zero"), _run("reference", x, c, sur, "zero"))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", ["lif", "cuba"])
+@pytest.mark.parametrize("learn", [(), ("decay_v", "v_th")], ids=["fixed", "learned"])
+def test_wide_layers_span_several_scan_blocks(dtype, kind, learn):
+    """M = B·N = 9000 lanes: several of the C++ scan's page-sized blocks (1024 floats or 512
+    doubles) and a partial last one; every lane runs forward and backward as in the reference."""
+    c = _coefs(kind, learn=learn)
+    c = c._replace(**{k: v.to(dtype).detach().requires_grad_(v.requires_grad)
+                      for k, v in c._asdict().items() if isinstance(v, torch.Tensor)})
+    x = _input(6, 9, 1000, kind, dtype=dtype)
+    sur = FastSigmoid()
+    fast = _run("cpp", x, c, sur, "subtract")
+    assert 0.05 < fast[0].mean() < 0.95
+    _assert_same(fast, _run("reference", x, c, sur, "subtract"))
+
+
 @dataclass(frozen=True)
 class _Triangle(Surrogate):
     """A surrogate the C++ backward does not know: evaluated eagerly on the saved membrane."""
