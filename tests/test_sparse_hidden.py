@@ -118,9 +118,13 @@ def test_binary_csr_matches_torch_and_refuses():
 
 def test_density_rule_and_override():
     wide, mid, narrow = nn.Linear(10, 256), nn.Linear(10, 64), nn.Linear(10, 10)
-    assert density_limit(wide, None) == AUTO_DENSITY[0][1] > 0
-    assert density_limit(mid, None) == AUTO_DENSITY[1][1] > 0
-    assert density_limit(nn.Linear(10, 20), None) == AUTO_DENSITY[2][1] > 0
+    assert density_limit(wide, None) == AUTO_DENSITY[0][2] > 0
+    assert density_limit(mid, None) == AUTO_DENSITY[1][2] > 0
+    # 16-31 outputs: the number of inputs decides (few inputs a row: dense is faster)
+    assert density_limit(nn.Linear(256, 20), None) == AUTO_DENSITY[2][2] > 0
+    assert density_limit(nn.Linear(128, 20), None) == AUTO_DENSITY[3][2] > 0
+    assert AUTO_DENSITY[2][2] > AUTO_DENSITY[3][2]
+    assert density_limit(nn.Linear(64, 20), None) == 0.0
     assert density_limit(narrow, None) == 0.0            # small outputs: dense is faster
     assert density_limit(narrow, 0.3) == 0.3 and density_limit(wide, 0.0) == 0.0
     x = _binary((5, 2, 10), 0.1, seed=6)

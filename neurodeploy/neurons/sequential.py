@@ -38,17 +38,21 @@ rounding of the threshold.
 
 Which path runs: ``model.sparse_max_density`` (default ``None``) is the user's override. ``None``:
 the measured crossover per layer, :data:`AUTO_DENSITY` — up to 25 % ones for layers with ≥ 128
-outputs, 10 % for 32–127 outputs, 6 % for 16–31 outputs, never for narrower layers. It was chosen
-from the time of CSR build + forward + weight gradient against the dense forward +
-weight-gradient matmuls (the dense input gradient is the same on both sides), 6400 rows (the
-bench: 700→256, 256→256, 256→20, 256→64) and 1024 rows (the demo: 648→256, 256→10, 256→128),
-densities 2–40 %, 1 thread (min of 15, interleaved, on a loaded 2-core machine): sparse/dense
-reached 1 at 30–35 % for 256 outputs, ~27 % for 128, 12–15 % for 64; at 5 % it is 0.2–0.3 for
-256 outputs. The 16–31 band was measured after the tiled kernels (2026-12-03, 6400 rows, 1 and 2
-threads): 256→20 costs 0.78–0.92× dense at 5 % and 0.88–1.02× at 10 %, 128→20 0.89–1.07× at 5 %,
-700→20 0.71–0.77× at 5 %; 256→10 is 1.0–1.1× even at 5 % (the CSR build, a full pass over the
-input, dominates such narrow layers). The 2-thread sweep of the wider bands could not be
-measured cleanly (other jobs held both cores); re-check there when idle.
+outputs, 10 % for 32–127 outputs, and for 16–31 outputs 10 % with ≥ 256 inputs, 6 % with
+128–255 inputs; never for narrower layers. It was chosen from the time of CSR build + forward +
+weight gradient against the dense forward + weight-gradient matmuls (the dense input gradient is
+the same on both sides). First sweep: 6400 rows (the bench: 700→256, 256→256, 256→20, 256→64)
+and 1024 rows (the demo: 648→256, 256→10, 256→128), densities 2–40 %, 1 thread (min of 15,
+interleaved, on a loaded 2-core machine): sparse/dense reached 1 at 30–35 % for 256 outputs,
+~27 % for 128, 12–15 % for 64; at 5 % it is 0.2–0.3 for 256 outputs. Second sweep (2026-12-03
+afternoon, 6400 rows, medians of 30 interleaved, 1/2 threads, an idle machine): with few outputs
+the number of inputs decides. 256→20 costs 0.64/0.68× dense at 6 %, 0.71/0.79× at 10 %;
+256→16 0.72/0.74× at 10 %; 700→20 0.67/0.70× at 10 %; 128→20 0.84/0.90× at 6 %, 0.91/0.98× at
+8 %, ~1 at 10 %; 128→16 0.68/0.74× at 5 %; but 64→20 1.14–1.49× at every density from 6 %
+(per-row overheads on ~4 active inputs a row), 64→64 0.75–1.13× (a tie), while 64→128 and 64→256
+stay at 0.3–0.7× up to 25 %; 100→64 0.73/0.77× at 10 %; 256→32 0.62/0.64× and 256→64 0.50/0.55×
+at 10 %; 256→10 is 1.0–1.1× even at 5 % (the CSR build, a full pass over the input, dominates
+such narrow layers).
 A number sets that limit for every Linear; ``0`` always runs dense (ONNX verify uses this to
 follow the reference arithmetic). Sparse torch tensors (COO/CSR, binary values) are accepted as
 input and densified first.
@@ -118,18 +122,18 @@ def _rows(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 # The measured crossover (CSR build + gather-sum forward + weight gradient vs the dense matmuls;
-# bench/train_step.py shapes and the demo's, 1 thread, see the module docstring): (minimum
-# out_features, density limit), first match from the top; narrower layers always run dense.
-AUTO_DENSITY = ((128, 0.25), (32, 0.1), (16, 0.06))
+# see the module docstring): (minimum out_features, minimum in_features, density limit), first
+# match from the top; other layers always run dense.
+AUTO_DENSITY = ((128, 1, 0.25), (32, 1, 0.1), (16, 256, 0.1), (16, 128, 0.06))
 
 
 def density_limit(layer: nn.Linear, max_density: float | None) -> float:
     """The fraction of ones in the input up to which ``layer`` runs the CSR path: ``max_density``
-    if given (0: never), else the measured crossover for its width (:data:`AUTO_DENSITY`)."""
+    if given (0: never), else the measured crossover for its shape (:data:`AUTO_DENSITY`)."""
     if max_density is not None:
         return float(max_density)
-    for min_out, limit in AUTO_DENSITY:
-        if layer.out_features >= min_out:
+    for min_out, min_in, limit in AUTO_DENSITY:
+        if layer.out_features >= min_out and layer.in_features >= min_in:
             return limit
     return 0.0
 
