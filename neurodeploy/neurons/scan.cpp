@@ -12,7 +12,7 @@
 #endif
 
 namespace {
-constexpr int64_t BLOCK = 512;   // lanes per block of the scans at least; per recurrent task
+constexpr int64_t BLOCK = 512;   // the scans' smallest block (lanes); lanes per recurrent task
 
 // Lanes per block of the scans (fwd, bwd): one 4 KiB page of every (T, M) stream per step (1024
 // floats, 512 doubles) where that still makes at least 8 blocks, else BLOCK. A block's state and

@@ -39,7 +39,7 @@ rounding of the threshold.
 Which path runs: ``model.sparse_max_density`` (default ``None``) is the user's override. ``None``:
 the measured crossover per layer, :data:`AUTO_DENSITY` — up to 25 % ones for layers with ≥ 128
 outputs, 10 % for 32–127 outputs, and for 16–31 outputs 10 % with ≥ 256 inputs, 6 % with
-128–255 inputs; never for narrower layers. It was chosen from the time of CSR build + forward +
+128–255 inputs; never for any other layer. It was chosen from the time of CSR build + forward +
 weight gradient against the dense forward + weight-gradient matmuls (the dense input gradient is
 the same on both sides). First sweep: 6400 rows (the bench: 700→256, 256→256, 256→20, 256→64)
 and 1024 rows (the demo: 648→256, 256→10, 256→128), densities 2–40 %, 1 thread (min of 15,
