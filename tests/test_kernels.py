@@ -433,6 +433,31 @@ def test_buffer_pool_is_bounded():
     assert pool.take(torch.empty(10)) is None  # small: the allocator's business
 
 
+def test_scalar_coefficient_arrays_are_shared_by_value():
+    """0-dim coefficients expand to one shared (M,) array per value, dtype and M; a different
+    value (the sign of a zero too) gets its own, and layers that differ only in their
+    coefficients still equal the reference one after the other."""
+    kernels._SCALAR_FLATS.clear()
+    shape, m = torch.Size([3, 7]), 21
+    a = kernels._flat(torch.tensor(0.9), shape, m)
+    assert a is kernels._flat(torch.tensor(0.9), shape, m) and torch.equal(a, torch.full((m,), 0.9))
+    assert kernels._flat(torch.tensor(0.9, dtype=torch.float64), shape, m).dtype == torch.float64
+    pos, neg = kernels._flat(torch.tensor(0.0), shape, m), kernels._flat(torch.tensor(-0.0), shape, m)
+    assert pos is not neg and torch.equal(torch.signbit(neg), torch.ones(m, dtype=torch.bool))
+    nan = kernels._flat(torch.tensor(float("nan")), shape, m)
+    assert nan.isnan().all() and nan is not kernels._flat(torch.tensor(float("nan")), shape, m)
+    assert kernels._flat(torch.tensor(0.5, requires_grad=True), shape, m) is not \
+        kernels._flat(torch.tensor(0.5, requires_grad=True), shape, m)  # learnable: never shared
+    for _ in range(kernels._SCALAR_FLATS_MAX + 3):  # bounded
+        kernels._flat(torch.rand(()), shape, m)
+    assert len(kernels._SCALAR_FLATS) <= kernels._SCALAR_FLATS_MAX
+    x = _input(30, 3, 7, "lif")
+    for tau in (100.0, 50.0, 100.0):
+        c = _coefs("lif", tau_mem_inv=tau)
+        _assert_same(_run("cpp", x, c, FastSigmoid(), "zero"),
+                     _run("reference", x, c, FastSigmoid(), "zero"))
+
+
 def test_builds_run_this_environments_ninja(monkeypatch):
     """torch runs ``ninja`` from PATH even to load a cached build; without the venv's own
     ninja first, a venv that is not activated finds none or another version (rebuilds)."""
