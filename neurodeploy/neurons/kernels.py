@@ -329,6 +329,7 @@ class _Scan(torch.autograd.Function):
         i_t = cur.view(shape) if has_i else x.new_empty(0)
         if not has_i:
             ctx.mark_non_differentiable(i_t)
+        ctx.set_materialize_grads(False)  # unused outputs (the final state): None, not zeros
         return z.view(x.shape), v.view(shape), i_t
 
     @staticmethod
@@ -344,9 +345,9 @@ class _Scan(torch.autograd.Function):
                 sg = surrogate.derivative(vpre - flat[5]).to(vpre.dtype).contiguous()
         else:
             sg = None
-        gz = g_z.reshape(t, m).contiguous()
-        gv = g_v.reshape(m).clone()
-        gi = g_i.reshape(m).clone() if has_i else None
+        gz = g_z.reshape(t, m).contiguous() if g_z is not None else vpre.new_zeros(t, m)
+        gv = g_v.reshape(m).clone() if g_v is not None else vpre.new_zeros(m)
+        gi = (g_i.reshape(m).clone() if g_i is not None else vpre.new_zeros(m)) if has_i else None
         out, g_alpha, active = impl.backward(gz, sg, vpre, zs, iseq, x2, v0, i0, gv, gi, *flat,
                                              subtract, coef_grad, inline)
         live = surrogate.live

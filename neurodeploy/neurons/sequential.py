@@ -168,15 +168,14 @@ def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float |
     t, b, f = x.shape
     if f != layer.in_features or x.dtype != layer.weight.dtype or x.device != layer.weight.device:
         return None
-    x2 = x.reshape(t * b, f)
     module = _scan_cpp.load() if (x.device.type == "cpu" and x.dtype == torch.float32) else None
     if module is not None:  # compiled: detection + CSR build in one pass, forward and grads in C++
-        csr = module.binary_csr(x2.detach().contiguous(), float(limit))
+        csr = module.binary_csr(x.detach().reshape(t * b, f).contiguous(), float(limit))
         if len(csr) == 1:
             return None
         bias = layer.bias if layer.bias is not None else x.new_empty(0)
-        y = _CsrLinear.apply(x2, layer.weight, bias, csr[0], csr[1], module)
-        return y.reshape(t, b, layer.out_features)
+        return _CsrLinear.apply(x, layer.weight, bias, csr[0], csr[1], module)
+    x2 = x.reshape(t * b, f)
     if x.requires_grad:
         return None
     # count first (one cheap pass) so that dense input is rejected before building the CSR
@@ -197,26 +196,30 @@ def sparse_binary_linear(x: torch.Tensor, layer: nn.Linear, max_density: float |
 
 
 class _CsrLinear(torch.autograd.Function):
-    """y = bias + Σ of the weight columns of each row's active inputs (x2 binary (R, F), given
-    by its CSR); grads: weight (sum over active inputs only), bias, and x2 dense (gy · W)."""
+    """y (T, B, N) = bias + Σ of the weight columns of each row's active inputs (x binary
+    (T, B, F), given by the CSR of its T·B rows); grads: weight (sum over active inputs only),
+    bias, and x dense (gy · W). Takes and returns (T, B, …) so that no reshape adds autograd
+    nodes around it."""
 
     @staticmethod
-    def forward(ctx, x2, weight, bias, crow, cols, module):
-        ctx.save_for_backward(crow, cols, weight if x2.requires_grad else None)
-        ctx.module, ctx.in_features, ctx.has_bias = module, weight.shape[1], bias.numel() > 0
-        return module.csr_linear(crow, cols, weight.detach().contiguous(), bias.detach())
+    def forward(ctx, x, weight, bias, crow, cols, module):
+        ctx.save_for_backward(crow, cols, weight if x.requires_grad else None)
+        ctx.module, ctx.x_shape, ctx.has_bias = module, x.shape, bias.numel() > 0
+        y = module.csr_linear(crow, cols, weight.detach().contiguous(), bias.detach())
+        return y.view(x.shape[0], x.shape[1], y.shape[1])
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gy):
         crow, cols, weight = ctx.saved_tensors
-        gy = gy.contiguous()
+        t, b, f = ctx.x_shape
+        gy = gy.reshape(t * b, gy.shape[2]).contiguous()
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            gx = gy @ weight
+            gx = (gy @ weight).view(t, b, f)
         want_b = ctx.has_bias and ctx.needs_input_grad[2]
         if ctx.needs_input_grad[1]:  # bias grad in the same pass
-            gw, gb = ctx.module.csr_linear_wgrad(crow, cols, gy, ctx.in_features, want_b)
+            gw, gb = ctx.module.csr_linear_wgrad(crow, cols, gy, f, want_b)
             gb = gb if want_b else None
         elif want_b:
             gb = gy.sum(0)
