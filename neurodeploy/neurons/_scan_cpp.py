@@ -26,7 +26,7 @@ from neurodeploy.neurons._extension import InlineExtension
 
 EXTENSION = InlineExtension(
     "neurodeploy_scan", Path(__file__).with_name("scan.cpp"),
-    ["scan_forward", "scan_backward", "asgl_mask", "binary_csr", "csr_linear", "csr_linear_wgrad",
+    ["scan_forward", "scan_backward", "asgl_mask", "binary_csr", "spike_csr", "csr_linear", "csr_linear_wgrad",
      "rec_forward", "rec_backward", "rec_wgrad", "pool_scan_forward", "pool_scan_backward"],
     what="neuron scan",
     fallback="using the pure-PyTorch scan instead (same results, slower). Install a C++ "

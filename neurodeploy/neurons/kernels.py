@@ -437,20 +437,24 @@ class _CppImpl:
             return None
         return form
 
-    def forward(self, x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i, noisy=None):
+    def forward(self, x, v, cur, dv, lv, gv, di, gi, vth, vr, subtract, save, save_i, noisy=None,
+                write_z=True):
+        """``write_z=False`` (Heaviside, ``save`` and not ``save_i``): z comes back ``None``,
+        the spikes are read from v' by ``spike_csr``."""
         e = x.new_empty(0)
         if noisy is None:
             mode, alpha, seed, p = 0, 1.0, 0, 0.0
         else:  # a fresh mask per call, reproducible under torch.manual_seed
             mode, alpha, p = noisy[0], float(noisy[1]), noisy[2]
             seed = int(torch.randint(-2**62, 2**62, (), dtype=torch.int64))
-        z_out, vpre_out = _POOL.take(x), (_POOL.take(x) if save else None)
+        z_out = _POOL.take(x) if write_z else None
+        vpre_out = _POOL.take(x) if save else None
         z, vpre, iseq = self.m.scan_forward(x, v, e if cur is None else cur, dv, lv, gv,
                                             e if di is None else di, e if gi is None else gi,
                                             vth, vr, subtract, save, save_i, mode, alpha, seed, p,
                                             e if z_out is None else z_out,
-                                            e if vpre_out is None else vpre_out)
-        return z, (vpre if save else None), (iseq if iseq.numel() else None)
+                                            e if vpre_out is None else vpre_out, write_z)
+        return (z if write_z else None), (vpre if save else None), (iseq if iseq.numel() else None)
 
     def backward(self, gz, sg, vpre, zs, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
                  subtract, coef_grad, inline=None):

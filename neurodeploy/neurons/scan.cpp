@@ -164,7 +164,8 @@ inline AsglFwd asgl_args(double alpha, int64_t seed, double p) {
 // the vectorisation of the inner loop over elements).
 // AS: N_HEAVISIDE spikes, or ASGL's noisy analog spikes with H_α = clip (N_CLIP) / sigmoid
 // (N_SIGMOID); the Noisy enum is generated from surrogate_kinds.NOISY_FORMS.
-template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS>
+// WZ: write the spikes z (false: only v' is kept; a following Linear reads its spikes from v').
+template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS, bool WZ>
 __attribute__((noinline)) void fwd_block(
          const s_t* __restrict__ x, s_t* __restrict__ z, s_t* __restrict__ vpre,
          s_t* __restrict__ iseq, s_t* __restrict__ v, s_t* __restrict__ cur,
@@ -205,13 +206,13 @@ __attribute__((noinline)) void fwd_block(
             zz = h + (m ? theta - h : s_t(0));
           }
           if (SAVE) vt[j] = vp;
-          zt[j] = zz;
+          if (WZ) zt[j] = zz;
           v[j] = SUB ? vp - zz * vth[j] : vp - zz * (vp - vr[j]);
         }
       }
 }
 
-template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS>
+template <typename s_t, bool HAS_I, bool SUB, bool SAVE, bool SAVE_I, int AS, bool WZ>
 void fwd(const s_t* x, s_t* z, s_t* vpre, s_t* iseq, s_t* v, s_t* cur, const s_t* dv,
          const s_t* lv, const s_t* gv, const s_t* di, const s_t* gi, const s_t* vth,
          const s_t* vr, AsglFwd as, int64_t T, int64_t M) {
@@ -219,7 +220,7 @@ void fwd(const s_t* x, s_t* z, s_t* vpre, s_t* iseq, s_t* v, s_t* cur, const s_t
   dynamic_for((M + BL - 1) / BL, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t lo = blk * BL, hi = std::min(M, lo + BL);
-      fwd_block<s_t, HAS_I, SUB, SAVE, SAVE_I, AS>(x, z, vpre, iseq, v, cur, dv, lv, gv, di, gi,
+      fwd_block<s_t, HAS_I, SUB, SAVE, SAVE_I, AS, WZ>(x, z, vpre, iseq, v, cur, dv, lv, gv, di, gi,
                                                    vth, vr, as, T, M, lo, hi);
     }
   });
@@ -341,7 +342,12 @@ static inline void v16_store(float* p, ndp_v16 v) { std::memcpy(p, &v, 64); }
 // appends the indices of its ones to its own buffer (8 entries tested at once, zeros skipped),
 // stopping early once the running total exceeds the limit; the buffers are then copied into
 // cols at their row offsets (a pass over the nnz indices only).
-std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
+// SPIKE: the ones are the spikes of a neuron scan's pre-reset membrane x = v', entry (r, k) is
+// one where v' − v_th > 0 (the scan's own test, same arithmetic) with v_th = th[(r mod P)·F + k]
+// (rows r = t·P + b of a (T, P·F) scan); no binary check.
+template <bool SPIKE>
+std::vector<torch::Tensor> csr_build(const torch::Tensor& x, const float* th, int64_t P,
+                                     double max_density) {
   const int64_t R = x.size(0), F = x.size(1);
   const float* xp = x.data_ptr<float>();
   auto counts = torch::empty({R + 1}, x.options().dtype(torch::kLong));
@@ -380,40 +386,54 @@ std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
         }
         int32_t* out = buf.p.get();
         const float* row = xp + r * F;
+        const float* thr = SPIKE ? th + (r % P) * F : nullptr;
         const int64_t o_row = o;
         int64_t k = 0;
 #if defined(__AVX512F__)
         const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+        (void)one;
         __m512i ks = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (; k + 16 <= F; k += 16) {
           const __m512 v = _mm512_loadu_ps(row + k);
-          const __mmask16 nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
-          bad |= _mm512_mask_cmp_ps_mask(nz, v, one, _CMP_NEQ_UQ) != 0;
+          __mmask16 nz;
+          if constexpr (SPIKE) {
+            nz = _mm512_cmp_ps_mask(_mm512_sub_ps(v, _mm512_loadu_ps(thr + k)), zero, _CMP_GT_OQ);
+          } else {
+            nz = _mm512_cmp_ps_mask(v, zero, _CMP_NEQ_UQ);
+            bad |= _mm512_mask_cmp_ps_mask(nz, v, one, _CMP_NEQ_UQ) != 0;
+          }
           _mm512_mask_compressstoreu_epi32(out + o, nz, ks);
           o += __builtin_popcount((unsigned)nz);
           ks = _mm512_add_epi32(ks, _mm512_set1_epi32(16));
         }
 #endif
         for (; k + 8 <= F; k += 8) {
-          uint32_t mask = 0;   // bit i: row[k + i] != 0 (NaN included)
+          uint32_t mask = 0;   // bit i: row[k + i] != 0 (NaN included); SPIKE: a spike
 #if defined(__AVX__)
-          mask = (uint32_t)_mm256_movemask_ps(
-              _mm256_cmp_ps(_mm256_loadu_ps(row + k), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+          if constexpr (SPIKE)
+            mask = (uint32_t)_mm256_movemask_ps(_mm256_cmp_ps(
+                _mm256_sub_ps(_mm256_loadu_ps(row + k), _mm256_loadu_ps(thr + k)),
+                _mm256_setzero_ps(), _CMP_GT_OQ));
+          else
+            mask = (uint32_t)_mm256_movemask_ps(
+                _mm256_cmp_ps(_mm256_loadu_ps(row + k), _mm256_setzero_ps(), _CMP_NEQ_UQ));
 #else
-          for (int i = 0; i < 8; ++i) mask |= (uint32_t)(row[k + i] != 0.0f) << i;
+          for (int i = 0; i < 8; ++i)
+            mask |= (uint32_t)(SPIKE ? (row[k + i] - thr[k + i]) > 0.0f : row[k + i] != 0.0f) << i;
 #endif
           while (mask) {
             const int i = __builtin_ctz(mask);
             mask &= mask - 1;
-            bad |= row[k + i] != 1.0f;
+            if (!SPIKE) bad |= row[k + i] != 1.0f;
             out[o++] = (int32_t)(k + i);
           }
         }
         for (; k < F; ++k) {
           const float v = row[k];
+          const bool on = SPIKE ? (v - thr[k]) > 0.0f : v != 0.0f;
           out[o] = (int32_t)k;
-          o += v != 0.0f;
-          bad |= (v != 0.0f) & (v != 1.0f);
+          o += on;
+          if (!SPIKE) bad |= on & (v != 1.0f);
         }
         cnt[r + 1] = o - o_row;
       }
@@ -430,6 +450,22 @@ std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
       if (bufs[b].n) std::memcpy(cp_ + cnt[b * ROWS], bufs[b].p.get(), bufs[b].n * sizeof(int32_t));
   });
   return {counts, cols};
+}
+
+std::vector<torch::Tensor> binary_csr(torch::Tensor x, double max_density) {
+  return csr_build<false>(x, nullptr, 1, max_density);
+}
+
+// The CSR of the spikes of a scan over (T, M = P·F) lanes, read from its pre-reset membrane
+// vpre (T·P, F) (rows r = t·P + b) and thresholds vth (P·F,): entry (r, k) is a spike where
+// vpre[r, k] − vth[(r mod P)·F + k] > 0, the forward scan's test. {empty} past max_density.
+std::vector<torch::Tensor> spike_csr(torch::Tensor vpre, torch::Tensor vth, int64_t P,
+                                     double max_density) {
+  TORCH_CHECK(vpre.dim() == 2 && vpre.is_contiguous() && vpre.scalar_type() == torch::kFloat &&
+              vth.is_contiguous() && vth.scalar_type() == torch::kFloat &&
+              P > 0 && vth.numel() == P * vpre.size(1) && vpre.size(0) % P == 0,
+              "spike_csr: vpre (T·P, F) and vth (P·F) contiguous float32");
+  return csr_build<true>(vpre, vth.data_ptr<float>(), P, max_density);
 }
 
 // y[0:16·NV] = b + Σ_e w[idx[e]·N : …]: the sum stays in NV vector registers over the inputs.
@@ -746,35 +782,43 @@ static torch::Tensor out_like(const torch::Tensor& given, const torch::Tensor& l
 // coefficients (M,) each (di, gi empty without a synaptic current).
 // asgl: N_HEAVISIDE spikes, N_CLIP / N_SIGMOID ASGL noisy spikes (H_α; width alpha, mask from
 // seed and probability p); needs save and not save_i.
+// write_z false (Heaviside spikes with save and not save_i only): the spikes are not written,
+// z comes back empty (spike_csr reads them from vpre).
 // Returns z (T, M), vpre (T, M) (empty unless save), iseq (T, M) (empty unless save_i).
 std::vector<torch::Tensor> scan_forward(torch::Tensor x, torch::Tensor v, torch::Tensor cur,
     torch::Tensor dv, torch::Tensor lv, torch::Tensor gv, torch::Tensor di, torch::Tensor gi,
     torch::Tensor vth, torch::Tensor vr, bool subtract, bool save, bool save_i, int64_t asgl,
-    double alpha, int64_t seed, double p, torch::Tensor z_out, torch::Tensor vpre_out) {
+    double alpha, int64_t seed, double p, torch::Tensor z_out, torch::Tensor vpre_out,
+    bool write_z) {
   const int64_t T = x.size(0), M = x.size(1);
   const bool has_i = di.numel() > 0;
   TORCH_CHECK(asgl >= N_HEAVISIDE && asgl < N_COUNT && (asgl == N_HEAVISIDE || (save && !save_i)),
               "scan_forward: ASGL spikes need save=True, save_i=False");
-  auto z = out_like(z_out, x);
+  TORCH_CHECK(write_z || (asgl == N_HEAVISIDE && save && !save_i),
+              "scan_forward: write_z=False needs Heaviside spikes, save=True, save_i=False");
+  auto z = write_z ? out_like(z_out, x) : torch::empty({0}, x.options());
   auto vpre = save ? out_like(vpre_out, x) : torch::empty({0}, x.options());
   auto iseq = (save_i && has_i) ? torch::empty_like(x) : torch::empty({0}, x.options());
   const AsglFwd as = asgl_args(alpha, seed, p);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "scan_forward", [&] {
-    auto run = [&](auto hi_, auto sb_, auto sv_, auto si_, auto as_) {
+    auto run = [&](auto hi_, auto sb_, auto sv_, auto si_, auto as_, auto wz_) {
       fwd<scalar_t, decltype(hi_)::value, decltype(sb_)::value, decltype(sv_)::value,
-          decltype(si_)::value, decltype(as_)::value>(
-          x.data_ptr<scalar_t>(), z.data_ptr<scalar_t>(),
+          decltype(si_)::value, decltype(as_)::value, decltype(wz_)::value>(
+          x.data_ptr<scalar_t>(), mp<scalar_t>(z),
           mp<scalar_t>(vpre), mp<scalar_t>(iseq), v.data_ptr<scalar_t>(), mp<scalar_t>(cur),
           cp<scalar_t>(dv), cp<scalar_t>(lv), cp<scalar_t>(gv), cp<scalar_t>(di),
           cp<scalar_t>(gi), cp<scalar_t>(vth), cp<scalar_t>(vr), as, T, M);
     };
     using I0 = std::integral_constant<int, N_HEAVISIDE>;
+    using Tr = std::true_type;
+    using Fa = std::false_type;
     NDP_BOOL(has_i, HI, NDP_BOOL(subtract, SB,
       using HT = std::bool_constant<HI>; using ST = std::bool_constant<SB>;
-      if (asgl == N_CLIP) run(HT{}, ST{}, std::true_type{}, std::false_type{}, std::integral_constant<int, N_CLIP>{});
-      else if (asgl == N_SIGMOID) run(HT{}, ST{}, std::true_type{}, std::false_type{}, std::integral_constant<int, N_SIGMOID>{});
+      if (asgl == N_CLIP) run(HT{}, ST{}, Tr{}, Fa{}, std::integral_constant<int, N_CLIP>{}, Tr{});
+      else if (asgl == N_SIGMOID) run(HT{}, ST{}, Tr{}, Fa{}, std::integral_constant<int, N_SIGMOID>{}, Tr{});
+      else if (!write_z) run(HT{}, ST{}, Tr{}, Fa{}, I0{}, Fa{});
       else NDP_BOOL(save, SV, NDP_BOOL(save_i && has_i, SI,
-        run(HT{}, ST{}, std::bool_constant<SV>{}, std::bool_constant<SI>{}, I0{});))))
+        run(HT{}, ST{}, std::bool_constant<SV>{}, std::bool_constant<SI>{}, I0{}, Tr{});))))
   });
   return {z, vpre, iseq};
 }

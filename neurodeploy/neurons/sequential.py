@@ -70,6 +70,7 @@ from torch.nn import functional as F
 from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons.modules import SpikingNeuron
 from neurodeploy.neurons.pooled import fusable_neuron, pool_after, pooled_spikes
+from neurodeploy.neurons.spike_linear import spikes_into_linear
 
 
 class SpikingSequential(nn.Sequential):
@@ -79,17 +80,30 @@ class SpikingSequential(nn.Sequential):
     # that fraction of non-zero inputs is the limit for every Linear
     sparse_max_density: float | None = None
     fuse_pool: bool = True  # a neuron followed by a SumPool2d: one fused scan (neurons/pooled.py)
+    # a neuron followed by a spike-fed Linear on the CSR path: one Function, the spikes never
+    # written (neurons/spike_linear.py)
+    fuse_linear: bool = True
 
     def forward(self, x: torch.Tensor, record: bool = False):
         outputs = []
         if x.layout != torch.strided:
             x = x.to_dense()
         pooled_at, rest = -1, ()  # a neuron fused with the SumPool2d at index pooled_at (pooled.py)
+        linear_at = -1  # a neuron fused with the Linear at index linear_at (spike_linear.py)
         for n, layer in enumerate(self):
             if n == pooled_at:  # the pool already ran inside the neuron's scan
                 for m in rest:
                     x = _rows(m, x)
                 continue
+            if n == linear_at:  # the Linear already ran on the neuron's spikes
+                continue
+            if (self.fuse_linear and not record and n + 1 < len(self)
+                    and isinstance(self[n + 1], nn.Linear) and fusable_neuron(layer)):
+                y = spikes_into_linear(layer, x, self[n + 1],
+                                       density_limit(self[n + 1], self.sparse_max_density))
+                if y is not None:
+                    x, linear_at = y, n + 1
+                    continue
             if self.fuse_pool and not record and fusable_neuron(layer) and n + 1 < len(self):
                 pool = pool_after(self[n + 1])
                 y = pooled_spikes(layer, x, pool[0]) if pool is not None else None
