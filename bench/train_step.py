@@ -14,7 +14,8 @@ Candidates, all with identical synaptic layers (same init) applied to all T·B r
 * ``floor``: the synaptic layers alone (no neurons), forward + backward + Adam: the "matmul floor".
 * ``neurodeploy``: ``SpikingSequential`` as a user gets it: the fast kernel, and on the MLP every
   spike-fed Linear on the exact CSR path where its input density is below the measured crossover
-  (``sparse_max_density = None``, the default).
+  (``sparse_max_density = None``, the default), each hidden LIF fused with the Linear after it
+  (``fuse_linear``: the spikes are never written, the Linear reads them from the saved membrane).
 * ``neurodeploy-dense``: the same with every Linear dense (``sparse_max_density = 0``, MLP only).
 * ``neurodeploy-sparse``: the same with the CSR path at any density (``sparse_max_density = 1``,
   MLP only): shows what the crossover buys.

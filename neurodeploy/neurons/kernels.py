@@ -457,13 +457,17 @@ class _CppImpl:
         return (z if write_z else None), (vpre if save else None), (iseq if iseq.numel() else None)
 
     def backward(self, gz, sg, vpre, zs, iseq, x, v0, i0, gv, gi, dv, lv, gvc, di, gic, vth, vr,
-                 subtract, coef_grad, inline=None):
+                 subtract, coef_grad, inline=None, gx_out=None):
+        """``gx_out``: where to write ∂L/∂x (T, M), ``gz`` itself allowed when the caller owns
+        it (the scan reads each ∂L/∂z element once, before it writes that element of ∂L/∂x);
+        default a pooled buffer."""
         e = vpre.new_empty(0)
         o = lambda a: e if a is None else a  # noqa: E731
         kind, (p0, p1, p2, p3) = inline if inline is not None else (0, (0.0, 0.0, 0.0, 0.0))
         out = self.m.scan_backward(gz, o(sg), vpre, o(zs), o(iseq), o(x), o(v0), o(i0), gv,
                                    o(gi), dv, gvc, o(di), o(gic), vth, vr, subtract, coef_grad,
-                                   kind, p0, p1, p2, p3, o(_POOL.take(vpre)))
+                                   kind, p0, p1, p2, p3,
+                                   o(_POOL.take(vpre) if gx_out is None else gx_out))
         g_alpha = out[8] if zs is not None else None
         return (out[:8] if coef_grad else [out[0]] + [None] * 7), g_alpha, out[9]
 

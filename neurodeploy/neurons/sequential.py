@@ -8,7 +8,10 @@ A spiking neuron followed by a ``SumPool2d`` whose stride is its window (alone, 
 (:mod:`neurodeploy.neurons.pooled`: CPU float32/float64, C++ backend, no learnable coefficients,
 no hooks, not under ``record=True``); the rest of that ``nn.Sequential`` then runs on the pooled
 rows. Same spikes and gradients as the layers run separately (bitwise for 2×2 windows). Set
-``model.fuse_pool = False`` to run them separately.
+``model.fuse_pool = False`` to run them separately. Likewise a spiking neuron followed by an
+``nn.Linear`` that takes the CSR path below runs as one Function whose scan never writes the
+spikes (:mod:`neurodeploy.neurons.spike_linear`: the ``Linear`` reads them from the saved
+membrane; bitwise equal to the two layers; autograd on only); ``model.fuse_linear = False``.
 
 Spike input (exact CSR path): every ``nn.Linear`` whose input is a dense (T, B, F) floating tensor
 with every entry 0 or 1 — the network's event input, or the spikes of the neuron layer before it

@@ -104,8 +104,9 @@ class _SpikesLinear(torch.autograd.Function):
                 sg = surrogate.derivative(vpre - flat[5]).to(vpre.dtype).contiguous()
         gv = vpre.new_zeros(m)
         gi = vpre.new_zeros(m) if flat[3] is not None else None
-        out, _, active = impl.backward(gz.view(t, m), sg, vpre, None, None, None, None, None, gv,
-                                       gi, *flat, subtract, False, inline)
+        gz = gz.view(t, m)  # ours alone: ∂L/∂x overwrites it (the scan reads each element first)
+        out, _, active = impl.backward(gz, sg, vpre, None, None, None, None, None, gv, gi, *flat,
+                                       subtract, False, inline, gx_out=gz)
         live = surrogate.live
         if inline is not None and surrogate.compact and (live.track or live.track_diag):
             live.active += float(active)  # as kernels._Scan.backward
