@@ -223,3 +223,24 @@ def test_tiled_and_row_layouts_give_the_same_bits(f):
     for other in got[1:]:
         for a, b in zip(got[0], other):
             assert torch.equal(a, b)
+
+
+@needs_cpp
+def test_hooked_linear_runs_through_its_hooks():
+    """The CSR path computes a Linear without calling the module; a Linear with forward hooks
+    runs through its __call__ instead, so the hooks see every call (here the dense path)."""
+    torch.manual_seed(0)
+    model = SpikingSequential(nn.Linear(100, 64), LIF(), nn.Linear(64, 40), LIF())
+    with torch.no_grad():
+        for m in model:
+            if isinstance(m, nn.Linear):
+                m.weight.mul_(30.0)
+    x = _binary((10, 4, 100), 0.05, seed=3)
+    plain = model(x)
+    seen = []
+    for n in (0, 2):
+        model[n].register_forward_hook(lambda mod, args, out, n=n: seen.append((n, out.shape)))
+    hooked = model(x)
+    assert seen == [(0, torch.Size([40, 64])), (2, torch.Size([40, 40]))]
+    assert hooked.shape == plain.shape and plain.sum() > 0
+    assert (hooked != plain).float().mean() < 0.01  # dense vs CSR sums: equal to fp32 rounding

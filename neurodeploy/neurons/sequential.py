@@ -57,7 +57,8 @@ stay at 0.3–0.7× up to 25 %; 100→64 0.73/0.77× at 10 %; 256→32 0.62/0.64
 at 10 %; 256→10 is 1.0–1.1× even at 5 % (the CSR build, a full pass over the input, dominates
 such narrow layers).
 A number sets that limit for every Linear; ``0`` always runs dense (ONNX verify uses this to
-follow the reference arithmetic). Sparse torch tensors (COO/CSR, binary values) are accepted as
+follow the reference arithmetic). A Linear with forward hooks (or while global module hooks are
+set) runs through its own call, dense, so that its hooks see it run. Sparse torch tensors (COO/CSR, binary values) are accepted as
 input and densified first.
 """
 
@@ -72,7 +73,13 @@ from torch.nn import functional as F
 
 from neurodeploy.neurons import _scan_cpp
 from neurodeploy.neurons.modules import SpikingNeuron
-from neurodeploy.neurons.pooled import fusable_neuron, pool_after, pooled_spikes
+from neurodeploy.neurons.pooled import (
+    _global_hooks,
+    _hooked,
+    fusable_neuron,
+    pool_after,
+    pooled_spikes,
+)
 from neurodeploy.neurons.spike_linear import spikes_into_linear
 
 
@@ -113,7 +120,8 @@ class SpikingSequential(nn.Sequential):
                 if y is not None:
                     x, pooled_at, rest = y, n + 1, pool[1]
                     continue
-            if isinstance(layer, nn.Linear):
+            if isinstance(layer, nn.Linear) and not (_hooked(layer) or _global_hooks()):
+                # (a hooked Linear runs through its __call__, so that its hooks see it run)
                 y = sparse_binary_linear(x, layer, self.sparse_max_density)
                 if y is not None:
                     x = y
