@@ -300,6 +300,26 @@ def _forward_only(x, v0, i0, coefs, subtract, impl):
     return z.view(x.shape), v.view(shape), (cur.view(shape) if cur is not None else None)
 
 
+def backward_surrogate(impl, surrogate, vpre, vth, coef_grad=False):
+    """How a backward scan gets the surrogate derivative: ``(inline, None)`` where ``impl``
+    evaluates the formula itself (``inline``: its (kind, values)), else ``(None, sg)`` with the
+    eager derivative ``sg`` shaped like ``vpre`` (``vth`` broadcasts to it)."""
+    inline = impl.inline(surrogate, coef_grad)
+    if inline is not None:
+        return inline, None
+    with torch.no_grad():
+        return None, surrogate.derivative(vpre - vth).to(vpre.dtype).contiguous()
+
+
+def count_active(surrogate, inline, active, total):
+    """Add the non-zero derivative count of a backward that evaluated the surrogate inline to
+    its live density (what ``Surrogate._track`` counts on the eager path)."""
+    live = surrogate.live
+    if inline is not None and surrogate.compact and (live.track or live.track_diag):
+        live.active += float(active)
+        live.total += total
+
+
 class _Scan(torch.autograd.Function):
     """Spikes and final state of the whole sequence; nothing recorded per step.
 
@@ -339,21 +359,13 @@ class _Scan(torch.autograd.Function):
         vpre, iseq, zs, x2, v0, i0, *flat = ctx.saved_tensors
         t, m = vpre.shape
         has_i = flat[3] is not None
-        inline = impl.inline(surrogate, coef_grad)
-        if inline is None:
-            with torch.no_grad():
-                sg = surrogate.derivative(vpre - flat[5]).to(vpre.dtype).contiguous()
-        else:
-            sg = None
+        inline, sg = backward_surrogate(impl, surrogate, vpre, flat[5], coef_grad)
         gz = g_z.reshape(t, m).contiguous() if g_z is not None else vpre.new_zeros(t, m)
         gv = g_v.reshape(m).clone() if g_v is not None else vpre.new_zeros(m)
         gi = (g_i.reshape(m).clone() if g_i is not None else vpre.new_zeros(m)) if has_i else None
         out, g_alpha, active = impl.backward(gz, sg, vpre, zs, iseq, x2, v0, i0, gv, gi, *flat,
                                              subtract, coef_grad, inline)
-        live = surrogate.live
-        if inline is not None and surrogate.compact and (live.track or live.track_diag):
-            live.active += float(active)  # what ``Surrogate._track`` counts on the eager path
-            live.total += t * m
+        count_active(surrogate, inline, active, t * m)
         shape = x_shape[1:]
         grads = [out[0].view(x_shape), gv.view(shape), gi.view(shape) if has_i else None]
         for n, info in enumerate(coef_info):

@@ -124,21 +124,12 @@ class _PooledScan(torch.autograd.Function):
         vpre, dv, lv, gvc, di, gic, vth, vr = ctx.saved_tensors
         t, b, c, h, w = x_shape
         m = b * c * h * w
-        inline = _k._CppImpl.inline(surrogate, False)
         e = vpre.new_empty(0)
-        if inline is None:
-            with torch.no_grad():
-                sg = surrogate.derivative(vpre - vth).to(vpre.dtype).contiguous()
-            kind, values = 0, (0.0, 0.0, 0.0, 0.0)
-        else:
-            sg = e
-            kind, values = inline
+        inline, sg = _k.backward_surrogate(_k._CppImpl, surrogate, vpre, vth)
+        kind, values = inline if inline is not None else (0, (0.0, 0.0, 0.0, 0.0))
         gx_out = _k._POOL.take(vpre)
         gx, active = module.pool_scan_backward(
-            gp.reshape(t, -1).contiguous(), sg, vpre, dv, gvc, di, gic, vth, vr,
+            gp.reshape(t, -1).contiguous(), e if sg is None else sg, vpre, dv, gvc, di, gic, vth, vr,
             subtract, kind, *values, b * c, h, w, k, e if gx_out is None else gx_out)
-        live = surrogate.live
-        if inline is not None and surrogate.compact and (live.track or live.track_diag):
-            live.active += float(active)  # what ``Surrogate._track`` counts on the eager path
-            live.total += t * m
+        _k.count_active(surrogate, inline, active, t * m)
         return (gx.view(x_shape), None, None, None, None) + (None,) * 7

@@ -348,7 +348,7 @@ class _RecurrentScanCpp(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_z, g_v, g_i):
-        from neurodeploy.neurons.kernels import _POOL, _CppImpl
+        from neurodeploy.neurons.kernels import _POOL, _CppImpl, backward_surrogate, count_active
 
         surrogate, subtract, module, x_shape, split_rows = ctx.meta
         vpre, w, offs, cols, *flat = ctx.saved_tensors
@@ -358,24 +358,15 @@ class _RecurrentScanCpp(torch.autograd.Function):
         has_i = di is not None
         e = vpre.new_empty(0)
         o = lambda a: e if a is None else a  # noqa: E731
-        inline = _CppImpl.inline(surrogate, False)
-        if inline is None:
-            with torch.no_grad():
-                sg = surrogate.derivative(vpre - vth.view(r, n)).to(vpre.dtype).contiguous()
-            kind, (p0, p1, p2, p3) = 0, (0.0, 0.0, 0.0, 0.0)
-        else:
-            sg = e
-            kind, (p0, p1, p2, p3) = inline
+        inline, sg = backward_surrogate(_CppImpl, surrogate, vpre, vth.view(r, n))
+        kind, (p0, p1, p2, p3) = inline if inline is not None else (0, (0.0, 0.0, 0.0, 0.0))
         gz = g_z.reshape(vpre.shape).contiguous()
         gv = g_v.reshape(-1).clone()
         gi = g_i.reshape(-1).clone() if has_i else None
-        gx, active = module.rec_backward(gz, sg, vpre, w, gv, o(gi), dv, gvc, o(di), o(gic), vth,
+        gx, active = module.rec_backward(gz, o(sg), vpre, w, gv, o(gi), dv, gvc, o(di), o(gic), vth,
                                          vr, subtract, kind, p0, p1, p2, p3,
                                          o(_POOL.take(vpre)), split_rows)
-        live = surrogate.live
-        if inline is not None and surrogate.compact and (live.track or live.track_diag):
-            live.active += float(active)  # what ``Surrogate._track`` counts on the eager path
-            live.total += vpre.numel()
+        count_active(surrogate, inline, active, vpre.numel())
         g_w = module.rec_wgrad(offs, cols, gx) if ctx.needs_input_grad[3] else None
         return (gx.view(x_shape), gv.view(shape), gi.view(shape) if has_i else None, g_w,
                 *([None] * 7), None, None, None)

@@ -97,18 +97,11 @@ class _SpikesLinear(torch.autograd.Function):
             gw = gy.t().mm(z)  # as addmm's backward for nn.Linear's weight
         if want_b and gb is None:
             gb = gy.sum(0)
-        inline = impl.inline(surrogate, False)
-        sg = None
-        if inline is None:
-            with torch.no_grad():
-                sg = surrogate.derivative(vpre - flat[5]).to(vpre.dtype).contiguous()
+        inline, sg = _k.backward_surrogate(impl, surrogate, vpre, flat[5])
         gv = vpre.new_zeros(m)
         gi = vpre.new_zeros(m) if flat[3] is not None else None
         gz = gz.view(t, m)  # ours alone: ∂L/∂x overwrites it (the scan reads each element first)
         out, _, active = impl.backward(gz, sg, vpre, None, None, None, None, None, gv, gi, *flat,
                                        subtract, False, inline, gx_out=gz)
-        live = surrogate.live
-        if inline is not None and surrogate.compact and (live.track or live.track_diag):
-            live.active += float(active)  # as kernels._Scan.backward
-            live.total += t * m
+        _k.count_active(surrogate, inline, active, t * m)
         return out[0].view(x_shape), gw, gb, None, None, None, None, None
