@@ -4,7 +4,7 @@ Reference workload ("mlp"): MLP 700-256-256-20 with a LIF after every Linear, T=
 5% binary input spikes, loss = cross-entropy of the output spike counts, BPTT, Adam,
 ``torch.set_num_threads(2)``. Conv workload ("conv"): 2×32×32 event frames (5% active), T=16,
 batch 32, Conv(2→16, 3×3)-LIF-SumPool2-Conv(16→32, 3×3)-LIF-SumPool2-Linear(2048→10)-LIF.
-Recurrent workload ("rec", not in the default set): MLP 700-256-20 as "mlp" but the hidden LIF is
+Recurrent workload ("rec"): MLP 700-256-20 as "mlp" but the hidden LIF is
 recurrent (x[t] + z[t-1]·W_recᵀ, W_rec 256×256) with reset by subtraction, T=100, batch 64; the
 feed-forward weights are scaled so that the layers spike (``GAIN``: at PyTorch's default init
 nothing spikes in any workload).
@@ -55,7 +55,8 @@ tensors, gradients, Adam state, allocator slack), on the CPU the honest number a
 
 Usage::
 
-    python bench/train_step.py            # both workloads, 20 timed steps, memory subprocesses
+    python bench/train_step.py            # all three workloads, 20 timed steps, memory subprocesses,
+                                          # then the speed goals of issue #21 against this run
     python bench/train_step.py --quick    # MLP only, 10 timed steps, no memory, no reference loop
     python bench/train_step.py --workload rec --no-memory   # recurrent hidden layer
 """
@@ -413,7 +414,7 @@ def main():
     if a.memory_of:
         return peak_memory_child(a.memory_of, (a.workload or ["mlp"])[0])
     torch.set_num_threads(2)
-    workloads = a.workload or (["mlp"] if a.quick else ["mlp", "conv"])
+    workloads = a.workload or (["mlp"] if a.quick else ["mlp", "conv", "rec"])
     steps = a.steps or (10 if a.quick else 20)
     from neurodeploy.neurons import _scan_cpp
     t0 = time.perf_counter()
@@ -432,9 +433,11 @@ def main():
             label = n.partition(":")[2] or "fast_sigmoid"
             print(f"| {label} | {med[n]:.1f} | {med[n] / med['neurodeploy']:.2f} | {med[n] / med['floor']:.2f} |")
         return
+    ratios = {}
     for workload in workloads:
         names = candidates(a.quick, workload)
         med = time_interleaved(names, workload, a.warmup, steps)
+        ratios[workload] = med["neurodeploy"] / med["floor"]
         mem = {n: ("–" if a.quick or a.no_memory else f"{peak_memory(n, workload):.0f}")
                for n in names}
         w = WORKLOADS[workload]
@@ -445,6 +448,21 @@ def main():
         print("|---|---:|---:|---:|")
         for n in names:
             print(f"| {n} | {med[n]:.1f} | {med[n] / med['floor']:.2f} | {mem[n]} |")
+    print_goals(ratios)
+
+
+# Issue #21's speed goals: `neurodeploy` (the default model) against its workload's floor.
+GOALS = {"mlp": 0.5, "conv": 1.15, "rec": 1.3}
+
+
+def print_goals(ratios: dict[str, float]) -> None:
+    """The goals table for the workloads of this run (ratios are `neurodeploy` ÷ floor medians)."""
+    print("\nspeed goals (issue #21), this run, 2 threads:")
+    print("| workload | goal | measured | |")
+    print("|---|---:|---:|---|")
+    for workload, r in ratios.items():
+        goal = GOALS[workload]
+        print(f"| {workload} | ≤ {goal:g}× | {r:.3f}× | {'met' if r <= goal else 'NOT met'} |")
 
 
 if __name__ == "__main__":

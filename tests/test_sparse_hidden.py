@@ -99,6 +99,11 @@ def test_binary_csr_matches_torch_and_refuses():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
             ref = x.to_sparse_csr()
         assert torch.equal(crow, ref.crow_indices()) and torch.equal(cols.long(), ref.col_indices())
+    # every entry one (the 16-lane compress writes a full vector at the row's end: the room
+    # reserved for a full row must hold it)
+    for f in (16, 32, 48, 700):
+        crow, cols = module.binary_csr(torch.ones(130, f), 1.0)
+        assert torch.equal(cols.long(), torch.arange(f).repeat(130)) and crow[-1] == 130 * f
     # ones packed into one 64-row block, under the overall limit: that block's index buffer,
     # sized for the limit, grows (three times here) and keeps what it held
     x = torch.zeros(1000, 300)
