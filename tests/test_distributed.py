@@ -42,6 +42,29 @@ def _weights(run: Path) -> dict:
     return torch.load(run / "last.pt", map_location="cpu", weights_only=False)["model_state"]
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def _running(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (a killed rank whose parent died is reaped by init)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class _Data:
     def __init__(self, n):
         self.frames = torch.arange(n, dtype=torch.float32).reshape(n, 1, 1)
@@ -104,6 +127,7 @@ def test_two_processes_equal_one_process_with_the_same_global_batch(runs):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the ranks end with their launcher on Linux")
 def test_resume_after_a_kill_equals_the_uninterrupted_run(runs, tmp_path):
     _, two = runs
     run = tmp_path / "killed"
@@ -115,8 +139,14 @@ def test_resume_after_a_kill_equals_the_uninterrupted_run(runs, tmp_path):
         if metrics.is_file() and metrics.read_text().count("\n") >= 1 and (run / "last.pt").is_file():
             break
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both ranks, mid-training
+    ranks = _children(proc.pid)
+    assert len(ranks) == 2, ranks
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher, mid-training (torchrun gives the ranks own sessions)
     proc.wait()
+    gone = time.monotonic() + 10
+    while time.monotonic() < gone and any(_running(pid) for pid in ranks):
+        time.sleep(0.02)
+    assert not any(_running(pid) for pid in ranks), "the ranks outlived their killed launcher"
     killed_at = torch.load(run / "last.pt", weights_only=False)["epoch"]
     assert killed_at < 2, "the run finished before the kill: make epochs longer"
     done = subprocess.run([sys.executable, "-m", "neurodeploy", "train", "-o", str(run), "--resume",
@@ -165,3 +195,33 @@ def test_api_nproc_refuses_what_cannot_travel(tmp_path):
         nd.train(model=SpikingSequential(torch.nn.Linear(4, 2), LIF()), out=tmp_path / "r", nproc=2)
     with pytest.raises(ConfigError, match=r"nproc = 0; expected a positive integer"):
         nd.train(out=tmp_path / "r", nproc=0)
+
+
+_AGREE = """
+import sys, torch.distributed as dist
+from neurodeploy.errors import ConfigError
+from neurodeploy.train.distributed import Dist, agree
+rank, value, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
+try:
+    agree(Dist(rank, 2), value, "the epoch of r/last.pt")
+    print("agreed")
+except ConfigError as exc:
+    print(exc)
+dist.destroy_process_group()
+"""
+
+
+@pytest.mark.parametrize("values,said", [((3, 3), "agreed"), ((1, 2), "the epoch of r/last.pt differs between "
+                                                                     "the ranks (from 1 to 2)")])
+def test_ranks_that_read_different_checkpoints_are_refused(tmp_path, values, said):
+    script = tmp_path / "agree.py"
+    script.write_text(_AGREE)
+    store = tmp_path / "store"
+    procs = [subprocess.Popen([sys.executable, str(script), str(rank), str(v), str(store)], env=_env(), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank, v in enumerate(values)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert out.strip().startswith(said), out

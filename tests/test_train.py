@@ -55,3 +55,26 @@ def test_missing_and_corrupt_checkpoints(tmp_path):
     torch.save({"weights": 1}, bad)
     with pytest.raises(CheckpointError, match="not a neurodeploy checkpoint"):
         load_checkpoint(bad)
+
+
+def test_a_second_writer_of_a_run_folder_is_refused(tmp_path, small_data, monkeypatch):
+    from neurodeploy.train import run_lock
+
+    monkeypatch.setattr(run_lock, "WAIT_S", 0.2)
+    run = tmp_path / "r"
+    Trainer(_cfg(2), run, progress=False, data=small_data).fit(stop_after=1)
+    other = run_lock.lock_run_dir(run)  # another process training into the folder
+    with pytest.raises(ConfigError, match=r"r is being written by another training process .*waited 0.2 s"):
+        Trainer(None, run, resume=True, progress=False, data=small_data)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    busy = run_lock.lock_run_dir(fresh)
+    trainer = Trainer(_cfg(1), fresh, progress=False, data=small_data)
+    with pytest.raises(ConfigError, match="being written by another training process"):
+        trainer.fit()
+    assert not any(fresh.iterdir())  # refused before writing anything
+    other.release()
+    busy.release()
+    result = Trainer(None, run, resume=True, progress=False, data=small_data).fit()
+    assert result.epochs == 2
+    run_lock.lock_run_dir(run, wait_s=0).release()  # fit let go of it

@@ -30,6 +30,8 @@ from neurodeploy.errors import ConfigError
 
 #: env var the ``--nproc`` launcher sets: the folder where a failing rank leaves its one-line error
 ERROR_DIR_ENV = "NEURODEPLOY_DIST_ERRORS"
+#: env var the ``--nproc`` launcher sets: its process id (its ranks end when it does)
+LAUNCHER_ENV = "NEURODEPLOY_DIST_LAUNCHER"
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,29 @@ def evaluate(d: Dist, model, dataset, device, transform=None) -> dict:
     return {"accuracy": round(total[0]) / seen, "firing_rates": [r / seen for r in total[2:]]}
 
 
+def barrier(d: Dist) -> None:
+    """Wait until every rank gets here (nothing in a single process)."""
+    if d.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def agree(d: Dist, value: int, what: str) -> None:
+    """Refuse unless every rank holds the same ``value`` (e.g. the epoch of the checkpoint each
+    rank read: ranks on nodes that do not share the run folder, or a folder rewritten meanwhile)."""
+    if not d.enabled:
+        return
+    import torch.distributed as dist
+
+    t = torch.tensor([value, -value], dtype=torch.int64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    if int(t[0]) != -int(t[1]):
+        raise ConfigError(f"{what} differs between the ranks (from {-int(t[1])} to {int(t[0])}): every rank "
+                          "must read the same run folder (a shared filesystem), and no other process may "
+                          "write it meanwhile")
+
+
 def _agree_len(d: Dist, mine: int, device) -> int:
     """The number of firing-rate entries (a rank with no test samples does not know it)."""
     import torch.distributed as dist
@@ -259,8 +284,9 @@ def launch(job: dict, nproc: int) -> dict:
             json.dump({**job, "result": os.path.join(tmp, "result.json")}, f)
         args = parse_args(["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0",
                            "--module", "neurodeploy.train.distributed", job_path])
-        old_env = {k: os.environ.get(k) for k in (ERROR_DIR_ENV, "OMP_NUM_THREADS")}
+        old_env = {k: os.environ.get(k) for k in (ERROR_DIR_ENV, LAUNCHER_ENV, "OMP_NUM_THREADS")}
         os.environ[ERROR_DIR_ENV] = tmp
+        os.environ[LAUNCHER_ENV] = str(os.getpid())
         # train.threads sets each rank's torch threads; this only keeps torchrun from warning
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         # torchrun's own reports (a failure as a traceback, "received death signal"): ours is one line
@@ -313,6 +339,27 @@ def _rank_error(folder: str, exc) -> Exception:
                                    "error: see its output above")
 
 
+def _end_with_launcher() -> None:
+    """Linux: have the kernel SIGKILL this rank when the launcher process ends. torchrun starts
+    the ranks in sessions of their own, so a launcher killed outright (``kill -9``, the OOM
+    killer) would otherwise leave them training, and writing the run folder, on their own."""
+    import signal
+    import sys
+
+    launcher = os.environ.get(LAUNCHER_ENV, "")
+    if not launcher.isdigit() or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl in this libc: torchrun's own handling only
+        return
+    if os.getppid() != int(launcher):  # the launcher ended before prctl took effect
+        os._exit(128 + int(signal.SIGKILL))
+
+
 def _worker(job_path: str) -> int:
     """One rank of a ``--nproc`` run (``python -m neurodeploy.train.distributed JOB.json``)."""
     import json
@@ -322,6 +369,7 @@ def _worker(job_path: str) -> int:
     from neurodeploy.quiet import install, one_line
 
     install()
+    _end_with_launcher()
 
     def _terminate(signum, frame):  # torchrun stops the other ranks with SIGTERM: run the finally blocks
         raise SystemExit(128 + signum)

@@ -28,6 +28,7 @@ from neurodeploy.train.callbacks import build_callbacks
 from neurodeploy.train.checkpoint import load_checkpoint, read_metrics, save_checkpoint
 from neurodeploy.train.config import validate
 from neurodeploy.train.models import build_model
+from neurodeploy.train.run_lock import RunLock, lock_run_dir
 
 
 @dataclass(frozen=True)
@@ -210,14 +211,12 @@ class Trainer:
         self.start_epoch = 0
         self.best = -1.0
         self.resumed_metrics: dict = {}
-        ckpt = None
         if not resume and (self.run_dir / "last.pt").exists():
             raise ConfigError(f"{self.run_dir} already holds a run; use --resume to continue it "
                               "or choose another --out")
-        if resume:
-            ckpt = load_checkpoint(self.run_dir, "last")
+        if resume:  # the run's own config (it names the device): read before joining the ranks
             epochs = cfg["train"]["epochs"] if cfg is not None else None
-            cfg = validate(ckpt["config"], f"{self.run_dir}/last.pt config")
+            cfg = validate(load_checkpoint(self.run_dir, "last")["config"], f"{self.run_dir}/last.pt config")
             if epochs is not None:
                 cfg["train"]["epochs"] = epochs
         self.cfg = cfg
@@ -225,6 +224,22 @@ class Trainer:
         if t["threads"]:
             torch.set_num_threads(t["threads"])
         self.dist, self.device = distributed.setup(_device(t["device"]))
+        self.lock: RunLock | None = None
+        try:
+            self._build(resume, data, model)
+        except BaseException:  # a refused or failed start leaves the folder unlocked
+            self.release()
+            raise
+
+    def _build(self, resume: bool, data: LoadedData | None, model: nn.Module | None) -> None:
+        """Everything after joining the ranks: the checkpoint, data, model, optimiser, callbacks."""
+        cfg, t = self.cfg, self.cfg["train"]
+        ckpt = None
+        if resume:  # the checkpoint itself once this run is the folder's only writer, the same on every rank
+            self._hold_run_dir()
+            distributed.barrier(self.dist)
+            ckpt = load_checkpoint(self.run_dir, "last")
+            distributed.agree(self.dist, ckpt["epoch"], f"the epoch of {self.run_dir}/last.pt")
         self.transform = training_transform(t["target"])
         if self.transform is not None and cfg["model"].get("readout", "spike-count") != "spike-count":
             raise ConfigError(f"[train] target = {t['target']!r} with [model] readout = "
@@ -355,18 +370,44 @@ class Trainer:
         }
 
     def fit(self, stop_after: int | None = None) -> TrainResult:
-        """Train until ``train.epochs`` (or only ``stop_after`` more epochs: an interrupted run)."""
+        """Train until ``train.epochs`` (or only ``stop_after`` more epochs: an interrupted run,
+        continued by a new ``Trainer(…, resume=True)``). The run folder is locked against other
+        writers meanwhile (:mod:`neurodeploy.train.run_lock`)."""
+        t = self.cfg["train"]
+        if self.start_epoch >= t["epochs"]:  # --resume of a finished run: say so, train nothing
+            self.release()
+            distributed.finish(self.dist)
+            acc = self.resumed_metrics.get("test_accuracy", float("nan"))
+            return TrainResult(self.run_dir, self.best, acc, self.start_epoch, 0.0, already_finished=True)
+        try:
+            return self._fit(stop_after)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Free the run folder's writer lock (``fit`` does at its end)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def _hold_run_dir(self) -> None:
+        """Rank 0 (the writer) takes the run folder's lock (:mod:`neurodeploy.train.run_lock`)."""
+        if self.dist.main and self.lock is None:
+            self.lock = lock_run_dir(self.run_dir)
+
+    def _fit(self, stop_after: int | None) -> TrainResult:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         t = self.cfg["train"]
         start = time.perf_counter()
-        if self.start_epoch >= t["epochs"]:  # --resume of a finished run: say so, train nothing
-            acc = self.resumed_metrics.get("test_accuracy", float("nan"))
-            return TrainResult(self.run_dir, self.best, acc, self.start_epoch, 0.0, already_finished=True)
         main = self.dist.main  # only rank 0 writes and shows progress
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._hold_run_dir()
             if self.start_epoch == 0:
+                if (self.run_dir / "last.pt").exists():  # another run wrote it since __init__ looked
+                    raise ConfigError(f"{self.run_dir} already holds a run; use --resume to continue it "
+                                      "or choose another --out")
                 self._start_clean()
             atomic_write_text(self.run_dir / "config.json", json.dumps(self.cfg, indent=2))
         n_batches = -(-len(self.data.train) // t["batch_size"])
