@@ -200,7 +200,7 @@ def test_api_nproc_refuses_what_cannot_travel(tmp_path):
 _AGREE = """
 import sys, torch.distributed as dist
 from neurodeploy.errors import ConfigError
-from neurodeploy.train.distributed import Dist, agree
+from neurodeploy.train.distributed import Dist, agree, teardown
 rank, value, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
 try:
@@ -208,20 +208,57 @@ try:
     print("agreed")
 except ConfigError as exc:
     print(exc)
-dist.destroy_process_group()
+teardown(Dist(rank, 2))
 """
 
 
 @pytest.mark.parametrize("values,said", [((3, 3), "agreed"), ((1, 2), "the epoch of r/last.pt differs between "
                                                                      "the ranks (from 1 to 2)")])
 def test_ranks_that_read_different_checkpoints_are_refused(tmp_path, values, said):
-    script = tmp_path / "agree.py"
-    script.write_text(_AGREE)
-    store = tmp_path / "store"
-    procs = [subprocess.Popen([sys.executable, str(script), str(rank), str(v), str(store)], env=_env(), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for rank, v in enumerate(values)]
-    outs = [p.communicate(timeout=120) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (out, err) in _two_ranks(tmp_path, _AGREE, *[[str(v)] for v in values]):
         assert p.returncode == 0, err
         assert out.strip().startswith(said), out
+
+
+def _two_ranks(tmp_path, source: str, *args: list[str], timeout: float = 120) -> list:
+    """Run ``source`` as ranks 0 and 1 of a gloo group (argv: rank, *args[rank], store path);
+    returns ``(process, (stdout, stderr))`` per rank. A rank still running at ``timeout`` fails
+    the test (both are killed)."""
+    script = tmp_path / "ranks.py"
+    script.write_text(source)
+    store = tmp_path / "store"
+    procs = [subprocess.Popen([sys.executable, str(script), str(rank), *extra, str(store)], env=_env(), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for rank, extra in enumerate(args)]
+    try:
+        return [(p, p.communicate(timeout=timeout)) for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        pytest.fail(f"the ranks were still running after {timeout:g} s (a hang)")
+
+
+_TEARDOWN = """
+import sys, torch, torch.distributed as dist
+from neurodeploy.train.distributed import Dist, all_sum, finish, wrap
+rank, rounds, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+d = Dist(rank, 2)
+for i in range(rounds):  # as the trainer ends: a DDP step, summed metrics, the DDP wrapper dropped, finish
+    dist.init_process_group("gloo", init_method=f"file://{store}.{i}", rank=rank, world_size=2)
+    model = torch.nn.Linear(8, 2)
+    net = wrap(model, d, torch.device("cpu"))
+    net(torch.randn(4, 8)).square().mean().backward()
+    all_sum(d, [1.0, 2.0], torch.device("cpu"))
+    net = model
+    finish(d)
+print("done", rounds)
+"""
+
+
+def test_leaving_the_process_group_does_not_hang(tmp_path):
+    """torch < 2.8 destroyed a gloo group holding the GIL while its worker threads needed it to
+    release a finished collective's tensors: without ``teardown``'s order, torch 2.3.1 hung in the
+    first round here, and 1 in ~5 ``--nproc 2`` runs hung after their last epoch."""
+    for p, (out, err) in _two_ranks(tmp_path, _TEARDOWN, ["20"], ["20"]):
+        assert p.returncode == 0, err
+        assert out.strip() == "done 20", out

@@ -92,10 +92,31 @@ def setup(device: torch.device) -> tuple[Dist, torch.device]:
 
 
 def teardown(d: Dist) -> None:
+    """Leave the process group; drop every DDP wrapper around it first.
+
+    torch < 2.8 destroys the gloo group's C++ object while holding the GIL, and its destructor
+    joins the group's worker threads; a worker that is still releasing a finished collective's
+    tensors needs the GIL, so the two wait on each other for ever (pytorch#154976; here, 1 in ~5
+    ``--nproc 2`` runs hung after their last epoch). The backends themselves are bound so that
+    their destructor runs without the GIL: this holds them while the group goes (and while a
+    collected DDP wrapper drops its own reference), then drops them last."""
+    import gc
+
     import torch.distributed as dist
 
-    if d.enabled and dist.is_initialized():
-        dist.destroy_process_group()
+    if not (d.enabled and dist.is_initialized()):
+        return
+    group = dist.distributed_c10d._get_default_group()
+    held = []
+    for device in ("cpu", "cuda"):
+        try:
+            held.append(group._get_backend(torch.device(device)))
+        except (RuntimeError, AttributeError):  # no backend for this device (or an older torch)
+            pass
+    del group
+    dist.destroy_process_group()
+    gc.collect()  # a wrapper left in a reference cycle lets go of the group now, not at a random time
+    del held  # the last references: the worker threads are joined with the GIL released
 
 
 def wrap(model: torch.nn.Module, d: Dist, device: torch.device) -> torch.nn.Module:
@@ -248,7 +269,7 @@ def report_error(message: str) -> bool:
 
 def finish(d: Dist) -> None:
     """End of training: wait until every rank (rank 0: its last checkpoint) is done, then leave
-    the process group."""
+    the process group (:func:`teardown`: drop the DDP wrapper before)."""
     if not d.enabled:
         return
     import torch.distributed as dist
@@ -398,4 +419,9 @@ def _worker(job_path: str) -> int:
 if __name__ == "__main__":
     import sys
 
-    sys.exit(_worker(sys.argv[1]))
+    code = _worker(sys.argv[1])
+    if code:  # a failed rank may still hold its process group, which the interpreter's own exit
+        sys.stdout.flush()  # can hang on (see teardown): end now; torchrun stops the other ranks
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

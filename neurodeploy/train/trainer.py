@@ -376,7 +376,7 @@ class Trainer:
         t = self.cfg["train"]
         if self.start_epoch >= t["epochs"]:  # --resume of a finished run: say so, train nothing
             self.release()
-            distributed.finish(self.dist)
+            self._finish_distributed()
             acc = self.resumed_metrics.get("test_accuracy", float("nan"))
             return TrainResult(self.run_dir, self.best, acc, self.start_epoch, 0.0, already_finished=True)
         try:
@@ -389,6 +389,12 @@ class Trainer:
         if self.lock is not None:
             self.lock.release()
             self.lock = None
+
+    def _finish_distributed(self) -> None:
+        """Leave a torchrun run's process group; the DDP wrapper goes first (it holds the group,
+        see :func:`neurodeploy.train.distributed.teardown`)."""
+        self.net = self.model
+        distributed.finish(self.dist)
 
     def _hold_run_dir(self) -> None:
         """Rank 0 (the writer) takes the run folder's lock (:mod:`neurodeploy.train.run_lock`)."""
@@ -470,5 +476,5 @@ class Trainer:
                     if improved:
                         save_checkpoint(self.run_dir / "best.pt", payload)
                     save_checkpoint(self.run_dir / "last.pt", payload)
-        distributed.finish(self.dist)  # every rank returns after rank 0 wrote the last checkpoint
+        self._finish_distributed()  # every rank returns after rank 0 wrote the last checkpoint
         return TrainResult(self.run_dir, self.best, last["accuracy"], t["epochs"], time.perf_counter() - start)
