@@ -198,13 +198,13 @@ def test_api_nproc_refuses_what_cannot_travel(tmp_path):
 
 
 _AGREE = """
-import sys, torch.distributed as dist
+import sys, torch, torch.distributed as dist
 from neurodeploy.errors import ConfigError
 from neurodeploy.train.distributed import Dist, agree, teardown
 rank, value, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 dist.init_process_group("gloo", init_method="file://" + store, rank=rank, world_size=2)
 try:
-    agree(Dist(rank, 2), value, "the epoch of r/last.pt")
+    agree(Dist(rank, 2), value, "the epoch of r/last.pt", torch.device("cpu"))
     print("agreed")
 except ConfigError as exc:
     print(exc)

@@ -228,14 +228,15 @@ def barrier(d: Dist) -> None:
         dist.barrier()
 
 
-def agree(d: Dist, value: int, what: str) -> None:
+def agree(d: Dist, value: int, what: str, device: torch.device) -> None:
     """Refuse unless every rank holds the same ``value`` (e.g. the epoch of the checkpoint each
-    rank read: ranks on nodes that do not share the run folder, or a folder rewritten meanwhile)."""
+    rank read: ranks on nodes that do not share the run folder, or a folder rewritten meanwhile).
+    ``device``: this rank's training device (NCCL reduces CUDA tensors only)."""
     if not d.enabled:
         return
     import torch.distributed as dist
 
-    t = torch.tensor([value, -value], dtype=torch.int64)
+    t = torch.tensor([value, -value], dtype=torch.int64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     if int(t[0]) != -int(t[1]):
         raise ConfigError(f"{what} differs between the ranks (from {-int(t[1])} to {int(t[0])}): every rank "

@@ -239,7 +239,7 @@ class Trainer:
             self._hold_run_dir()
             distributed.barrier(self.dist)
             ckpt = load_checkpoint(self.run_dir, "last")
-            distributed.agree(self.dist, ckpt["epoch"], f"the epoch of {self.run_dir}/last.pt")
+            distributed.agree(self.dist, ckpt["epoch"], f"the epoch of {self.run_dir}/last.pt", self.device)
         self.transform = training_transform(t["target"])
         if self.transform is not None and cfg["model"].get("readout", "spike-count") != "spike-count":
             raise ConfigError(f"[train] target = {t['target']!r} with [model] readout = "
